@@ -1,0 +1,38 @@
+//! `udpjpeg`: live JPEG video over UDP for GStreamer.
+//!
+//! Three elements:
+//! - `udpjpegpay`: cuts each JPEG frame into datagrams (see `wire`).
+//! - `udpjpegdepay`: reassembles them into whole frames (see `reassembly`).
+//! - `mjpegsplit`: cuts a raw MJPEG byte stream into frames (see `scanner`).
+//!
+//! The modules `wire`, `reassembly`, `jpeg` and `scanner` are pure logic with
+//! no GStreamer types; the element folders are the glue.
+#![allow(clippy::non_send_fields_in_send_ty, unused_doc_comments)]
+
+use gst::glib;
+
+pub mod jpeg;
+pub mod reassembly;
+pub mod wire;
+
+mod udpjpegdepay;
+mod udpjpegpay;
+pub mod wireformat;
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    udpjpegpay::register(plugin)?;
+    udpjpegdepay::register(plugin)?;
+    Ok(())
+}
+
+gst::plugin_define!(
+    udpjpeg,
+    env!("CARGO_PKG_DESCRIPTION"),
+    plugin_init,
+    concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    "MPL",
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_NAME"),
+    "gst-plugin-udpjpeg",
+    env!("BUILD_REL_DATE")
+);

@@ -1,0 +1,1479 @@
+//! Reassembly of datagrams into JPEG frames, for both wire formats.
+//!
+//! Pure: no GStreamer types, no logging, no panics on any input. Push one
+//! datagram at a time with [`Reassembler::push`]; each push returns what
+//! became of it ([`Outcome`]). Frames abandoned along the way are counted in
+//! [`Stats`] and listed for the caller's log by [`Reassembler::take_abandoned`].
+//!
+//! Datagrams are kept as they arrive (type `B`, anything that derefs to bytes),
+//! without copying; memory follows the bytes actually received, never a size
+//! that a header claims. A finished [`Frame`] hands its chunks back in order,
+//! so the caller copies each byte once into the output.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::hash::Hash;
+
+use crate::jpeg;
+use crate::wire::{self, Kind, SceHeader, WireError, WireFormat};
+
+/// A frame whose id lies 1 to `LATE_WINDOW` ids behind the last frame emitted
+/// from its sender is late.
+pub const LATE_WINDOW: u16 = 64;
+
+/// Bounds on what the reassembler holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest frame, in bytes: a chunk that would place bytes past it is invalid.
+    pub max_frame_size: usize,
+    /// Incomplete frames held per sender; the oldest is abandoned beyond it.
+    pub max_pending_frames: usize,
+    /// Nanoseconds after its first datagram at which an incomplete frame is abandoned.
+    pub timeout_ns: u64,
+    /// Senders remembered; the least recently heard is forgotten beyond it.
+    pub max_senders: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_size: 16 * 1024 * 1024,
+            max_pending_frames: 4,
+            timeout_ns: 500_000_000,
+            max_senders: 64,
+        }
+    }
+}
+
+impl Limits {
+    /// The most payload bytes the reassembler can hold at once with these limits.
+    pub fn max_held_bytes(&self) -> usize {
+        self.max_senders
+            .saturating_mul(self.max_pending_frames.max(1))
+            .saturating_mul(self.max_frame_size)
+    }
+}
+
+/// Why a datagram or a complete frame was dropped as invalid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invalid {
+    /// The datagram cannot be read (too short, bad chunk id for its kind, countdown 0).
+    Wire(WireError),
+    /// An `E` for a frame that already has an `E` with another chunk id.
+    SecondEnd { end: u16, chunk_id: u16 },
+    /// A chunk id beyond the frame's `E` (or an `E` before chunks already held).
+    PastEnd { end: u16, chunk_id: u16 },
+    /// A payload length that disagrees with the frame's P.
+    Length { payload: usize, expected: usize },
+    /// The chunk would place bytes past the maximum frame size.
+    TooLarge { end: usize, max: usize },
+    /// A complete frame that is not a JPEG frame (no FF D8 start, or for
+    /// countdown no FF D9 end).
+    NotJpeg { len: usize },
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Invalid::Wire(e) => write!(f, "{e}"),
+            Invalid::SecondEnd { end, chunk_id } => {
+                write!(f, "second E chunk {chunk_id}, frame already ends at {end}")
+            }
+            Invalid::PastEnd { end, chunk_id } => {
+                write!(f, "chunk {chunk_id} lies beyond the E chunk {end}")
+            }
+            Invalid::Length { payload, expected } => {
+                write!(
+                    f,
+                    "payload of {payload} bytes, frame's chunks carry {expected}"
+                )
+            }
+            Invalid::TooLarge { end, max } => {
+                write!(
+                    f,
+                    "chunk would end at byte {end}, past max-frame-size {max}"
+                )
+            }
+            Invalid::NotJpeg { len } => {
+                write!(f, "complete frame of {len} bytes is not a JPEG frame")
+            }
+        }
+    }
+}
+
+/// Why an incomplete frame was abandoned (counted as lost).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Cause {
+    /// A newer frame of the same sender was emitted.
+    Superseded,
+    /// The sender had more incomplete frames than `max_pending_frames`.
+    PendingLimit,
+    /// Its first datagram arrived longer ago than the timeout.
+    Timeout,
+    /// Its sender was forgotten to make room for another one.
+    SenderEvicted,
+    /// Countdown: a datagram broke the countdown.
+    Resync,
+    /// The stream ended or was flushed.
+    Drained,
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Cause::Superseded => "superseded by a newer frame",
+            Cause::PendingLimit => "too many pending frames",
+            Cause::Timeout => "timed out",
+            Cause::SenderEvicted => "sender forgotten",
+            Cause::Resync => "countdown broken",
+            Cause::Drained => "stream ended",
+        })
+    }
+}
+
+/// An incomplete frame that was given up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Abandoned<K> {
+    pub sender: K,
+    /// `None` for the countdown format, which has no ids.
+    pub image_id: Option<u16>,
+    pub cause: Cause,
+    pub chunks: usize,
+    pub bytes: usize,
+}
+
+/// Counters. Every datagram is counted in `chunks_received` and exactly one
+/// of: accepted into a frame, `chunks_duplicate`, `chunks_late`,
+/// `chunks_invalid`, `chunks_unknown_kind`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Frames emitted.
+    pub frames_received: u64,
+    /// Incomplete frames abandoned, whatever the cause.
+    pub frames_lost: u64,
+    /// Frames whose chunks arrived after a newer frame was emitted.
+    pub frames_late: u64,
+    /// Complete frames dropped because they are not JPEG frames.
+    pub frames_invalid: u64,
+    /// Abandoned because a newer frame was emitted.
+    pub frames_superseded: u64,
+    /// Abandoned over the pending-frame limit.
+    pub frames_pending_limit: u64,
+    /// Abandoned on timeout.
+    pub frames_timeout: u64,
+    /// Ids a sender skipped: frames never seen at all.
+    pub ids_skipped: u64,
+    /// Datagrams handed to the reassembler.
+    pub chunks_received: u64,
+    pub chunks_duplicate: u64,
+    pub chunks_late: u64,
+    pub chunks_invalid: u64,
+    pub chunks_unknown_kind: u64,
+    /// Bytes of all datagrams handed to the reassembler.
+    pub bytes_received: u64,
+    /// Deepest reordering seen inside a frame, in chunks.
+    pub max_reorder: u64,
+    /// Senders forgotten to make room for others.
+    pub senders_evicted: u64,
+}
+
+/// A complete frame: its chunks in order.
+#[derive(Debug)]
+pub struct Frame<K, B> {
+    pub sender: K,
+    /// `None` for the countdown format.
+    pub image_id: Option<u16>,
+    /// The tag (arrival time) of the first of its datagrams to arrive.
+    pub pts: Option<u64>,
+    /// Set on the first frame after a loss, a gap in ids, or a new sender.
+    pub discont: bool,
+    /// Frame length in bytes.
+    pub len: usize,
+    header_len: usize,
+    chunks: Vec<B>,
+}
+
+impl<K, B: AsRef<[u8]>> Frame<K, B> {
+    /// The frame's bytes, chunk by chunk, in order.
+    pub fn payloads(&self) -> impl Iterator<Item = &[u8]> {
+        self.chunks.iter().map(|c| &c.as_ref()[self.header_len..])
+    }
+
+    /// Copies the frame into `dst`, which must be `self.len` bytes long.
+    /// Returns false (copying nothing) when it is not.
+    pub fn copy_to(&self, dst: &mut [u8]) -> bool {
+        if dst.len() != self.len {
+            return false;
+        }
+        let mut at = 0;
+        for p in self.payloads() {
+            dst[at..at + p.len()].copy_from_slice(p);
+            at += p.len();
+        }
+        true
+    }
+
+    /// The frame's bytes in one vector.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.len);
+        for p in self.payloads() {
+            v.extend_from_slice(p);
+        }
+        v
+    }
+}
+
+/// What became of one datagram.
+#[derive(Debug)]
+pub enum Outcome<K, B> {
+    /// Accepted; its frame is not complete yet.
+    Pending,
+    /// Accepted, and it completed this frame.
+    Frame(Frame<K, B>),
+    /// A chunk already held (or of the frame just emitted): ignored.
+    Duplicate,
+    /// A chunk of a frame older than the last one emitted: dropped.
+    Late,
+    /// Dropped as invalid.
+    Invalid(Invalid),
+    /// A kind this receiver does not know (an extension): ignored.
+    UnknownKind(u8),
+}
+
+struct Pending<B> {
+    id: u16,
+    first_arrival: u64,
+    pts: Option<u64>,
+    /// Payload length of the non-final chunks, once one has arrived.
+    p: Option<usize>,
+    /// Chunk id of the `E` chunk, once it has arrived.
+    end: Option<u16>,
+    chunks: BTreeMap<u16, B>,
+    bytes: usize,
+    highest: u16,
+}
+
+struct Countdown<B> {
+    prev: u8,
+    first_arrival: u64,
+    pts: Option<u64>,
+    chunks: Vec<B>,
+    bytes: usize,
+}
+
+struct Sender<B> {
+    last_emitted: Option<u16>,
+    last_late: Option<u16>,
+    last_heard: u64,
+    /// Incomplete `sce` frames, oldest first.
+    pending: Vec<Pending<B>>,
+    /// The `countdown` frame in progress.
+    countdown: Option<Countdown<B>>,
+    /// The next frame emitted for this sender starts a new run.
+    discont: bool,
+}
+
+impl<B> Sender<B> {
+    fn new(now: u64) -> Self {
+        Sender {
+            last_emitted: None,
+            last_late: None,
+            last_heard: now,
+            pending: Vec::new(),
+            countdown: None,
+            discont: true,
+        }
+    }
+}
+
+/// Reassembles datagrams of one wire format, from any number of senders
+/// (keyed by `K`, e.g. the source address).
+pub struct Reassembler<K, B> {
+    format: WireFormat,
+    limits: Limits,
+    senders: HashMap<K, Sender<B>>,
+    stats: Stats,
+    held_bytes: usize,
+    /// A frame was lost since the last frame emitted (from any sender).
+    discont: bool,
+    /// Earliest time at which a pending frame may time out.
+    next_deadline: Option<u64>,
+    abandoned: Vec<Abandoned<K>>,
+}
+
+/// At most this many abandoned frames are kept for the caller's log between
+/// two calls of `take_abandoned` (the counters always count them all).
+const ABANDONED_LOG_CAP: usize = 256;
+
+impl<K: Clone + Eq + Hash, B: AsRef<[u8]>> Reassembler<K, B> {
+    pub fn new(format: WireFormat, limits: Limits) -> Self {
+        Reassembler {
+            format,
+            limits,
+            senders: HashMap::new(),
+            stats: Stats::default(),
+            held_bytes: 0,
+            discont: true,
+            next_deadline: None,
+            abandoned: Vec::new(),
+        }
+    }
+
+    pub fn format(&self) -> WireFormat {
+        self.format
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Changes the limits; they apply from the next datagram on.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Payload bytes held in incomplete frames.
+    pub fn held_bytes(&self) -> usize {
+        self.held_bytes
+    }
+
+    /// Incomplete frames held, over all senders.
+    pub fn pending_frames(&self) -> usize {
+        self.senders
+            .values()
+            .map(|s| s.pending.len() + usize::from(s.countdown.is_some()))
+            .sum()
+    }
+
+    /// Senders remembered.
+    pub fn senders(&self) -> usize {
+        self.senders.len()
+    }
+
+    /// Frames abandoned since the last call, for logging (at most a few
+    /// hundred are kept between calls; the counters count them all).
+    pub fn take_abandoned(&mut self) -> Vec<Abandoned<K>> {
+        std::mem::take(&mut self.abandoned)
+    }
+
+    /// Abandons every incomplete frame (end of stream) and forgets all senders.
+    pub fn drain(&mut self) {
+        let senders: Vec<K> = self.senders.keys().cloned().collect();
+        for key in senders {
+            self.forget_sender(&key, Cause::Drained);
+        }
+        self.next_deadline = None;
+    }
+
+    /// Handles one datagram from `sender`, arrived at `now` (nanoseconds on a
+    /// monotonic clock) with tag `pts`.
+    pub fn push(&mut self, sender: K, datagram: B, now: u64, pts: Option<u64>) -> Outcome<K, B> {
+        self.stats.chunks_received += 1;
+        self.stats.bytes_received += datagram.as_ref().len() as u64;
+        if self.next_deadline.is_some_and(|d| now >= d) {
+            self.expire(now);
+        }
+        let outcome = match self.format {
+            WireFormat::Sce => self.push_sce(sender, datagram, now, pts),
+            WireFormat::Countdown => self.push_countdown(sender, datagram, now, pts),
+        };
+        match &outcome {
+            Outcome::Invalid(_) => self.stats.chunks_invalid += 1,
+            Outcome::Duplicate => self.stats.chunks_duplicate += 1,
+            Outcome::Late => self.stats.chunks_late += 1,
+            Outcome::UnknownKind(_) => self.stats.chunks_unknown_kind += 1,
+            Outcome::Pending | Outcome::Frame(_) => {}
+        }
+        outcome
+    }
+
+    /// Abandons the frames that have timed out by `now`.
+    pub fn expire(&mut self, now: u64) {
+        let timeout = self.limits.timeout_ns;
+        let mut expired = Vec::new();
+        let mut next: Option<u64> = None;
+        for (key, s) in self.senders.iter_mut() {
+            let mut i = 0;
+            while i < s.pending.len() {
+                let deadline = s.pending[i].first_arrival.saturating_add(timeout);
+                if now >= deadline {
+                    let f = s.pending.remove(i);
+                    expired.push((key.clone(), Some(f.id), f.chunks.len(), f.bytes));
+                } else {
+                    next = Some(next.map_or(deadline, |n| n.min(deadline)));
+                    i += 1;
+                }
+            }
+            if let Some(c) = &s.countdown {
+                let deadline = c.first_arrival.saturating_add(timeout);
+                if now >= deadline {
+                    let c = s.countdown.take();
+                    let (chunks, bytes) = c.map_or((0, 0), |c| (c.chunks.len(), c.bytes));
+                    expired.push((key.clone(), None, chunks, bytes));
+                } else {
+                    next = Some(next.map_or(deadline, |n| n.min(deadline)));
+                }
+            }
+        }
+        self.next_deadline = next;
+        for (key, id, chunks, bytes) in expired {
+            self.record_abandoned(key, id, Cause::Timeout, chunks, bytes);
+        }
+    }
+
+    fn record_abandoned(
+        &mut self,
+        sender: K,
+        image_id: Option<u16>,
+        cause: Cause,
+        chunks: usize,
+        bytes: usize,
+    ) {
+        self.held_bytes = self.held_bytes.saturating_sub(bytes);
+        self.stats.frames_lost += 1;
+        match cause {
+            Cause::Superseded => self.stats.frames_superseded += 1,
+            Cause::PendingLimit => self.stats.frames_pending_limit += 1,
+            Cause::Timeout => self.stats.frames_timeout += 1,
+            Cause::SenderEvicted | Cause::Resync | Cause::Drained => {}
+        }
+        self.discont = true;
+        if let Some(s) = self.senders.get_mut(&sender) {
+            s.discont = true;
+        }
+        if self.abandoned.len() < ABANDONED_LOG_CAP {
+            self.abandoned.push(Abandoned {
+                sender,
+                image_id,
+                cause,
+                chunks,
+                bytes,
+            });
+        }
+    }
+
+    fn forget_sender(&mut self, key: &K, cause: Cause) {
+        let Some(s) = self.senders.remove(key) else {
+            return;
+        };
+        for f in s.pending {
+            self.record_abandoned(key.clone(), Some(f.id), cause, f.chunks.len(), f.bytes);
+        }
+        if let Some(c) = s.countdown {
+            self.record_abandoned(key.clone(), None, cause, c.chunks.len(), c.bytes);
+        }
+    }
+
+    /// The sender's state, made (and room made for it) if it is new.
+    fn sender_mut(&mut self, key: &K, now: u64) -> &mut Sender<B> {
+        if !self.senders.contains_key(key) {
+            while self.senders.len() >= self.limits.max_senders.max(1) {
+                let oldest = self
+                    .senders
+                    .iter()
+                    .min_by_key(|(_, s)| s.last_heard)
+                    .map(|(k, _)| k.clone());
+                match oldest {
+                    Some(k) => {
+                        self.forget_sender(&k, Cause::SenderEvicted);
+                        self.stats.senders_evicted += 1;
+                    }
+                    None => break,
+                }
+            }
+            self.senders.insert(key.clone(), Sender::new(now));
+        }
+        let s = self
+            .senders
+            .entry(key.clone())
+            .or_insert_with(|| Sender::new(now));
+        s.last_heard = now;
+        s
+    }
+
+    fn push_sce(&mut self, key: K, datagram: B, now: u64, pts: Option<u64>) -> Outcome<K, B> {
+        let (header, payload_len) = match SceHeader::parse(datagram.as_ref()) {
+            Ok((h, p)) => (h, p.len()),
+            Err(e) => return Outcome::Invalid(Invalid::Wire(e)),
+        };
+        if let Kind::Other(k) = header.kind {
+            return Outcome::UnknownKind(k);
+        }
+        let limits = self.limits;
+        let id = header.image_id;
+        let cid = header.chunk_id;
+
+        let s = self.sender_mut(&key, now);
+        if let Some(last) = s.last_emitted {
+            match wire::ids_behind(id, last) {
+                0 => return Outcome::Duplicate,
+                d if d <= LATE_WINDOW => {
+                    if s.last_late != Some(id) {
+                        s.last_late = Some(id);
+                        self.stats.frames_late += 1;
+                    }
+                    return Outcome::Late;
+                }
+                _ => {}
+            }
+        }
+
+        let idx = s.pending.iter().position(|f| f.id == id);
+        let mut evicted_end = None;
+        if let Some(i) = idx {
+            let f = &mut s.pending[i];
+            if f.chunks.contains_key(&cid) {
+                return Outcome::Duplicate;
+            }
+            if let Err(e) = check_chunk(
+                FrameView::of(f),
+                header.kind,
+                cid,
+                payload_len,
+                limits.max_frame_size,
+            ) {
+                return Outcome::Invalid(e);
+            }
+            // The first non-final chunk fixes P; an `E` held before that must fit it.
+            if header.kind != Kind::End && f.p.is_none() {
+                f.p = Some(payload_len);
+                if let Some(e) = f.end {
+                    let e_len = f
+                        .chunks
+                        .get(&e)
+                        .map_or(0, |c| c.as_ref().len() - wire::SCE_HEADER_LEN);
+                    let e_end = usize::from(e) * payload_len + e_len;
+                    if e_len > payload_len || e_end > limits.max_frame_size {
+                        f.chunks.remove(&e);
+                        f.bytes -= e_len;
+                        f.end = None;
+                        evicted_end = Some(e_len);
+                    }
+                }
+            }
+        } else {
+            if let Err(e) = check_chunk(
+                FrameView::default(),
+                header.kind,
+                cid,
+                payload_len,
+                limits.max_frame_size,
+            ) {
+                return Outcome::Invalid(e);
+            }
+        }
+        if let Some(e_len) = evicted_end {
+            // The held `E` was the invalid one: it is counted now.
+            self.held_bytes -= e_len;
+            self.stats.chunks_invalid += 1;
+        }
+
+        // A new frame: make room under the pending limit, oldest first.
+        let s = self
+            .senders
+            .get_mut(&key)
+            .expect("sender was just inserted");
+        let i = match idx {
+            Some(i) => i,
+            None => {
+                let mut dropped = Vec::new();
+                while s.pending.len() >= limits.max_pending_frames.max(1) {
+                    let f = s.pending.remove(0);
+                    dropped.push((f.id, f.chunks.len(), f.bytes));
+                }
+                let mut f = Pending {
+                    id,
+                    first_arrival: now,
+                    pts,
+                    p: None,
+                    end: None,
+                    chunks: BTreeMap::new(),
+                    bytes: 0,
+                    highest: 0,
+                };
+                if header.kind != Kind::End {
+                    f.p = Some(payload_len);
+                }
+                s.pending.push(f);
+                let i = s.pending.len() - 1;
+                for (fid, chunks, bytes) in dropped {
+                    self.record_abandoned(
+                        key.clone(),
+                        Some(fid),
+                        Cause::PendingLimit,
+                        chunks,
+                        bytes,
+                    );
+                }
+                let deadline = now.saturating_add(limits.timeout_ns);
+                self.next_deadline = Some(self.next_deadline.map_or(deadline, |d| d.min(deadline)));
+                i
+            }
+        };
+
+        let s = self
+            .senders
+            .get_mut(&key)
+            .expect("sender was just inserted");
+        let f = &mut s.pending[i];
+        if cid < f.highest {
+            self.stats.max_reorder = self.stats.max_reorder.max(u64::from(f.highest - cid));
+        }
+        f.highest = f.highest.max(cid);
+        if header.kind == Kind::End {
+            f.end = Some(cid);
+        }
+        f.chunks.insert(cid, datagram);
+        f.bytes += payload_len;
+        self.held_bytes += payload_len;
+
+        let complete = f.end.is_some_and(|e| f.chunks.len() == usize::from(e) + 1);
+        if !complete {
+            return Outcome::Pending;
+        }
+        let f = s.pending.remove(i);
+        self.held_bytes -= f.bytes;
+        let chunks: Vec<B> = f.chunks.into_values().collect();
+        self.finish(key, Some(id), f.pts, f.bytes, chunks)
+    }
+
+    /// Emits a complete frame if it is a JPEG frame, and updates the sender's order.
+    fn finish(
+        &mut self,
+        key: K,
+        id: Option<u16>,
+        pts: Option<u64>,
+        len: usize,
+        chunks: Vec<B>,
+    ) -> Outcome<K, B> {
+        let header_len = self.format.header_len();
+        let frame = Frame {
+            sender: key.clone(),
+            image_id: id,
+            pts,
+            discont: false,
+            len,
+            header_len,
+            chunks,
+        };
+        if !is_jpeg(&frame, self.format) {
+            self.stats.frames_invalid += 1;
+            self.discont = true;
+            if let Some(s) = self.senders.get_mut(&key) {
+                s.discont = true;
+            }
+            return Outcome::Invalid(Invalid::NotJpeg { len });
+        }
+
+        let Some(s) = self.senders.get_mut(&key) else {
+            return Outcome::Invalid(Invalid::NotJpeg { len });
+        };
+        let mut gap = false;
+        let mut superseded = Vec::new();
+        if let Some(id) = id {
+            if let Some(last) = s.last_emitted {
+                let ahead = id.wrapping_sub(last);
+                gap = ahead != 1;
+                if (2..=LATE_WINDOW).contains(&ahead) {
+                    // Ids between the last frame and this one that never showed up.
+                    let seen = s
+                        .pending
+                        .iter()
+                        .filter(|f| (1..ahead).contains(&f.id.wrapping_sub(last)))
+                        .count() as u64;
+                    self.stats.ids_skipped += u64::from(ahead - 1).saturating_sub(seen);
+                }
+            }
+            s.last_emitted = Some(id);
+            // Frames now in the late window can never be emitted.
+            let mut i = 0;
+            while i < s.pending.len() {
+                if (1..=LATE_WINDOW).contains(&wire::ids_behind(s.pending[i].id, id)) {
+                    let f = s.pending.remove(i);
+                    superseded.push((f.id, f.chunks.len(), f.bytes));
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        for (fid, chunks, bytes) in superseded {
+            self.record_abandoned(key.clone(), Some(fid), Cause::Superseded, chunks, bytes);
+        }
+        let sender_discont = self
+            .senders
+            .get_mut(&key)
+            .is_some_and(|s| std::mem::replace(&mut s.discont, false));
+        let discont = gap || sender_discont || self.discont;
+        self.discont = false;
+        self.stats.frames_received += 1;
+        Outcome::Frame(Frame { discont, ..frame })
+    }
+
+    fn push_countdown(&mut self, key: K, datagram: B, now: u64, pts: Option<u64>) -> Outcome<K, B> {
+        let (c, payload_len) = match wire::parse_countdown(datagram.as_ref()) {
+            Ok((c, p)) => (c, p.len()),
+            Err(e) => return Outcome::Invalid(Invalid::Wire(e)),
+        };
+        let max = self.limits.max_frame_size;
+        let s = self.sender_mut(&key, now);
+        let continues = s
+            .countdown
+            .as_ref()
+            .is_some_and(|f| f.prev.checked_sub(1) == Some(c));
+        if !continues && let Some(f) = s.countdown.take() {
+            self.record_abandoned(key.clone(), None, Cause::Resync, f.chunks.len(), f.bytes);
+        }
+        let s = self
+            .senders
+            .get_mut(&key)
+            .expect("sender was just inserted");
+        let held = s.countdown.as_ref().map_or(0, |f| f.bytes);
+        if held + payload_len > max {
+            if let Some(f) = s.countdown.take() {
+                self.record_abandoned(key.clone(), None, Cause::Resync, f.chunks.len(), f.bytes);
+            }
+            return Outcome::Invalid(Invalid::TooLarge {
+                end: held + payload_len,
+                max,
+            });
+        }
+        let s = self
+            .senders
+            .get_mut(&key)
+            .expect("sender was just inserted");
+        let f = s.countdown.get_or_insert_with(|| Countdown {
+            prev: c,
+            first_arrival: now,
+            pts,
+            chunks: Vec::new(),
+            bytes: 0,
+        });
+        if f.chunks.is_empty() {
+            let deadline = now.saturating_add(self.limits.timeout_ns);
+            self.next_deadline = Some(self.next_deadline.map_or(deadline, |d| d.min(deadline)));
+        }
+        f.prev = c;
+        f.chunks.push(datagram);
+        f.bytes += payload_len;
+        self.held_bytes += payload_len;
+        if c != 1 {
+            return Outcome::Pending;
+        }
+        let Some(f) = s.countdown.take() else {
+            return Outcome::Pending;
+        };
+        self.held_bytes -= f.bytes;
+        self.finish(key, None, f.pts, f.bytes, f.chunks)
+    }
+}
+
+/// What `check_chunk` needs to know of a pending frame.
+#[derive(Default, Clone, Copy)]
+struct FrameView {
+    p: Option<usize>,
+    end: Option<u16>,
+    last_chunk: Option<u16>,
+}
+
+impl FrameView {
+    fn of<B>(f: &Pending<B>) -> Self {
+        FrameView {
+            p: f.p,
+            end: f.end,
+            last_chunk: f.chunks.last_key_value().map(|(&k, _)| k),
+        }
+    }
+}
+
+/// Checks a chunk against the frame it would join (not yet holding this chunk id).
+fn check_chunk(f: FrameView, kind: Kind, cid: u16, len: usize, max: usize) -> Result<(), Invalid> {
+    let at = usize::from(cid);
+    if kind == Kind::End {
+        if let Some(end) = f.end {
+            return Err(Invalid::SecondEnd { end, chunk_id: cid });
+        }
+        if let Some(last) = f.last_chunk
+            && last > cid
+        {
+            return Err(Invalid::PastEnd {
+                end: cid,
+                chunk_id: last,
+            });
+        }
+        return match f.p {
+            Some(p) if len > p => Err(Invalid::Length {
+                payload: len,
+                expected: p,
+            }),
+            Some(p) if at * p + len > max => Err(Invalid::TooLarge {
+                end: at * p + len,
+                max,
+            }),
+            // P unknown: every chunk before this one holds at least `len` bytes.
+            None if (at + 1) * len > max => Err(Invalid::TooLarge {
+                end: (at + 1) * len,
+                max,
+            }),
+            _ => Ok(()),
+        };
+    }
+    if let Some(end) = f.end
+        && cid > end
+    {
+        return Err(Invalid::PastEnd { end, chunk_id: cid });
+    }
+    let p = match f.p {
+        Some(p) if p != len => {
+            return Err(Invalid::Length {
+                payload: len,
+                expected: p,
+            });
+        }
+        Some(p) => p,
+        None => len,
+    };
+    if (at + 1) * p > max {
+        return Err(Invalid::TooLarge {
+            end: (at + 1) * p,
+            max,
+        });
+    }
+    Ok(())
+}
+
+/// A complete frame must start with FF D8 (and for countdown end with FF D9).
+fn is_jpeg<K, B: AsRef<[u8]>>(frame: &Frame<K, B>, format: WireFormat) -> bool {
+    let mut head = [0u8; 2];
+    let mut n = 0;
+    'outer: for p in frame.payloads() {
+        for &b in p {
+            if n == 2 {
+                break 'outer;
+            }
+            head[n] = b;
+            n += 1;
+        }
+    }
+    if n < 2 || head != jpeg::SOI {
+        return false;
+    }
+    if format == WireFormat::Countdown {
+        let mut tail = [0u8; 2];
+        let mut n = 0;
+        'outer: for p in frame
+            .chunks
+            .iter()
+            .rev()
+            .map(|c| &c.as_ref()[frame.header_len..])
+        {
+            for &b in p.iter().rev() {
+                if n == 2 {
+                    break 'outer;
+                }
+                tail[1 - n] = b;
+                n += 1;
+            }
+        }
+        // A two-byte frame's SOI is not also its EOI.
+        return n == 2 && tail == jpeg::EOI && frame.len >= 4;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Plan;
+
+    type R = Reassembler<u32, Vec<u8>>;
+
+    fn dg(kind: u8, id: u16, cid: u16, payload: &[u8]) -> Vec<u8> {
+        let mut d = vec![kind];
+        d.extend_from_slice(&id.to_be_bytes());
+        d.extend_from_slice(&cid.to_be_bytes());
+        d.extend_from_slice(payload);
+        d
+    }
+
+    /// A JPEG-shaped frame of `len` bytes (FF D8 .. FF D9) seeded by `seed`.
+    fn jpeg(len: usize, seed: u8) -> Vec<u8> {
+        let mut v: Vec<u8> = (0..len)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect();
+        v[0] = 0xFF;
+        v[1] = 0xD8;
+        v[len - 2] = 0xFF;
+        v[len - 1] = 0xD9;
+        v
+    }
+
+    fn sce() -> R {
+        R::new(WireFormat::Sce, Limits::default())
+    }
+
+    fn frame_of(o: Outcome<u32, Vec<u8>>) -> Frame<u32, Vec<u8>> {
+        match o {
+            Outcome::Frame(f) => f,
+            other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+
+    fn assert_pending(o: Outcome<u32, Vec<u8>>) {
+        assert!(matches!(o, Outcome::Pending), "expected pending, got {o:?}");
+    }
+
+    #[test]
+    fn in_order_frame_is_emitted_on_last_chunk() {
+        let mut r = sce();
+        let f = jpeg(23, 1);
+        let d = Plan::new(WireFormat::Sce, f.len(), 15)
+            .unwrap()
+            .datagrams(100, &f);
+        assert_eq!(d.len(), 3);
+        assert_pending(r.push(1, d[0].clone(), 10, Some(1000)));
+        assert_pending(r.push(1, d[1].clone(), 20, Some(2000)));
+        let out = frame_of(r.push(1, d[2].clone(), 30, Some(3000)));
+        assert_eq!(out.to_vec(), f);
+        assert_eq!(out.pts, Some(1000));
+        assert_eq!(out.image_id, Some(100));
+        assert!(out.discont, "first frame of a sender is a discontinuity");
+        let mut buf = vec![0; f.len()];
+        assert!(out.copy_to(&mut buf));
+        assert_eq!(buf, f);
+        assert!(!out.copy_to(&mut [0; 3]));
+        assert_eq!(r.held_bytes(), 0);
+        assert_eq!(r.pending_frames(), 0);
+        let s = r.stats();
+        assert_eq!(
+            (s.frames_received, s.chunks_received, s.bytes_received),
+            (1, 3, 23 + 15)
+        );
+    }
+
+    #[test]
+    fn any_order_within_a_frame() {
+        let f = jpeg(100, 2);
+        let d = Plan::new(WireFormat::Sce, f.len(), 15)
+            .unwrap()
+            .datagrams(7, &f);
+        let n = d.len();
+        // Reversed: E first (P unknown), then the rest.
+        let mut r = sce();
+        for (i, x) in d.iter().rev().enumerate() {
+            let o = r.push(1, x.clone(), i as u64, Some(i as u64));
+            if i + 1 < n {
+                assert_pending(o);
+            } else {
+                let out = frame_of(o);
+                assert_eq!(out.to_vec(), f);
+                assert_eq!(out.pts, Some(0), "pts of the first datagram to arrive");
+            }
+        }
+        assert_eq!(r.stats().max_reorder, (n - 1) as u64);
+    }
+
+    #[test]
+    fn interleaved_consecutive_frames_both_complete() {
+        let (a, b) = (jpeg(40, 3), jpeg(50, 4));
+        let da = Plan::new(WireFormat::Sce, a.len(), 15)
+            .unwrap()
+            .datagrams(9, &a);
+        let db = Plan::new(WireFormat::Sce, b.len(), 15)
+            .unwrap()
+            .datagrams(10, &b);
+        let mut r = sce();
+        let mut out = Vec::new();
+        for i in 0..db.len() {
+            for d in [da.get(i), db.get(i)].into_iter().flatten() {
+                if let Outcome::Frame(f) = r.push(1, d.clone(), 0, None) {
+                    out.push((f.image_id, f.to_vec(), f.discont));
+                }
+            }
+        }
+        assert_eq!(out, vec![(Some(9), a, true), (Some(10), b, false)]);
+        assert_eq!(r.stats().frames_lost, 0);
+    }
+
+    #[test]
+    fn duplicates_are_ignored_and_counted() {
+        let f = jpeg(40, 5);
+        let d = Plan::new(WireFormat::Sce, f.len(), 19)
+            .unwrap()
+            .datagrams(1, &f);
+        assert_eq!(d.len(), 3);
+        let mut r = sce();
+        assert_pending(r.push(1, d[0].clone(), 0, None));
+        assert!(matches!(
+            r.push(1, d[0].clone(), 0, None),
+            Outcome::Duplicate
+        ));
+        assert_pending(r.push(1, d[1].clone(), 0, None));
+        assert_eq!(frame_of(r.push(1, d[2].clone(), 0, None)).to_vec(), f);
+        // Chunks of the frame just emitted are duplicates too, not a new frame.
+        assert!(matches!(
+            r.push(1, d[2].clone(), 0, None),
+            Outcome::Duplicate
+        ));
+        assert!(matches!(
+            r.push(1, d[0].clone(), 0, None),
+            Outcome::Duplicate
+        ));
+        assert_eq!(r.pending_frames(), 0);
+        assert_eq!(r.stats().chunks_duplicate, 3);
+    }
+
+    #[test]
+    fn invalid_datagrams_are_counted() {
+        let mut r = sce();
+        let cases: Vec<(Vec<u8>, Invalid)> = vec![
+            (
+                vec![b'S', 0, 1, 0],
+                Invalid::Wire(WireError::TooShort { len: 4, min: 6 }),
+            ),
+            (
+                vec![b'S', 0, 1, 0, 0],
+                Invalid::Wire(WireError::TooShort { len: 5, min: 6 }),
+            ),
+            (dg(b'C', 1, 0, b"x"), Invalid::Wire(WireError::CentreAtZero)),
+            (
+                dg(b'S', 1, 2, b"x"),
+                Invalid::Wire(WireError::StartNotAtZero { chunk_id: 2 }),
+            ),
+        ];
+        for (d, want) in cases {
+            match r.push(1, d, 0, None) {
+                Outcome::Invalid(got) => assert_eq!(got, want),
+                o => panic!("{o:?}"),
+            }
+        }
+        assert_eq!(r.stats().chunks_invalid, 4);
+        assert_eq!(r.pending_frames(), 0);
+    }
+
+    #[test]
+    fn second_e_and_chunks_past_e() {
+        let mut r = sce();
+        assert_pending(r.push(1, dg(b'S', 5, 0, &[0xFF, 0xD8, 1]), 0, None));
+        assert_pending(r.push(1, dg(b'E', 5, 3, &[9]), 0, None));
+        assert!(matches!(
+            r.push(1, dg(b'E', 5, 4, &[9]), 0, None),
+            Outcome::Invalid(Invalid::SecondEnd {
+                end: 3,
+                chunk_id: 4
+            })
+        ));
+        assert!(matches!(
+            r.push(1, dg(b'C', 5, 4, &[1, 2, 3]), 0, None),
+            Outcome::Invalid(Invalid::PastEnd {
+                end: 3,
+                chunk_id: 4
+            })
+        ));
+        // An E that would leave chunks already held beyond it.
+        assert_pending(r.push(1, dg(b'C', 6, 5, &[1, 2, 3]), 0, None));
+        assert!(matches!(
+            r.push(1, dg(b'E', 6, 2, &[1]), 0, None),
+            Outcome::Invalid(Invalid::PastEnd {
+                end: 2,
+                chunk_id: 5
+            })
+        ));
+        assert_eq!(r.stats().chunks_invalid, 3);
+    }
+
+    #[test]
+    fn lengths_that_disagree() {
+        let mut r = sce();
+        assert_pending(r.push(1, dg(b'S', 5, 0, &[0xFF, 0xD8, 1, 2]), 0, None));
+        assert!(matches!(
+            r.push(1, dg(b'C', 5, 1, &[1, 2, 3]), 0, None),
+            Outcome::Invalid(Invalid::Length {
+                payload: 3,
+                expected: 4
+            })
+        ));
+        assert!(matches!(
+            r.push(1, dg(b'E', 5, 1, &[1, 2, 3, 4, 5]), 0, None),
+            Outcome::Invalid(Invalid::Length {
+                payload: 5,
+                expected: 4
+            })
+        ));
+        // A full-length E is fine.
+        let out = frame_of(r.push(1, dg(b'E', 5, 1, &[1, 2, 3, 4]), 0, None));
+        assert_eq!(out.to_vec(), [0xFF, 0xD8, 1, 2, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn e_before_p_is_known_is_held_then_checked() {
+        // E arrives first and is held; the S then fixes P = 2 and the E (3 bytes) is invalid.
+        let mut r = sce();
+        assert_pending(r.push(1, dg(b'E', 8, 1, &[7, 7, 7]), 0, None));
+        assert_eq!(r.held_bytes(), 3);
+        assert_pending(r.push(1, dg(b'S', 8, 0, &[0xFF, 0xD8]), 0, None));
+        assert_eq!(r.stats().chunks_invalid, 1);
+        assert_eq!(r.held_bytes(), 2);
+        // A correct E then completes the frame.
+        let out = frame_of(r.push(1, dg(b'E', 8, 1, &[7]), 0, None));
+        assert_eq!(out.to_vec(), [0xFF, 0xD8, 7]);
+
+        // E first that fits P: kept.
+        let mut r = sce();
+        assert_pending(r.push(1, dg(b'E', 8, 1, &[7]), 0, None));
+        let out = frame_of(r.push(1, dg(b'S', 8, 0, &[0xFF, 0xD8]), 0, None));
+        assert_eq!(out.to_vec(), [0xFF, 0xD8, 7]);
+    }
+
+    #[test]
+    fn lone_e_at_65535_holds_only_what_arrived() {
+        let limits = Limits {
+            timeout_ns: 100,
+            ..Limits::default()
+        };
+        let mut r = R::new(WireFormat::Sce, limits);
+        assert_pending(r.push(1, dg(b'E', 3, 65535, &[1]), 0, None));
+        assert_eq!(r.held_bytes(), 1);
+        assert_eq!(r.pending_frames(), 1);
+        // Its payload claims nothing: a 100-byte E at 65535 would need 6.5 MB
+        // before it, which still fits 16 MiB, and is held as 100 bytes.
+        assert_pending(r.push(1, dg(b'E', 4, 65535, &[1; 100]), 0, None));
+        assert_eq!(r.held_bytes(), 101);
+        // A 300-byte E at 65535 implies at least 19.6 MB: past the limit.
+        assert!(matches!(
+            r.push(1, dg(b'E', 5, 65535, &[1; 300]), 0, None),
+            Outcome::Invalid(Invalid::TooLarge { .. })
+        ));
+        // They time out and are counted as lost.
+        assert!(matches!(
+            r.push(1, dg(b'x', 0, 0, &[]), 1000, None),
+            Outcome::UnknownKind(b'x')
+        ));
+        assert_eq!(r.pending_frames(), 0);
+        assert_eq!(r.held_bytes(), 0);
+        assert_eq!(r.stats().frames_timeout, 2);
+        assert_eq!(r.stats().frames_lost, 2);
+        let ab = r.take_abandoned();
+        assert_eq!(ab.len(), 2);
+        assert!(
+            ab.iter()
+                .all(|a| a.cause == Cause::Timeout && a.sender == 1)
+        );
+    }
+
+    #[test]
+    fn max_frame_size_bounds_placement() {
+        let limits = Limits {
+            max_frame_size: 10,
+            ..Limits::default()
+        };
+        let mut r = R::new(WireFormat::Sce, limits);
+        assert_pending(r.push(1, dg(b'S', 1, 0, &[0xFF, 0xD8, 0, 0]), 0, None));
+        assert_pending(r.push(1, dg(b'C', 1, 1, &[0; 4]), 0, None));
+        assert!(matches!(
+            r.push(1, dg(b'C', 1, 2, &[0; 4]), 0, None),
+            Outcome::Invalid(Invalid::TooLarge { end: 12, max: 10 })
+        ));
+        assert!(matches!(
+            r.push(1, dg(b'E', 1, 2, &[0; 3]), 0, None),
+            Outcome::Invalid(Invalid::TooLarge { end: 11, max: 10 })
+        ));
+        assert_eq!(
+            frame_of(r.push(1, dg(b'E', 1, 2, &[0xFF, 0xD9]), 0, None)).len,
+            10
+        );
+        // A single datagram larger than the limit.
+        assert!(matches!(
+            r.push(1, dg(b'E', 2, 0, &[0; 11]), 0, None),
+            Outcome::Invalid(Invalid::TooLarge { end: 11, max: 10 })
+        ));
+    }
+
+    #[test]
+    fn single_chunk_frame_and_not_jpeg() {
+        let mut r = sce();
+        let out = frame_of(r.push(1, dg(b'E', 1, 0, &[0xFF, 0xD8, 0xFF, 0xD9]), 0, Some(5)));
+        assert_eq!(out.to_vec(), [0xFF, 0xD8, 0xFF, 0xD9]);
+        assert!(matches!(
+            r.push(1, dg(b'E', 2, 0, &[0xFF, 0xD9]), 0, None),
+            Outcome::Invalid(Invalid::NotJpeg { len: 2 })
+        ));
+        assert_eq!(r.stats().frames_invalid, 1);
+        // SOI split over two one-byte chunks still counts as SOI.
+        assert_pending(r.push(1, dg(b'S', 3, 0, &[0xFF]), 0, None));
+        let out = frame_of(r.push(1, dg(b'E', 3, 1, &[0xD8]), 0, None));
+        assert_eq!(out.to_vec(), [0xFF, 0xD8]);
+        assert!(
+            out.discont,
+            "the frame after an invalid one is a discontinuity"
+        );
+    }
+
+    #[test]
+    fn ids_wrap_around_without_discont() {
+        let mut r = sce();
+        let mut ids = Vec::new();
+        for id in [65534u16, 65535, 0, 1] {
+            let out = frame_of(r.push(1, dg(b'E', id, 0, &[0xFF, 0xD8, 1]), 0, None));
+            ids.push((out.image_id.unwrap(), out.discont));
+        }
+        assert_eq!(
+            ids,
+            vec![(65534, true), (65535, false), (0, false), (1, false)]
+        );
+        assert_eq!(r.stats().ids_skipped, 0);
+    }
+
+    #[test]
+    fn late_window_and_restart() {
+        let mut r = sce();
+        frame_of(r.push(1, dg(b'E', 100, 0, &[0xFF, 0xD8]), 0, None));
+        // 1 and 64 behind: late.
+        assert!(matches!(
+            r.push(1, dg(b'E', 99, 0, &[0xFF, 0xD8]), 0, None),
+            Outcome::Late
+        ));
+        assert!(matches!(
+            r.push(1, dg(b'S', 99, 0, &[0xFF, 0xD8]), 0, None),
+            Outcome::Late
+        ));
+        assert!(matches!(
+            r.push(1, dg(b'E', 36, 0, &[0xFF, 0xD8]), 0, None),
+            Outcome::Late
+        ));
+        assert_eq!(r.stats().frames_late, 2);
+        assert_eq!(r.stats().chunks_late, 3);
+        // 65 behind: a new frame (a restart).
+        let out = frame_of(r.push(1, dg(b'E', 35, 0, &[0xFF, 0xD8]), 0, None));
+        assert!(out.discont);
+        // A restart at a random far id is picked up at once.
+        let out = frame_of(r.push(1, dg(b'E', 40_000, 0, &[0xFF, 0xD8]), 0, None));
+        assert_eq!(out.image_id, Some(40_000));
+        assert!(out.discont);
+        // Late window across the wrap.
+        frame_of(r.push(1, dg(b'E', 10, 0, &[0xFF, 0xD8]), 0, None));
+        assert!(matches!(
+            r.push(1, dg(b'E', 65_500, 0, &[0xFF, 0xD8]), 0, None),
+            Outcome::Late
+        ));
+    }
+
+    #[test]
+    fn gap_in_ids_sets_discont_and_counts_skipped() {
+        let mut r = sce();
+        frame_of(r.push(1, dg(b'E', 1, 0, &[0xFF, 0xD8]), 0, None));
+        // Frame 2 partly seen, frame 3 never seen, frame 4 complete.
+        assert_pending(r.push(1, dg(b'S', 2, 0, &[0xFF, 0xD8]), 0, None));
+        let out = frame_of(r.push(1, dg(b'E', 4, 0, &[0xFF, 0xD8]), 0, None));
+        assert!(out.discont);
+        let s = r.stats();
+        assert_eq!(
+            (s.frames_lost, s.frames_superseded, s.ids_skipped),
+            (1, 1, 1)
+        );
+        assert_eq!(r.pending_frames(), 0);
+        assert_eq!(r.held_bytes(), 0);
+        let ab = r.take_abandoned();
+        assert_eq!(
+            ab,
+            vec![Abandoned {
+                sender: 1,
+                image_id: Some(2),
+                cause: Cause::Superseded,
+                chunks: 1,
+                bytes: 2
+            }]
+        );
+        // The next frame in sequence is not a discontinuity.
+        assert!(!frame_of(r.push(1, dg(b'E', 5, 0, &[0xFF, 0xD8]), 0, None)).discont);
+    }
+
+    #[test]
+    fn pending_limit_abandons_oldest() {
+        let limits = Limits {
+            max_pending_frames: 2,
+            ..Limits::default()
+        };
+        let mut r = R::new(WireFormat::Sce, limits);
+        for id in 1..=3 {
+            assert_pending(r.push(1, dg(b'S', id, 0, &[0xFF, 0xD8]), 0, None));
+        }
+        assert_eq!(r.pending_frames(), 2);
+        assert_eq!(r.stats().frames_pending_limit, 1);
+        assert_eq!(r.take_abandoned()[0].image_id, Some(1));
+        // Frame 1 is gone; 2 and 3 can still complete.
+        assert_eq!(
+            frame_of(r.push(1, dg(b'E', 2, 1, &[0]), 0, None)).image_id,
+            Some(2)
+        );
+        assert_eq!(
+            frame_of(r.push(1, dg(b'E', 3, 1, &[0]), 0, None)).image_id,
+            Some(3)
+        );
+        // Another sender's frames are not affected by sender 1's limit.
+        assert_pending(r.push(2, dg(b'S', 1, 0, &[0xFF, 0xD8]), 0, None));
+        for id in 10..20 {
+            assert_pending(r.push(1, dg(b'S', id, 0, &[0xFF, 0xD8]), 0, None));
+        }
+        assert_eq!(frame_of(r.push(2, dg(b'E', 1, 1, &[0]), 0, None)).sender, 2);
+    }
+
+    #[test]
+    fn senders_never_share_a_frame() {
+        let mut r = sce();
+        let (a, b) = (jpeg(30, 1), jpeg(30, 2));
+        let da = Plan::new(WireFormat::Sce, 30, 20).unwrap().datagrams(5, &a);
+        let db = Plan::new(WireFormat::Sce, 30, 20).unwrap().datagrams(5, &b);
+        assert_pending(r.push(1, da[0].clone(), 0, None));
+        assert_pending(r.push(2, db[0].clone(), 0, None));
+        let fa = frame_of(r.push(1, da[1].clone(), 0, None));
+        let fb = frame_of(r.push(2, db[1].clone(), 0, None));
+        assert_eq!((fa.sender, fa.to_vec()), (1, a));
+        assert_eq!((fb.sender, fb.to_vec()), (2, b));
+    }
+
+    #[test]
+    fn least_recently_heard_sender_is_forgotten() {
+        let limits = Limits {
+            max_senders: 2,
+            ..Limits::default()
+        };
+        let mut r = R::new(WireFormat::Sce, limits);
+        assert_pending(r.push(1, dg(b'S', 1, 0, &[0xFF, 0xD8]), 0, None));
+        assert_pending(r.push(2, dg(b'S', 1, 0, &[0xFF, 0xD8]), 1, None));
+        assert_pending(r.push(1, dg(b'C', 1, 1, &[0, 0]), 2, None));
+        assert_pending(r.push(3, dg(b'S', 1, 0, &[0xFF, 0xD8]), 3, None));
+        assert_eq!(r.senders(), 2);
+        assert_eq!(r.stats().senders_evicted, 1);
+        let ab = r.take_abandoned();
+        assert_eq!((ab[0].sender, ab[0].cause), (2, Cause::SenderEvicted));
+        assert_eq!(frame_of(r.push(1, dg(b'E', 1, 2, &[0]), 4, None)).len, 5);
+    }
+
+    #[test]
+    fn unknown_kinds_are_ignored_apart() {
+        let mut r = sce();
+        assert!(matches!(
+            r.push(1, dg(b'F', 1, 0, &[1, 2]), 0, None),
+            Outcome::UnknownKind(b'F')
+        ));
+        assert_eq!(r.stats().chunks_unknown_kind, 1);
+        assert_eq!(r.stats().chunks_invalid, 0);
+        assert_eq!(r.pending_frames(), 0);
+    }
+
+    #[test]
+    fn drain_abandons_everything() {
+        let mut r = sce();
+        assert_pending(r.push(1, dg(b'S', 1, 0, &[0xFF, 0xD8]), 0, None));
+        assert_pending(r.push(2, dg(b'S', 1, 0, &[0xFF, 0xD8]), 0, None));
+        r.drain();
+        assert_eq!((r.pending_frames(), r.held_bytes(), r.senders()), (0, 0, 0));
+        assert_eq!(r.stats().frames_lost, 2);
+    }
+
+    fn cd(c: u8, payload: &[u8]) -> Vec<u8> {
+        let mut d = vec![c];
+        d.extend_from_slice(payload);
+        d
+    }
+
+    #[test]
+    fn countdown_frame() {
+        let mut r = R::new(WireFormat::Countdown, Limits::default());
+        let f = jpeg(10, 9);
+        let d = Plan::new(WireFormat::Countdown, 10, 5)
+            .unwrap()
+            .datagrams(0, &f);
+        assert_eq!(d[0][0], 3);
+        assert_pending(r.push(1, d[0].clone(), 0, Some(7)));
+        assert_pending(r.push(1, d[1].clone(), 0, Some(8)));
+        let out = frame_of(r.push(1, d[2].clone(), 0, Some(9)));
+        assert_eq!(out.to_vec(), f);
+        assert_eq!((out.pts, out.image_id), (Some(7), None));
+    }
+
+    #[test]
+    fn countdown_resync_after_loss() {
+        let mut r = R::new(WireFormat::Countdown, Limits::default());
+        // Segment 2 of frame A lost: A's 3 then 1 breaks the countdown; the
+        // 1 starts a frame on its own that fails the SOI check.
+        assert_pending(r.push(1, cd(3, &[0xFF, 0xD8]), 0, None));
+        assert!(matches!(
+            r.push(1, cd(1, &[0xFF, 0xD9]), 0, None),
+            Outcome::Invalid(Invalid::NotJpeg { len: 2 })
+        ));
+        assert_eq!(r.stats().frames_lost, 1);
+        // The next whole frame comes out, marked as a discontinuity.
+        assert_pending(r.push(1, cd(2, &[0xFF, 0xD8]), 0, None));
+        let out = frame_of(r.push(1, cd(1, &[0xFF, 0xD9]), 0, None));
+        assert_eq!(out.to_vec(), [0xFF, 0xD8, 0xFF, 0xD9]);
+        assert!(out.discont);
+        // A repeated countdown restarts the frame.
+        assert_pending(r.push(1, cd(2, &[0xFF, 0xD8]), 0, None));
+        assert_pending(r.push(1, cd(2, &[0xFF, 0xD8]), 0, None));
+        let out = frame_of(r.push(1, cd(1, &[0xFF, 0xD9]), 0, None));
+        assert_eq!(out.len, 4);
+        assert_eq!(r.stats().frames_lost, 2);
+    }
+
+    #[test]
+    fn countdown_invalid_cases() {
+        let mut r = R::new(WireFormat::Countdown, Limits::default());
+        assert!(matches!(
+            r.push(1, cd(0, &[1]), 0, None),
+            Outcome::Invalid(Invalid::Wire(WireError::ZeroCountdown))
+        ));
+        assert!(matches!(
+            r.push(1, vec![2], 0, None),
+            Outcome::Invalid(Invalid::Wire(WireError::TooShort { .. }))
+        ));
+        // No EOI at the end.
+        assert!(matches!(
+            r.push(1, cd(1, &[0xFF, 0xD8, 0, 0]), 0, None),
+            Outcome::Invalid(Invalid::NotJpeg { len: 4 })
+        ));
+        // SOI and EOI must be four bytes at least: FF D8 D9 is not a frame.
+        assert!(matches!(
+            r.push(1, cd(1, &[0xFF, 0xD8, 0xD9]), 0, None),
+            Outcome::Invalid(Invalid::NotJpeg { len: 3 })
+        ));
+        assert_eq!(r.stats().chunks_invalid, 4);
+        assert_eq!(r.stats().frames_invalid, 2);
+    }
+
+    #[test]
+    fn countdown_max_frame_size() {
+        let limits = Limits {
+            max_frame_size: 4,
+            ..Limits::default()
+        };
+        let mut r = R::new(WireFormat::Countdown, limits);
+        assert_pending(r.push(1, cd(3, &[0xFF, 0xD8, 0]), 0, None));
+        assert!(matches!(
+            r.push(1, cd(2, &[0, 0]), 0, None),
+            Outcome::Invalid(Invalid::TooLarge { end: 5, max: 4 })
+        ));
+        assert_eq!(r.pending_frames(), 0);
+        assert_eq!(r.held_bytes(), 0);
+        assert_eq!(r.stats().frames_lost, 1);
+    }
+
+    #[test]
+    fn countdown_timeout() {
+        let limits = Limits {
+            timeout_ns: 10,
+            ..Limits::default()
+        };
+        let mut r = R::new(WireFormat::Countdown, limits);
+        assert_pending(r.push(1, cd(2, &[0xFF, 0xD8]), 0, None));
+        assert!(matches!(
+            r.push(1, cd(1, &[0xFF, 0xD9]), 50, None),
+            Outcome::Invalid(Invalid::NotJpeg { .. })
+        ));
+        assert_eq!(r.stats().frames_timeout, 1);
+    }
+}

@@ -1,0 +1,606 @@
+use std::net::SocketAddr;
+use std::sync::{LazyLock, Mutex};
+use std::time::Instant;
+
+use gst::{glib, prelude::*, subclass::prelude::*};
+use gst_net::gio::prelude::InetSocketAddressExt;
+
+use crate::jpeg;
+use crate::reassembly::{Frame, Invalid, Limits, Outcome, Reassembler, Stats};
+use crate::wire::WireFormat;
+use crate::wireformat::{CAPS_NAME, WireFormatEnum};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "udpjpegdepay",
+        gst::DebugColorFlags::empty(),
+        Some("UDP datagrams to JPEG frames"),
+    )
+});
+
+const DEFAULT_WIRE_FORMAT: WireFormatEnum = WireFormatEnum::Sce;
+const DEFAULT_MAX_FRAME_SIZE: u32 = 16 * 1024 * 1024;
+const DEFAULT_MAX_PENDING_FRAMES: u32 = 4;
+const DEFAULT_TIMEOUT_MS: u32 = 500;
+const DEFAULT_MAX_SENDERS: u32 = 64;
+
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    wire_format: WireFormatEnum,
+    max_frame_size: u32,
+    max_pending_frames: u32,
+    timeout_ms: u32,
+    max_senders: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            wire_format: DEFAULT_WIRE_FORMAT,
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            max_pending_frames: DEFAULT_MAX_PENDING_FRAMES,
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            max_senders: DEFAULT_MAX_SENDERS,
+        }
+    }
+}
+
+impl Settings {
+    fn limits(&self) -> Limits {
+        Limits {
+            max_frame_size: self.max_frame_size as usize,
+            max_pending_frames: self.max_pending_frames as usize,
+            timeout_ns: u64::from(self.timeout_ms) * 1_000_000,
+            max_senders: self.max_senders as usize,
+        }
+    }
+}
+
+/// A sender: the source address udpsrc attached, or `None` for buffers
+/// without one (all of those count as one anonymous sender).
+type SenderKey = Option<SocketAddr>;
+type Datagram = gst::MappedBuffer<gst::buffer::Readable>;
+
+struct State {
+    reassembler: Reassembler<SenderKey, Datagram>,
+    /// Width and height in the caps sent downstream.
+    caps_dims: Option<Option<(u16, u16)>>,
+    /// Serialized events held back until our first caps are sent.
+    pending_events: Vec<gst::Event>,
+    /// Origin of the monotonic clock used for timeouts.
+    epoch: Instant,
+    /// Stats of reassemblers replaced by a change of wire format.
+    carried: Stats,
+}
+
+impl State {
+    fn new(settings: &Settings) -> Self {
+        State {
+            reassembler: Reassembler::new(settings.wire_format.into(), settings.limits()),
+            caps_dims: None,
+            pending_events: Vec::new(),
+            epoch: Instant::now(),
+            carried: Stats::default(),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64
+    }
+}
+
+pub struct UdpJpegDepay {
+    srcpad: gst::Pad,
+    sinkpad: gst::Pad,
+    settings: Mutex<Settings>,
+    state: Mutex<State>,
+}
+
+fn sender_of(buffer: &gst::BufferRef) -> SenderKey {
+    let meta = buffer.meta::<gst_net::NetAddressMeta>()?;
+    let addr = meta.addr();
+    let inet = addr.downcast_ref::<gst_net::gio::InetSocketAddress>()?;
+    Some(SocketAddr::new(inet.address().into(), inet.port()))
+}
+
+fn sender_name(key: &SenderKey) -> String {
+    match key {
+        Some(a) => a.to_string(),
+        None => "(no address)".to_string(),
+    }
+}
+
+impl UdpJpegDepay {
+    fn sink_chain(
+        &self,
+        _pad: &gst::Pad,
+        buffer: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let settings = *self.settings.lock().unwrap();
+        let sender = sender_of(&buffer);
+        let pts = buffer.pts().map(gst::ClockTime::nseconds);
+        let datagram = buffer.into_mapped_buffer_readable().map_err(|_| {
+            gst::element_imp_error!(self, gst::CoreError::Failed, ["Could not map a datagram"]);
+            gst::FlowError::Error
+        })?;
+
+        let mut state = self.state.lock().unwrap();
+        self.apply_settings(&mut state, &settings);
+        let now = state.now();
+        let outcome = state.reassembler.push(sender, datagram, now, pts);
+        for a in state.reassembler.take_abandoned() {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "Lost frame {} from {}: {} ({} chunks, {} bytes held)",
+                a.image_id.map_or("-".to_string(), |i| i.to_string()),
+                sender_name(&a.sender),
+                a.cause,
+                a.chunks,
+                a.bytes
+            );
+        }
+        let frame = match outcome {
+            Outcome::Frame(frame) => frame,
+            Outcome::Pending => {
+                gst::trace!(CAT, imp = self, "Chunk from {} held", sender_name(&sender));
+                return Ok(gst::FlowSuccess::Ok);
+            }
+            Outcome::Duplicate => {
+                gst::trace!(
+                    CAT,
+                    imp = self,
+                    "Duplicate chunk from {}",
+                    sender_name(&sender)
+                );
+                return Ok(gst::FlowSuccess::Ok);
+            }
+            Outcome::Late => {
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "Late chunk from {} dropped",
+                    sender_name(&sender)
+                );
+                return Ok(gst::FlowSuccess::Ok);
+            }
+            Outcome::UnknownKind(kind) => {
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "Ignoring chunk of unknown kind 0x{kind:02x} from {}",
+                    sender_name(&sender)
+                );
+                return Ok(gst::FlowSuccess::Ok);
+            }
+            Outcome::Invalid(reason) => {
+                self.log_invalid(&sender, reason);
+                return Ok(gst::FlowSuccess::Ok);
+            }
+        };
+        let (buffer, dims) = self.frame_buffer(&frame)?;
+        let mut events = Vec::new();
+        if state.caps_dims != Some(dims) {
+            state.caps_dims = Some(dims);
+            let mut caps = gst::Caps::builder("image/jpeg").field("parsed", true);
+            if let Some((w, h)) = dims {
+                caps = caps
+                    .field("width", i32::from(w))
+                    .field("height", i32::from(h));
+            }
+            let caps = caps.field("framerate", gst::Fraction::new(0, 1)).build();
+            gst::debug!(CAT, imp = self, "New caps {caps}");
+            events.push(gst::event::Caps::new(&caps));
+        }
+        events.append(&mut state.pending_events);
+        drop(state);
+
+        for event in events {
+            self.srcpad.push_event(event);
+        }
+        gst::trace!(
+            CAT,
+            imp = self,
+            "Frame {:?} from {}: {} bytes, pts {}",
+            frame.image_id,
+            sender_name(&frame.sender),
+            frame.len,
+            buffer.pts().display()
+        );
+        self.srcpad.push(buffer)
+    }
+
+    fn log_invalid(&self, sender: &SenderKey, reason: Invalid) {
+        match reason {
+            Invalid::NotJpeg { .. } => gst::warning!(
+                CAT,
+                imp = self,
+                "Dropping frame from {}: {reason}",
+                sender_name(sender)
+            ),
+            _ => gst::warning!(
+                CAT,
+                imp = self,
+                "Dropping invalid datagram from {}: {reason}",
+                sender_name(sender)
+            ),
+        }
+    }
+
+    /// Copies the frame's chunks into one output buffer (each byte once) and
+    /// reads its dimensions.
+    fn frame_buffer(
+        &self,
+        frame: &Frame<SenderKey, Datagram>,
+    ) -> Result<(gst::Buffer, Option<(u16, u16)>), gst::FlowError> {
+        let mut buffer = gst::Buffer::with_size(frame.len).map_err(|_| {
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::NoSpaceLeft,
+                ["Could not allocate {} bytes for a frame", frame.len]
+            );
+            gst::FlowError::Error
+        })?;
+        let dims = {
+            let b = buffer.get_mut().expect("new buffer is writable");
+            b.set_pts(frame.pts.map(gst::ClockTime::from_nseconds));
+            if frame.discont {
+                b.set_flags(gst::BufferFlags::DISCONT);
+            }
+            let mut map = b.map_writable().map_err(|_| gst::FlowError::Error)?;
+            frame.copy_to(&mut map);
+            jpeg::dimensions(&map)
+        };
+        Ok((buffer, dims))
+    }
+
+    /// Follows property changes: limits at once, a new wire format with a
+    /// fresh reassembler.
+    fn apply_settings(&self, state: &mut State, settings: &Settings) {
+        let format = WireFormat::from(settings.wire_format);
+        if state.reassembler.format() != format {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "Switching to wire-format {}",
+                format.name()
+            );
+            state.reassembler.drain();
+            let old = std::mem::replace(
+                &mut state.reassembler,
+                Reassembler::new(format, settings.limits()),
+            );
+            state.carried = add_stats(&state.carried, old.stats());
+        } else if state.reassembler.limits() != settings.limits() {
+            state.reassembler.set_limits(settings.limits());
+        }
+    }
+
+    fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        gst::log!(CAT, obj = pad, "Handling event {event:?}");
+        match event.view() {
+            gst::EventView::Caps(ev) => {
+                let caps = ev.caps();
+                gst::debug!(CAT, imp = self, "Input caps {caps}");
+                let format = self.settings.lock().unwrap().wire_format;
+                let theirs = caps
+                    .structure(0)
+                    .and_then(|s| s.get::<&str>("wire-format").ok())
+                    .and_then(WireFormat::from_name);
+                if let Some(theirs) = theirs
+                    && theirs != WireFormat::from(format)
+                {
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::WrongType,
+                        [
+                            "Upstream sends wire-format={} but this element's wire-format property is {}; set wire-format={} on udpjpegdepay",
+                            theirs.name(),
+                            WireFormat::from(format).name(),
+                            theirs.name()
+                        ]
+                    );
+                    return false;
+                }
+                return true;
+            }
+            gst::EventView::FlushStop(_) => {
+                let settings = *self.settings.lock().unwrap();
+                let mut state = self.state.lock().unwrap();
+                let carried = add_stats(&state.carried, state.reassembler.stats());
+                let caps_dims = state.caps_dims;
+                let mut pending = std::mem::take(&mut state.pending_events);
+                pending.retain(|e| {
+                    e.is_sticky()
+                        && ![gst::EventType::Eos, gst::EventType::Segment].contains(&e.type_())
+                });
+                *state = State::new(&settings);
+                state.carried = carried;
+                state.caps_dims = caps_dims;
+                state.pending_events = pending;
+            }
+            gst::EventView::Eos(_) => {
+                let mut state = self.state.lock().unwrap();
+                state.reassembler.drain();
+                for a in state.reassembler.take_abandoned() {
+                    gst::debug!(
+                        CAT,
+                        imp = self,
+                        "Lost frame {} from {} at end of stream ({} chunks)",
+                        a.image_id.map_or("-".to_string(), |i| i.to_string()),
+                        sender_name(&a.sender),
+                        a.chunks
+                    );
+                }
+                let pending = std::mem::take(&mut state.pending_events);
+                drop(state);
+                for e in pending {
+                    self.srcpad.push_event(e);
+                }
+            }
+            _ => {}
+        }
+        // Hold serialized events that come after caps (segment, tags, ...)
+        // until our caps are out: caps must precede the segment.
+        if event.is_serialized()
+            && event.type_() > gst::EventType::Caps
+            && event.type_() != gst::EventType::Eos
+        {
+            let mut state = self.state.lock().unwrap();
+            if state.caps_dims.is_none() {
+                state.pending_events.push(event);
+                return true;
+            }
+        }
+        gst::Pad::event_default(pad, Some(&*self.obj()), event)
+    }
+
+    fn stats(&self) -> gst::Structure {
+        let state = self.state.lock().unwrap();
+        let s = add_stats(&state.carried, state.reassembler.stats());
+        gst::Structure::builder("udpjpegdepay-stats")
+            .field("frames-received", s.frames_received)
+            .field("frames-lost", s.frames_lost)
+            .field("frames-late", s.frames_late)
+            .field("frames-invalid", s.frames_invalid)
+            .field("frames-superseded", s.frames_superseded)
+            .field("frames-pending-limit", s.frames_pending_limit)
+            .field("frames-timeout", s.frames_timeout)
+            .field("ids-skipped", s.ids_skipped)
+            .field("chunks-received", s.chunks_received)
+            .field("chunks-duplicate", s.chunks_duplicate)
+            .field("chunks-late", s.chunks_late)
+            .field("chunks-invalid", s.chunks_invalid)
+            .field("chunks-unknown-kind", s.chunks_unknown_kind)
+            .field("bytes-received", s.bytes_received)
+            .field("max-reorder", s.max_reorder)
+            .field("senders", state.reassembler.senders() as u64)
+            .field("senders-evicted", s.senders_evicted)
+            .field("pending-frames", state.reassembler.pending_frames() as u64)
+            .field("bytes-held", state.reassembler.held_bytes() as u64)
+            .build()
+    }
+}
+
+fn add_stats(a: &Stats, b: &Stats) -> Stats {
+    Stats {
+        frames_received: a.frames_received + b.frames_received,
+        frames_lost: a.frames_lost + b.frames_lost,
+        frames_late: a.frames_late + b.frames_late,
+        frames_invalid: a.frames_invalid + b.frames_invalid,
+        frames_superseded: a.frames_superseded + b.frames_superseded,
+        frames_pending_limit: a.frames_pending_limit + b.frames_pending_limit,
+        frames_timeout: a.frames_timeout + b.frames_timeout,
+        ids_skipped: a.ids_skipped + b.ids_skipped,
+        chunks_received: a.chunks_received + b.chunks_received,
+        chunks_duplicate: a.chunks_duplicate + b.chunks_duplicate,
+        chunks_late: a.chunks_late + b.chunks_late,
+        chunks_invalid: a.chunks_invalid + b.chunks_invalid,
+        chunks_unknown_kind: a.chunks_unknown_kind + b.chunks_unknown_kind,
+        bytes_received: a.bytes_received + b.bytes_received,
+        max_reorder: a.max_reorder.max(b.max_reorder),
+        senders_evicted: a.senders_evicted + b.senders_evicted,
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for UdpJpegDepay {
+    const NAME: &'static str = "GstUdpJpegDepay";
+    type Type = super::UdpJpegDepay;
+    type ParentType = gst::Element;
+
+    fn with_class(klass: &Self::Class) -> Self {
+        let templ = klass.pad_template("sink").unwrap();
+        let sinkpad = gst::Pad::builder_from_template(&templ)
+            .chain_function(|pad, parent, buffer| {
+                UdpJpegDepay::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::FlowError::Error),
+                    |depay| depay.sink_chain(pad, buffer),
+                )
+            })
+            .event_function(|pad, parent, event| {
+                UdpJpegDepay::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |depay| depay.sink_event(pad, event),
+                )
+            })
+            .build();
+        let templ = klass.pad_template("src").unwrap();
+        let srcpad = gst::Pad::builder_from_template(&templ).build();
+        let settings = Settings::default();
+        UdpJpegDepay {
+            srcpad,
+            sinkpad,
+            state: Mutex::new(State::new(&settings)),
+            settings: Mutex::new(settings),
+        }
+    }
+}
+
+impl ObjectImpl for UdpJpegDepay {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecEnum::builder_with_default("wire-format", DEFAULT_WIRE_FORMAT)
+                    .nick("Wire format")
+                    .blurb(
+                        "Datagram header to expect: sce (5 bytes: S/C/E kind, image id, chunk id; \
+                         the default) or countdown (1 byte counting down to 1)",
+                    )
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-frame-size")
+                    .nick("Maximum frame size")
+                    .blurb(
+                        "Largest frame in bytes: a chunk that would place bytes past it is \
+                         dropped as invalid; 1024 to 1073741824, default 16777216 (16 MiB)",
+                    )
+                    .minimum(1024)
+                    .maximum(1 << 30)
+                    .default_value(DEFAULT_MAX_FRAME_SIZE)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-pending-frames")
+                    .nick("Maximum pending frames")
+                    .blurb(
+                        "Incomplete frames held per sender; beyond it the oldest is dropped and \
+                         counted as lost; 1 to 64, default 4",
+                    )
+                    .minimum(1)
+                    .maximum(64)
+                    .default_value(DEFAULT_MAX_PENDING_FRAMES)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("timeout")
+                    .nick("Timeout")
+                    .blurb(
+                        "Milliseconds after its first datagram arrived (monotonic wall clock) at \
+                         which an incomplete frame is dropped and counted as lost; 1 to 60000, \
+                         default 500",
+                    )
+                    .minimum(1)
+                    .maximum(60_000)
+                    .default_value(DEFAULT_TIMEOUT_MS)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-senders")
+                    .nick("Maximum senders")
+                    .blurb(
+                        "Sender addresses remembered at once; beyond it the least recently heard \
+                         is forgotten with its incomplete frames; 1 to 4096, default 64",
+                    )
+                    .minimum(1)
+                    .maximum(4096)
+                    .default_value(DEFAULT_MAX_SENDERS)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb(
+                        "Counters since the element left READY (read-only), a structure named \
+                         udpjpegdepay-stats: frames-received, frames-lost (incomplete frames \
+                         dropped: frames-superseded + frames-pending-limit + frames-timeout + \
+                         forgotten senders + end of stream), frames-late, frames-invalid, \
+                         ids-skipped, chunks-received (every datagram), chunks-duplicate, \
+                         chunks-late, chunks-invalid, chunks-unknown-kind, bytes-received, \
+                         max-reorder (chunks), senders, senders-evicted, pending-frames, bytes-held",
+                    )
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut settings = self.settings.lock().unwrap();
+        match pspec.name() {
+            "wire-format" => settings.wire_format = value.get().expect("type checked upstream"),
+            "max-frame-size" => {
+                settings.max_frame_size = value.get().expect("type checked upstream")
+            }
+            "max-pending-frames" => {
+                settings.max_pending_frames = value.get().expect("type checked upstream")
+            }
+            "timeout" => settings.timeout_ms = value.get().expect("type checked upstream"),
+            "max-senders" => settings.max_senders = value.get().expect("type checked upstream"),
+            _ => unimplemented!(),
+        }
+        gst::debug!(CAT, imp = self, "Settings now {settings:?}");
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let settings = *self.settings.lock().unwrap();
+        match pspec.name() {
+            "wire-format" => settings.wire_format.to_value(),
+            "max-frame-size" => settings.max_frame_size.to_value(),
+            "max-pending-frames" => settings.max_pending_frames.to_value(),
+            "timeout" => settings.timeout_ms.to_value(),
+            "max-senders" => settings.max_senders.to_value(),
+            "stats" => self.stats().to_value(),
+            _ => unimplemented!(),
+        }
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        let obj = self.obj();
+        obj.add_pad(&self.sinkpad).unwrap();
+        obj.add_pad(&self.srcpad).unwrap();
+    }
+}
+
+impl GstObjectImpl for UdpJpegDepay {}
+
+impl ElementImpl for UdpJpegDepay {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "UDP JPEG depayloader",
+                "Codec/Depayloader/Network",
+                "Reassembles datagrams from udpjpegpay or a compatible sender into whole JPEG frames, surviving loss, reordering, duplicates and garbage",
+                "gst-plugin-udpjpeg developers",
+            )
+        });
+        Some(&*METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            // A bare udpsrc has ANY caps and sends no caps event: the
+            // element works without one.
+            let sink = gst::PadTemplate::new(
+                "sink",
+                gst::PadDirection::Sink,
+                gst::PadPresence::Always,
+                &gst::Caps::new_empty_simple(CAPS_NAME),
+            )
+            .unwrap();
+            let src = gst::PadTemplate::new(
+                "src",
+                gst::PadDirection::Src,
+                gst::PadPresence::Always,
+                &gst::Caps::builder("image/jpeg")
+                    .field("parsed", true)
+                    .build(),
+            )
+            .unwrap();
+            vec![src, sink]
+        });
+        PAD_TEMPLATES.as_ref()
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        gst::trace!(CAT, imp = self, "Changing state {transition:?}");
+        if transition == gst::StateChange::ReadyToPaused {
+            let settings = *self.settings.lock().unwrap();
+            *self.state.lock().unwrap() = State::new(&settings);
+        }
+        self.parent_change_state(transition)
+    }
+}

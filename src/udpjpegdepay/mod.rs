@@ -1,0 +1,26 @@
+//! `udpjpegdepay`: reassembles datagrams from `udpjpegpay` (or a peer) into JPEG frames.
+//!
+//! ```text
+//! gst-launch-1.0 udpsrc port=5000 ! udpjpegdepay ! jpegdec ! autovideosink
+//! ```
+//!
+//! Frames are kept apart by sender address and image id, chunks placed by
+//! chunk id, and a frame is pushed the moment its last missing chunk lands.
+
+use gst::glib;
+use gst::prelude::*;
+
+mod imp;
+
+glib::wrapper! {
+    pub struct UdpJpegDepay(ObjectSubclass<imp::UdpJpegDepay>) @extends gst::Element, gst::Object;
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(
+        Some(plugin),
+        "udpjpegdepay",
+        gst::Rank::NONE,
+        UdpJpegDepay::static_type(),
+    )
+}

@@ -1,0 +1,26 @@
+//! `udpjpegpay`: cuts each JPEG frame into a burst of UDP-sized datagrams.
+//!
+//! ```text
+//! gst-launch-1.0 videotestsrc ! video/x-raw,format=I420 ! jpegenc ! udpjpegpay ! udpsink host=127.0.0.1 port=5000
+//! ```
+//!
+//! Each frame leaves as one buffer list; every datagram carries a small
+//! header (see the crate's `wire` module) and shares the input's memory.
+
+use gst::glib;
+use gst::prelude::*;
+
+mod imp;
+
+glib::wrapper! {
+    pub struct UdpJpegPay(ObjectSubclass<imp::UdpJpegPay>) @extends gst::Element, gst::Object;
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(
+        Some(plugin),
+        "udpjpegpay",
+        gst::Rank::NONE,
+        UdpJpegPay::static_type(),
+    )
+}
