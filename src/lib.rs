@@ -13,8 +13,10 @@ use gst::glib;
 
 pub mod jpeg;
 pub mod reassembly;
+pub mod scanner;
 pub mod wire;
 
+mod mjpegsplit;
 mod udpjpegdepay;
 mod udpjpegpay;
 pub mod wireformat;
@@ -22,6 +24,7 @@ pub mod wireformat;
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     udpjpegpay::register(plugin)?;
     udpjpegdepay::register(plugin)?;
+    mjpegsplit::register(plugin)?;
     Ok(())
 }
 

@@ -1,0 +1,451 @@
+use gst::{glib, prelude::*, subclass::prelude::*};
+
+use std::sync::{LazyLock, Mutex};
+
+use crate::jpeg;
+use crate::scanner::{DropReason, Output, Scanner};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "mjpegsplit",
+        gst::DebugColorFlags::empty(),
+        Some("Motion JPEG byte stream splitter"),
+    )
+});
+
+const DEFAULT_FRAMERATE: gst::Fraction = gst::Fraction::from_integer(0);
+const DEFAULT_MAX_FRAME_SIZE: u32 = 16 * 1024 * 1024;
+const MIN_MAX_FRAME_SIZE: u32 = 1024;
+const MAX_MAX_FRAME_SIZE: u32 = 1024 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    framerate: gst::Fraction,
+    max_frame_size: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            framerate: DEFAULT_FRAMERATE,
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+        }
+    }
+}
+
+struct State {
+    scanner: Scanner,
+    /// Caps last pushed downstream.
+    caps: Option<gst::Caps>,
+    /// Size from the last frame with a readable SOF.
+    dimensions: Option<(u16, u16)>,
+    /// The next frame pushed carries DISCONT.
+    discont: bool,
+    /// Serialized events held back until our first caps are pushed.
+    pending_events: Vec<gst::Event>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            scanner: Scanner::new(DEFAULT_MAX_FRAME_SIZE as usize),
+            caps: None,
+            dimensions: None,
+            discont: true,
+            pending_events: Vec::new(),
+        }
+    }
+}
+
+/// What to send downstream, in order, once the state lock is released.
+enum Item {
+    Event(gst::Event),
+    Buffer(gst::Buffer),
+}
+
+pub struct MjpegSplit {
+    sinkpad: gst::Pad,
+    srcpad: gst::Pad,
+    settings: Mutex<Settings>,
+    state: Mutex<State>,
+}
+
+impl MjpegSplit {
+    /// Turns scanner outputs into caps events and buffers; updates the state.
+    fn handle_outputs(
+        &self,
+        state: &mut State,
+        settings: &Settings,
+        outputs: Vec<Output>,
+        items: &mut Vec<Item>,
+    ) {
+        for output in outputs {
+            match output {
+                Output::Dropped { reason, len } => {
+                    let why = match reason {
+                        DropReason::SoiInFrame => "start of image inside the frame",
+                        DropReason::NotAMarker => "segment does not end at a marker",
+                        DropReason::BadLength => "segment length below 2",
+                        DropReason::TooLarge => "frame larger than max-frame-size",
+                        DropReason::Truncated => "stream ended inside the frame",
+                    };
+                    gst::warning!(CAT, imp = self, "Dropped a frame of {len} bytes: {why}");
+                    state.discont = true;
+                }
+                Output::Frame { data, tag } => {
+                    if let Some(dims) = jpeg::dimensions(&data) {
+                        state.dimensions = Some(dims);
+                    } else {
+                        gst::debug!(CAT, imp = self, "Frame without a readable SOF");
+                    }
+                    let caps = self.caps_for(state.dimensions, settings.framerate);
+                    if state.caps.as_ref() != Some(&caps) {
+                        gst::debug!(CAT, imp = self, "New caps {caps:?}");
+                        items.push(Item::Event(gst::event::Caps::new(&caps)));
+                        if state.caps.is_none() {
+                            items.extend(state.pending_events.drain(..).map(Item::Event));
+                        }
+                        state.caps = Some(caps);
+                    }
+
+                    gst::trace!(CAT, imp = self, "Frame of {} bytes", data.len());
+                    let mut buffer = gst::Buffer::from_mut_slice(data);
+                    {
+                        let buffer = buffer.get_mut().expect("new buffer is writable");
+                        buffer.set_pts(tag.map(gst::ClockTime::from_nseconds));
+                        if state.discont {
+                            buffer.set_flags(gst::BufferFlags::DISCONT);
+                            state.discont = false;
+                        }
+                    }
+                    items.push(Item::Buffer(buffer));
+                }
+            }
+        }
+    }
+
+    fn caps_for(&self, dimensions: Option<(u16, u16)>, framerate: gst::Fraction) -> gst::Caps {
+        let mut builder = gst::Caps::builder("image/jpeg").field("parsed", true);
+        if let Some((width, height)) = dimensions {
+            builder = builder
+                .field("width", i32::from(width))
+                .field("height", i32::from(height));
+        }
+        builder.field("framerate", framerate).build()
+    }
+
+    /// Pushes items in order without any lock held; stops at the first error.
+    fn push_items(&self, items: Vec<Item>) -> Result<gst::FlowSuccess, gst::FlowError> {
+        for item in items {
+            match item {
+                Item::Event(event) => {
+                    let _ = self.srcpad.push_event(event);
+                }
+                Item::Buffer(buffer) => {
+                    self.srcpad.push(buffer)?;
+                }
+            }
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn sink_chain(
+        &self,
+        pad: &gst::Pad,
+        buffer: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let settings = *self.settings.lock().unwrap();
+        gst::trace!(CAT, obj = pad, "Handling buffer {buffer:?}");
+
+        let map = buffer.map_readable().map_err(|_| {
+            gst::element_imp_error!(self, gst::StreamError::Failed, ("Can't map buffer"));
+            gst::FlowError::Error
+        })?;
+        let tag = buffer.pts().map(gst::ClockTime::nseconds);
+
+        let mut outputs = Vec::new();
+        let mut items = Vec::new();
+        {
+            let mut state = self.state.lock().unwrap();
+            let state = &mut *state;
+            state
+                .scanner
+                .set_max_frame_size(settings.max_frame_size as usize);
+            if buffer.flags().contains(gst::BufferFlags::DISCONT) {
+                // Data is missing before this buffer: the frame in progress
+                // cannot be trusted any more.
+                if state.scanner.in_frame() {
+                    gst::debug!(CAT, obj = pad, "Discont input inside a frame");
+                }
+                state.scanner.finish(&mut |o| outputs.push(o));
+                state.discont = true;
+            }
+            state.scanner.push(&map, tag, &mut |o| outputs.push(o));
+            self.handle_outputs(state, &settings, outputs, &mut items);
+        }
+        drop(map);
+
+        self.push_items(items)
+    }
+
+    fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        gst::log!(CAT, obj = pad, "Handling event {event:?}");
+
+        match event.view() {
+            gst::EventView::Caps(ev) => {
+                gst::debug!(CAT, obj = pad, "Dropping upstream caps {:?}", ev.caps());
+                return true;
+            }
+            gst::EventView::FlushStop(_) => {
+                let mut state = self.state.lock().unwrap();
+                state.scanner.reset();
+                state.discont = true;
+                state.pending_events.retain(|ev| {
+                    ev.is_sticky()
+                        && ![
+                            gst::EventType::Eos,
+                            gst::EventType::StreamGroupDone,
+                            gst::EventType::Segment,
+                        ]
+                        .contains(&ev.type_())
+                });
+            }
+            gst::EventView::Eos(_) => {
+                let settings = *self.settings.lock().unwrap();
+                let mut items = Vec::new();
+                {
+                    let mut state = self.state.lock().unwrap();
+                    let state = &mut *state;
+                    let mut outputs = Vec::new();
+                    state.scanner.finish(&mut |o| outputs.push(o));
+                    self.handle_outputs(state, &settings, outputs, &mut items);
+                    if state.caps.is_none() {
+                        // No frame at all: send what was held back anyway.
+                        items.extend(state.pending_events.drain(..).map(Item::Event));
+                    }
+                }
+                let _ = self.push_items(items);
+                return self.srcpad.push_event(event);
+            }
+            _ => (),
+        }
+
+        if event.is_serialized() && event.type_() > gst::EventType::Caps {
+            let mut state = self.state.lock().unwrap();
+            if state.caps.is_none() {
+                gst::debug!(CAT, obj = pad, "Holding back {event:?} until caps");
+                state.pending_events.push(event);
+                return true;
+            }
+        }
+
+        gst::Pad::event_default(pad, Some(&*self.obj()), event)
+    }
+
+    fn src_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
+        if let gst::QueryViewMut::Caps(q) = query.view_mut() {
+            let caps = self
+                .state
+                .lock()
+                .unwrap()
+                .caps
+                .clone()
+                .unwrap_or_else(|| pad.pad_template_caps());
+            let caps = match q.filter() {
+                Some(filter) => filter.intersect_with_mode(&caps, gst::CapsIntersectMode::First),
+                None => caps,
+            };
+            q.set_result(&caps);
+            return true;
+        }
+        gst::Pad::query_default(pad, Some(&*self.obj()), query)
+    }
+
+    fn stats(&self) -> gst::Structure {
+        let stats = self.state.lock().unwrap().scanner.stats();
+        gst::Structure::builder("mjpegsplit-stats")
+            .field("frames", stats.frames)
+            .field("frames-dropped", stats.frames_dropped())
+            .field("dropped-soi-in-frame", stats.dropped_soi_in_frame)
+            .field("dropped-not-a-marker", stats.dropped_not_a_marker)
+            .field("dropped-bad-length", stats.dropped_bad_length)
+            .field("dropped-too-large", stats.dropped_too_large)
+            .field("dropped-truncated", stats.dropped_truncated)
+            .field("bytes-dropped", stats.bytes_dropped)
+            .field("bytes-skipped", stats.bytes_skipped)
+            .build()
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for MjpegSplit {
+    const NAME: &'static str = "GstMjpegSplit";
+    type Type = super::MjpegSplit;
+    type ParentType = gst::Element;
+
+    fn with_class(klass: &Self::Class) -> Self {
+        let templ = klass.pad_template("sink").unwrap();
+        let sinkpad = gst::Pad::builder_from_template(&templ)
+            .chain_function(|pad, parent, buffer| {
+                MjpegSplit::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::FlowError::Error),
+                    |imp| imp.sink_chain(pad, buffer),
+                )
+            })
+            .event_function(|pad, parent, event| {
+                MjpegSplit::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| imp.sink_event(pad, event),
+                )
+            })
+            .build();
+
+        let templ = klass.pad_template("src").unwrap();
+        let srcpad = gst::Pad::builder_from_template(&templ)
+            .query_function(|pad, parent, query| {
+                MjpegSplit::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| imp.src_query(pad, query),
+                )
+            })
+            .build();
+
+        MjpegSplit {
+            sinkpad,
+            srcpad,
+            settings: Mutex::new(Settings::default()),
+            state: Mutex::new(State::default()),
+        }
+    }
+}
+
+impl ObjectImpl for MjpegSplit {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                gst::ParamSpecFraction::builder("framerate")
+                    .nick("Frame rate")
+                    .blurb(
+                        "Frame rate put in the output caps, in frames per second \
+                         (0/1 = unknown/variable, the default)",
+                    )
+                    .minimum(gst::Fraction::new(0, 1))
+                    .maximum(gst::Fraction::new(i32::MAX, 1))
+                    .default_value(DEFAULT_FRAMERATE)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-frame-size")
+                    .nick("Maximum frame size")
+                    .blurb(
+                        "Largest frame in bytes, SOI to EOI; a longer frame is dropped \
+                         and counted (1024 to 1073741824, default 16777216 = 16 MiB)",
+                    )
+                    .minimum(MIN_MAX_FRAME_SIZE)
+                    .maximum(MAX_MAX_FRAME_SIZE)
+                    .default_value(DEFAULT_MAX_FRAME_SIZE)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb(
+                        "Counters since the last READY state, as a mjpegsplit-stats \
+                         structure: frames, frames-dropped (and per reason), \
+                         bytes-dropped, bytes-skipped (garbage between frames)",
+                    )
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut settings = self.settings.lock().unwrap();
+        match pspec.name() {
+            "framerate" => {
+                settings.framerate = value.get().expect("type checked upstream");
+                gst::debug!(CAT, imp = self, "framerate {}", settings.framerate);
+            }
+            "max-frame-size" => {
+                settings.max_frame_size = value.get().expect("type checked upstream");
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "max-frame-size {}",
+                    settings.max_frame_size
+                );
+            }
+            other => unreachable!("no writable property {other}"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        match pspec.name() {
+            "framerate" => self.settings.lock().unwrap().framerate.to_value(),
+            "max-frame-size" => self.settings.lock().unwrap().max_frame_size.to_value(),
+            "stats" => self.stats().to_value(),
+            other => unreachable!("no property {other}"),
+        }
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        let obj = self.obj();
+        obj.add_pad(&self.sinkpad).unwrap();
+        obj.add_pad(&self.srcpad).unwrap();
+    }
+}
+
+impl GstObjectImpl for MjpegSplit {}
+
+impl ElementImpl for MjpegSplit {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Motion JPEG stream splitter",
+                "Codec/Parser/Video",
+                "Cuts a byte stream of concatenated JPEG images into one buffer per image",
+                "gst-plugin-udpjpeg authors",
+            )
+        });
+        Some(&*ELEMENT_METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let src = gst::PadTemplate::new(
+                "src",
+                gst::PadDirection::Src,
+                gst::PadPresence::Always,
+                &gst::Caps::builder("image/jpeg")
+                    .field("parsed", true)
+                    .build(),
+            )
+            .unwrap();
+            let sink = gst::PadTemplate::new(
+                "sink",
+                gst::PadDirection::Sink,
+                gst::PadPresence::Always,
+                &gst::Caps::new_any(),
+            )
+            .unwrap();
+            vec![src, sink]
+        });
+        PAD_TEMPLATES.as_ref()
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        gst::trace!(CAT, imp = self, "Changing state {transition:?}");
+        let res = self.parent_change_state(transition)?;
+        if transition == gst::StateChange::PausedToReady {
+            *self.state.lock().unwrap() = State::default();
+        }
+        Ok(res)
+    }
+}

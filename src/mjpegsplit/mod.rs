@@ -1,0 +1,28 @@
+//! `mjpegsplit`: cuts a raw stream of concatenated JPEG frames (motion JPEG
+//! over TCP, from a file or a pipe) into one buffer per frame.
+//!
+//! Bytes between frames are skipped; broken frames are dropped and counted,
+//! and the frame after a broken one still comes out whole. Each frame gets
+//! the PTS of the input buffer that held its first byte.
+//!
+//! ```text
+//! gst-launch-1.0 tcpclientsrc host=camera port=8080 ! mjpegsplit framerate=25/1 \
+//!     ! jpegdec ! videoconvert ! autovideosink
+//! ```
+
+use gst::{glib, prelude::*};
+
+mod imp;
+
+glib::wrapper! {
+    pub struct MjpegSplit(ObjectSubclass<imp::MjpegSplit>) @extends gst::Element, gst::Object;
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(
+        Some(plugin),
+        "mjpegsplit",
+        gst::Rank::NONE,
+        MjpegSplit::static_type(),
+    )
+}

@@ -1,0 +1,423 @@
+//! Tests of the `mjpegsplit` element: Harness tests on hand-made streams and
+//! a filesrc ! mjpegsplit ! jpegdec pipeline.
+
+use gst::prelude::*;
+use gst_check::Harness;
+
+const BASELINE: &[u8] = include_bytes!("fixtures/baseline.jpg");
+const PROGRESSIVE: &[u8] = include_bytes!("fixtures/progressive.jpg");
+const RESTART: &[u8] = include_bytes!("fixtures/restart.jpg");
+const EXIF: &[u8] = include_bytes!("fixtures/exif.jpg");
+
+fn init() {
+    use std::sync::Once;
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        gst::init().unwrap();
+        gstudpjpeg::plugin_register_static().expect("register udpjpeg plugin");
+    });
+}
+
+fn ms(n: u64) -> gst::ClockTime {
+    gst::ClockTime::from_mseconds(n)
+}
+
+/// A harness around a fresh mjpegsplit, with a bus to catch errors.
+fn harness() -> (Harness, gst::Bus) {
+    init();
+    let mut h = Harness::new("mjpegsplit");
+    let bus = gst::Bus::new();
+    h.element().unwrap().set_bus(Some(&bus));
+    h.set_src_caps_str("application/octet-stream");
+    (h, bus)
+}
+
+/// Pushes `stream` in buffers of `chunk` bytes, buffer i with PTS i ms.
+fn push_chunks(h: &mut Harness, stream: &[u8], chunk: usize) {
+    for (i, c) in stream.chunks(chunk).enumerate() {
+        let mut buffer = gst::Buffer::from_slice(c.to_vec());
+        buffer.get_mut().unwrap().set_pts(ms(i as u64));
+        assert_eq!(h.push(buffer), Ok(gst::FlowSuccess::Ok));
+    }
+}
+
+fn pull_all(h: &mut Harness) -> Vec<gst::Buffer> {
+    let mut out = Vec::new();
+    while let Some(b) = h.try_pull() {
+        out.push(b);
+    }
+    out
+}
+
+/// All events that reached the harness sink, in order.
+fn events(h: &mut Harness) -> Vec<gst::Event> {
+    let mut out = Vec::new();
+    while let Some(e) = h.try_pull_event() {
+        out.push(e);
+    }
+    out
+}
+
+fn caps_events(events: &[gst::Event]) -> Vec<gst::Caps> {
+    events
+        .iter()
+        .filter_map(|e| match e.view() {
+            gst::EventView::Caps(c) => Some(c.caps_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn stats(h: &Harness) -> gst::Structure {
+    h.element().unwrap().property::<gst::Structure>("stats")
+}
+
+fn stat(s: &gst::Structure, name: &str) -> u64 {
+    s.get::<u64>(name)
+        .unwrap_or_else(|e| panic!("stats field {name}: {e}"))
+}
+
+fn assert_no_error(bus: &gst::Bus) {
+    if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+        panic!("error on the bus: {msg:?}");
+    }
+}
+
+fn jpeg_caps(width: i32, height: i32, framerate: gst::Fraction) -> gst::Caps {
+    gst::Caps::builder("image/jpeg")
+        .field("parsed", true)
+        .field("width", width)
+        .field("height", height)
+        .field("framerate", framerate)
+        .build()
+}
+
+/// Baseline with fill bytes (FF FF) before its first marker after SOI.
+fn with_fill() -> Vec<u8> {
+    [&BASELINE[..2], &[0xFF, 0xFF], &BASELINE[2..]].concat()
+}
+
+#[test]
+fn mixed_stream_in_every_buffer_size() {
+    let garbage = b"\x00garbage\xFF\x00\xFF".to_vec();
+    let fill = with_fill();
+    let cut_scan = &BASELINE[..800]; // cut in the scan data (SOS at 609)
+    let cut_app = &BASELINE[..10]; // cut inside APP0 (length 16)
+    let tail = b"\x01tail".to_vec();
+    let parts: Vec<&[u8]> = vec![
+        &garbage,
+        EXIF,
+        &fill,
+        PROGRESSIVE,
+        RESTART,
+        cut_scan,
+        cut_app,
+        BASELINE,
+        &tail,
+    ];
+    let offsets: Vec<usize> = parts
+        .iter()
+        .scan(0, |acc, p| {
+            let o = *acc;
+            *acc += p.len();
+            Some(o)
+        })
+        .collect();
+    let stream = parts.concat();
+    // (index in `parts`, discont)
+    let expected = [(1, true), (2, false), (3, false), (4, false), (7, true)];
+
+    for chunk in [1, 7, 4096, stream.len()] {
+        let (mut h, bus) = harness();
+        h.element()
+            .unwrap()
+            .set_property("framerate", gst::Fraction::new(30, 1));
+        push_chunks(&mut h, &stream, chunk);
+        assert!(h.push_event(gst::event::Eos::new()));
+
+        let buffers = pull_all(&mut h);
+        assert_eq!(buffers.len(), expected.len(), "chunk {chunk}");
+        for (buffer, &(part, discont)) in buffers.iter().zip(&expected) {
+            let map = buffer.map_readable().unwrap();
+            assert!(map.as_slice() == parts[part], "chunk {chunk}: part {part}");
+            assert_eq!(
+                buffer.pts(),
+                Some(ms((offsets[part] / chunk) as u64)),
+                "chunk {chunk}: part {part}"
+            );
+            assert_eq!(
+                buffer.flags().contains(gst::BufferFlags::DISCONT),
+                discont,
+                "chunk {chunk}: part {part}"
+            );
+        }
+
+        let events = events(&mut h);
+        let types: Vec<_> = events.iter().map(|e| e.type_()).collect();
+        assert_eq!(
+            types,
+            [
+                gst::EventType::StreamStart,
+                gst::EventType::Caps,
+                gst::EventType::Segment,
+                gst::EventType::Caps,
+                gst::EventType::Eos
+            ],
+            "chunk {chunk}"
+        );
+        let fps = gst::Fraction::new(30, 1);
+        assert_eq!(
+            caps_events(&events),
+            [jpeg_caps(96, 64, fps), jpeg_caps(160, 120, fps)]
+        );
+
+        let s = stats(&h);
+        assert_eq!(s.name(), "mjpegsplit-stats");
+        assert_eq!(stat(&s, "frames"), 5);
+        assert_eq!(stat(&s, "frames-dropped"), 2);
+        assert_eq!(stat(&s, "dropped-soi-in-frame"), 1);
+        assert_eq!(stat(&s, "dropped-not-a-marker"), 1);
+        assert_eq!(stat(&s, "dropped-bad-length"), 0);
+        assert_eq!(stat(&s, "dropped-too-large"), 0);
+        assert_eq!(stat(&s, "dropped-truncated"), 0);
+        // cut_scan up to and including the FF of the next SOI; cut_app up
+        // to where its APP0 length led into the good frame (10 bytes in).
+        assert_eq!(stat(&s, "bytes-dropped"), 801 + 20);
+        assert_eq!(
+            stat(&s, "bytes-skipped"),
+            (garbage.len() + tail.len()) as u64
+        );
+        assert_no_error(&bus);
+    }
+}
+
+#[test]
+fn framerate_defaults_to_zero() {
+    let (mut h, _bus) = harness();
+    push_chunks(&mut h, BASELINE, 100);
+    assert_eq!(pull_all(&mut h).len(), 1);
+    assert_eq!(
+        caps_events(&events(&mut h)),
+        [jpeg_caps(160, 120, gst::Fraction::new(0, 1))]
+    );
+    assert_eq!(
+        h.element().unwrap().property::<u32>("max-frame-size"),
+        16 << 20
+    );
+}
+
+#[test]
+fn max_frame_size_drops_large_frames() {
+    let (mut h, bus) = harness();
+    h.element()
+        .unwrap()
+        .set_property("max-frame-size", PROGRESSIVE.len() as u32);
+    assert!(RESTART.len() > PROGRESSIVE.len());
+    let stream = [RESTART, PROGRESSIVE].concat();
+    push_chunks(&mut h, &stream, 333);
+    let buffers = pull_all(&mut h);
+    assert_eq!(buffers.len(), 1);
+    assert!(buffers[0].map_readable().unwrap().as_slice() == PROGRESSIVE);
+    assert!(buffers[0].flags().contains(gst::BufferFlags::DISCONT));
+    let s = stats(&h);
+    assert_eq!(stat(&s, "frames"), 1);
+    assert_eq!(stat(&s, "dropped-too-large"), 1);
+    assert_eq!(stat(&s, "frames-dropped"), 1);
+    assert_no_error(&bus);
+}
+
+#[test]
+fn caps_are_pushed_only_when_they_change() {
+    let (mut h, _bus) = harness();
+    let stream = [BASELINE, BASELINE, EXIF, EXIF, BASELINE].concat();
+    push_chunks(&mut h, &stream, 500);
+    let buffers = pull_all(&mut h);
+    assert_eq!(buffers.len(), 5);
+    let flags: Vec<bool> = buffers
+        .iter()
+        .map(|b| b.flags().contains(gst::BufferFlags::DISCONT))
+        .collect();
+    assert_eq!(flags, [true, false, false, false, false]);
+    let zero = gst::Fraction::new(0, 1);
+    assert_eq!(
+        caps_events(&events(&mut h)),
+        [
+            jpeg_caps(160, 120, zero),
+            jpeg_caps(96, 64, zero),
+            jpeg_caps(160, 120, zero)
+        ]
+    );
+    // The src pad answers caps queries with the current caps.
+    let pad = h.element().unwrap().static_pad("src").unwrap();
+    assert_eq!(pad.query_caps(None), jpeg_caps(160, 120, zero));
+}
+
+#[test]
+fn caps_query_before_data_gives_template() {
+    let (h, _bus) = harness();
+    let pad = h.element().unwrap().static_pad("src").unwrap();
+    assert_eq!(
+        pad.query_caps(None),
+        gst::Caps::builder("image/jpeg")
+            .field("parsed", true)
+            .build()
+    );
+}
+
+#[test]
+fn framerate_change_renegotiates() {
+    let (mut h, _bus) = harness();
+    push_chunks(&mut h, BASELINE, 4096);
+    h.element()
+        .unwrap()
+        .set_property("framerate", gst::Fraction::new(25, 1));
+    push_chunks(&mut h, BASELINE, 4096);
+    assert_eq!(pull_all(&mut h).len(), 2);
+    assert_eq!(
+        caps_events(&events(&mut h)),
+        [
+            jpeg_caps(160, 120, gst::Fraction::new(0, 1)),
+            jpeg_caps(160, 120, gst::Fraction::new(25, 1))
+        ]
+    );
+}
+
+#[test]
+fn flush_resets_the_frame_in_progress() {
+    let (mut h, bus) = harness();
+    push_chunks(&mut h, &BASELINE[..500], 100);
+    assert!(h.push_event(gst::event::FlushStart::new()));
+    assert!(h.push_event(gst::event::FlushStop::new(true)));
+    let segment = gst::FormattedSegment::<gst::ClockTime>::new();
+    assert!(h.push_event(gst::event::Segment::new(&segment)));
+    let stream = [&BASELINE[500..], PROGRESSIVE].concat();
+    push_chunks(&mut h, &stream, 100);
+    let buffers = pull_all(&mut h);
+    assert_eq!(buffers.len(), 1);
+    assert!(buffers[0].map_readable().unwrap().as_slice() == PROGRESSIVE);
+    assert!(buffers[0].flags().contains(gst::BufferFlags::DISCONT));
+    let s = stats(&h);
+    assert_eq!(stat(&s, "frames"), 1);
+    assert_eq!(stat(&s, "frames-dropped"), 0);
+    assert_no_error(&bus);
+}
+
+#[test]
+fn eos_drops_the_unfinished_frame() {
+    let (mut h, bus) = harness();
+    let stream = [BASELINE, &RESTART[..700]].concat();
+    push_chunks(&mut h, &stream, 256);
+    assert!(h.push_event(gst::event::Eos::new()));
+    let buffers = pull_all(&mut h);
+    assert_eq!(buffers.len(), 1);
+    assert!(buffers[0].map_readable().unwrap().as_slice() == BASELINE);
+    let s = stats(&h);
+    assert_eq!(stat(&s, "frames"), 1);
+    assert_eq!(stat(&s, "dropped-truncated"), 1);
+    assert_eq!(stat(&s, "bytes-dropped"), 700);
+    let types: Vec<_> = events(&mut h).iter().map(|e| e.type_()).collect();
+    assert_eq!(types.last(), Some(&gst::EventType::Eos));
+    assert_no_error(&bus);
+}
+
+#[test]
+fn eos_without_any_frame_still_arrives() {
+    let (mut h, bus) = harness();
+    push_chunks(&mut h, b"no jpeg here \xFF", 4);
+    assert!(h.push_event(gst::event::Eos::new()));
+    assert!(pull_all(&mut h).is_empty());
+    let types: Vec<_> = events(&mut h).iter().map(|e| e.type_()).collect();
+    assert_eq!(
+        types,
+        [
+            gst::EventType::StreamStart,
+            gst::EventType::Segment,
+            gst::EventType::Eos
+        ]
+    );
+    assert_eq!(stat(&stats(&h), "bytes-skipped"), 14);
+    assert_no_error(&bus);
+}
+
+#[test]
+fn stats_reset_on_paused_to_ready() {
+    let (mut h, _bus) = harness();
+    push_chunks(&mut h, BASELINE, 4096);
+    assert_eq!(stat(&stats(&h), "frames"), 1);
+    let element = h.element().unwrap();
+    element.set_state(gst::State::Ready).unwrap();
+    let s = stats(&h);
+    for field in [
+        "frames",
+        "frames-dropped",
+        "dropped-soi-in-frame",
+        "dropped-not-a-marker",
+        "dropped-bad-length",
+        "dropped-too-large",
+        "dropped-truncated",
+        "bytes-dropped",
+        "bytes-skipped",
+    ] {
+        assert_eq!(stat(&s, field), 0, "{field}");
+    }
+}
+
+/// Sets the pipeline to NULL however the test ends.
+struct NullOnDrop(gst::Pipeline);
+
+impl Drop for NullOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.set_state(gst::State::Null);
+    }
+}
+
+#[test]
+fn filesrc_pipeline_decodes_every_frame() {
+    init();
+    for name in ["filesrc", "jpegdec", "appsink"] {
+        assert!(
+            gst::ElementFactory::find(name).is_some(),
+            "element {name} is missing: install gstreamer1.0-plugins-base/good"
+        );
+    }
+    let frames = [BASELINE, EXIF, PROGRESSIVE, RESTART, BASELINE];
+    let path = std::env::temp_dir().join(format!("mjpegsplit-test-{}.mjpeg", std::process::id()));
+    std::fs::write(&path, [&b"junk"[..], &frames.concat()].concat()).unwrap();
+
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location={} blocksize=4096 ! mjpegsplit framerate=10/1 ! jpegdec \
+         ! video/x-raw,format=I420 ! appsink name=sink sync=false",
+        path.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let guard = NullOnDrop(pipeline.clone());
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+
+    let mut sizes = Vec::new();
+    while let Ok(sample) = sink.pull_sample() {
+        let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
+        assert_eq!(info.fps(), gst::Fraction::new(10, 1));
+        sizes.push((info.width(), info.height()));
+    }
+    let bus = pipeline.bus().unwrap();
+    let msg = bus
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(5),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect("no EOS");
+    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+    drop(guard);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(
+        sizes,
+        [(160, 120), (96, 64), (160, 120), (160, 120), (160, 120)]
+    );
+}
