@@ -120,7 +120,7 @@ impl UdpJpegDepay {
         let sender = sender_of(&buffer);
         let pts = buffer.pts().map(gst::ClockTime::nseconds);
         let datagram = buffer.into_mapped_buffer_readable().map_err(|_| {
-            gst::element_imp_error!(self, gst::CoreError::Failed, ["Could not map a datagram"]);
+            gst::element_imp_error!(self, gst::CoreError::Failed, ("Could not map a datagram"));
             gst::FlowError::Error
         })?;
 
@@ -237,7 +237,7 @@ impl UdpJpegDepay {
             gst::element_imp_error!(
                 self,
                 gst::ResourceError::NoSpaceLeft,
-                ["Could not allocate {} bytes for a frame", frame.len]
+                ("Could not allocate {} bytes for a frame", frame.len)
             );
             gst::FlowError::Error
         })?;
@@ -293,12 +293,12 @@ impl UdpJpegDepay {
                     gst::element_imp_error!(
                         self,
                         gst::StreamError::WrongType,
-                        [
+                        (
                             "Upstream sends wire-format={} but this element's wire-format property is {}; set wire-format={} on udpjpegdepay",
                             theirs.name(),
                             WireFormat::from(format).name(),
                             theirs.name()
-                        ]
+                        )
                     );
                     return false;
                 }

@@ -89,7 +89,7 @@ impl UdpJpegPay {
         gst::element_imp_warning!(
             self,
             gst::StreamError::Format,
-            ["Dropped a frame of {size} bytes: {reason}"]
+            ("Dropped a frame of {size} bytes: {reason}")
         );
     }
 
@@ -161,7 +161,7 @@ impl UdpJpegPay {
                         gst::element_imp_error!(
                             self,
                             gst::CoreError::Failed,
-                            ["Could not share the frame's memory: {err}"]
+                            ("Could not share the frame's memory: {err}")
                         );
                         gst::FlowError::Error
                     })?;

@@ -1,0 +1,289 @@
+//! Harness tests of udpjpegpay: caps, datagrams, headers, zero copy,
+//! timestamps, flags and every property.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use gst::prelude::*;
+use gst_check::Harness;
+
+fn pay(props: &[(&str, &str)]) -> (Harness, gst::Bus) {
+    init();
+    let mut h = Harness::new("udpjpegpay");
+    let element = h.element().unwrap();
+    for (k, v) in props {
+        element.set_property_from_str(k, v);
+    }
+    let bus = gst::Bus::new();
+    element.set_bus(Some(&bus));
+    h.set_src_caps_str("image/jpeg");
+    h.play();
+    (h, bus)
+}
+
+fn pull_all(h: &mut Harness) -> Vec<gst::Buffer> {
+    let mut v = Vec::new();
+    while let Some(b) = h.try_pull() {
+        v.push(b);
+    }
+    v
+}
+
+/// Counts the buffer lists leaving the element's src pad.
+fn count_lists(h: &Harness) -> Arc<Mutex<Vec<usize>>> {
+    let lists = Arc::new(Mutex::new(Vec::new()));
+    let l = lists.clone();
+    let src = h.element().unwrap().static_pad("src").unwrap();
+    src.add_probe(gst::PadProbeType::BUFFER_LIST, move |_, info| {
+        if let Some(gst::PadProbeData::BufferList(list)) = &info.data {
+            l.lock().unwrap().push(list.len());
+        }
+        gst::PadProbeReturn::Ok
+    });
+    src.add_probe(gst::PadProbeType::BUFFER, |_, _| {
+        panic!("udpjpegpay pushed a lone buffer, not a list");
+    });
+    lists
+}
+
+#[test]
+fn caps_are_application_x_udpjpeg() {
+    let (mut h, _bus) = pay(&[]);
+    h.push(buffer_with_pts(fake_jpeg(100, 1), 0)).unwrap();
+    let caps = h.sinkpad().unwrap().current_caps().unwrap();
+    assert_eq!(
+        caps.to_string(),
+        "application/x-udpjpeg, wire-format=(string)sce"
+    );
+
+    let (mut h, _bus) = pay(&[("wire-format", "countdown")]);
+    h.push(buffer_with_pts(fake_jpeg(100, 1), 0)).unwrap();
+    let caps = h.sinkpad().unwrap().current_caps().unwrap();
+    assert_eq!(
+        caps.to_string(),
+        "application/x-udpjpeg, wire-format=(string)countdown"
+    );
+}
+
+#[test]
+fn one_list_per_frame_with_exact_headers_and_pts() {
+    let (mut h, _bus) = pay(&[("mtu", "1400")]);
+    let lists = count_lists(&h);
+    let frame = fake_jpeg(4000, 7);
+    h.push(buffer_with_pts(frame.clone(), 40)).unwrap();
+    let frame2 = fake_jpeg(1395, 8);
+    h.push(buffer_with_pts(frame2.clone(), 80)).unwrap();
+    let out = pull_all(&mut h);
+    // 4000 bytes at P = 1395: 1395 + 1395 + 1210; then one 1395-byte E.
+    assert_eq!(*lists.lock().unwrap(), vec![3, 1]);
+    assert_eq!(out.len(), 4);
+    let d: Vec<Vec<u8>> = out.iter().map(|b| bytes(b)).collect();
+    assert_eq!(
+        d.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![1400, 1400, 1215, 1400]
+    );
+    let id = u16::from_be_bytes([d[0][1], d[0][2]]);
+    assert_eq!(d[0][..5], [b'S', d[0][1], d[0][2], 0, 0]);
+    assert_eq!(d[1][..5], [b'C', d[0][1], d[0][2], 0, 1]);
+    assert_eq!(d[2][..5], [b'E', d[0][1], d[0][2], 0, 2]);
+    let id2 = id.wrapping_add(1);
+    assert_eq!(d[3][..5], [b'E', (id2 >> 8) as u8, id2 as u8, 0, 0]);
+    let joined: Vec<u8> = d[..3].iter().flat_map(|x| x[5..].to_vec()).collect();
+    assert_eq!(joined, frame);
+    assert_eq!(d[3][5..], frame2[..]);
+    for b in &out[..3] {
+        assert_eq!(b.pts(), Some(gst::ClockTime::from_mseconds(40)));
+    }
+    assert_eq!(out[3].pts(), Some(gst::ClockTime::from_mseconds(80)));
+}
+
+#[test]
+fn payload_shares_the_input_memory() {
+    let (mut h, _bus) = pay(&[("mtu", "1000")]);
+    let input = gst::Buffer::from_mut_slice(fake_jpeg(5000, 3));
+    let base = input.map_readable().unwrap().as_ptr() as usize;
+    h.push(input).unwrap();
+    let out = pull_all(&mut h);
+    assert_eq!(out.len(), 6);
+    for (i, b) in out.iter().enumerate() {
+        assert_eq!(b.n_memory(), 2, "header memory + shared payload memory");
+        let payload = b.peek_memory(1).map_readable().unwrap();
+        assert_eq!(
+            payload.as_ptr() as usize,
+            base + i * 995,
+            "datagram {i} payload is the input's own bytes, not a copy"
+        );
+        assert_eq!(b.peek_memory(0).size(), 5);
+    }
+}
+
+#[test]
+fn image_ids_go_up_by_one_and_wrap() {
+    let (mut h, _bus) = pay(&[]);
+    let mut ids = Vec::new();
+    for i in 0..5u8 {
+        h.push(buffer_with_pts(fake_jpeg(50, i), 0)).unwrap();
+        let d = bytes(&h.pull().unwrap());
+        ids.push(u16::from_be_bytes([d[1], d[2]]));
+    }
+    for w in ids.windows(2) {
+        assert_eq!(w[1], w[0].wrapping_add(1));
+    }
+}
+
+#[test]
+fn discont_flag_is_carried_to_the_first_datagram() {
+    let (mut h, _bus) = pay(&[("mtu", "100")]);
+    let mut b = buffer_with_pts(fake_jpeg(300, 1), 0);
+    b.get_mut().unwrap().set_flags(gst::BufferFlags::DISCONT);
+    h.push(b).unwrap();
+    let out = pull_all(&mut h);
+    assert_eq!(out.len(), 4);
+    assert!(out[0].flags().contains(gst::BufferFlags::DISCONT));
+    assert!(
+        out[1..]
+            .iter()
+            .all(|b| !b.flags().contains(gst::BufferFlags::DISCONT))
+    );
+}
+
+#[test]
+fn countdown_headers() {
+    let (mut h, _bus) = pay(&[("wire-format", "countdown"), ("mtu", "100")]);
+    let frame = fake_jpeg(250, 2);
+    h.push(buffer_with_pts(frame.clone(), 0)).unwrap();
+    let d: Vec<Vec<u8>> = pull_all(&mut h).iter().map(|b| bytes(b)).collect();
+    assert_eq!(d.iter().map(|x| x[0]).collect::<Vec<_>>(), vec![3, 2, 1]);
+    assert_eq!(
+        d.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![100, 100, 53]
+    );
+    let joined: Vec<u8> = d.iter().flat_map(|x| x[1..].to_vec()).collect();
+    assert_eq!(joined, frame);
+}
+
+#[test]
+fn countdown_frame_over_255_segments_is_dropped_with_a_warning() {
+    let (mut h, bus) = pay(&[("wire-format", "countdown"), ("mtu", "1400")]);
+    // 356,745 bytes is the most that fits at mtu 1400; one more does not.
+    h.push(buffer_with_pts(fake_jpeg(356_745, 1), 0)).unwrap();
+    assert_eq!(pull_all(&mut h).len(), 255);
+    h.push(buffer_with_pts(fake_jpeg(356_746, 1), 0)).unwrap();
+    assert!(h.try_pull().is_none(), "the oversized frame is dropped");
+    let msg = first_message(&bus, gst::MessageType::Warning).expect("an element warning");
+    let gst::MessageView::Warning(w) = msg.view() else {
+        unreachable!()
+    };
+    let text = w.error().to_string();
+    assert!(text.contains("356746"), "names the frame size: {text}");
+    assert!(text.contains("mtu 1400"), "names the mtu: {text}");
+    assert!(text.contains("356745"), "names the limit: {text}");
+    assert!(text.contains("raise mtu"), "says what to change: {text}");
+    // The stream goes on.
+    h.push(buffer_with_pts(fake_jpeg(500, 1), 0)).unwrap();
+    assert_eq!(pull_all(&mut h).len(), 1);
+    let stats = h.element().unwrap().property::<gst::Structure>("stats");
+    assert_eq!(stats.get::<u64>("frames-dropped").unwrap(), 1);
+    assert_eq!(stats.get::<u64>("frames-sent").unwrap(), 2);
+}
+
+#[test]
+fn frame_without_soi_is_dropped_with_a_warning() {
+    let (mut h, bus) = pay(&[]);
+    h.push(buffer_with_pts(vec![0x00, 0x11, 0x22, 0x33], 0))
+        .unwrap();
+    h.push(buffer_with_pts(vec![0xFF], 0)).unwrap();
+    h.push(buffer_with_pts(vec![], 0)).unwrap();
+    assert!(h.try_pull().is_none());
+    let msg = first_message(&bus, gst::MessageType::Warning).expect("an element warning");
+    let gst::MessageView::Warning(w) = msg.view() else {
+        unreachable!()
+    };
+    let text = w.error().to_string();
+    assert!(text.contains("4 bytes") && text.contains("FF D8"), "{text}");
+    let stats = h.element().unwrap().property::<gst::Structure>("stats");
+    assert_eq!(stats.name(), "udpjpegpay-stats");
+    assert_eq!(stats.get::<u64>("frames-dropped").unwrap(), 3);
+    assert_eq!(stats.get::<u64>("frames-sent").unwrap(), 0);
+    h.push(buffer_with_pts(fake_jpeg(10, 0), 0)).unwrap();
+    assert!(h.try_pull().is_some(), "the stream goes on");
+}
+
+#[test]
+fn sce_frame_over_65536_chunks_is_dropped() {
+    let (mut h, bus) = pay(&[("mtu", "64")]);
+    // P = 59: 65536 * 59 = 3,866,624 bytes fit.
+    h.push(buffer_with_pts(fake_jpeg(3_866_625, 0), 0)).unwrap();
+    assert!(h.try_pull().is_none());
+    let msg = first_message(&bus, gst::MessageType::Warning).expect("an element warning");
+    let gst::MessageView::Warning(w) = msg.view() else {
+        unreachable!()
+    };
+    assert!(w.error().to_string().contains("3866624"));
+}
+
+#[test]
+fn stats_count_datagrams_and_bytes() {
+    let (mut h, _bus) = pay(&[("mtu", "105")]);
+    h.push(buffer_with_pts(fake_jpeg(250, 0), 0)).unwrap();
+    h.push(buffer_with_pts(fake_jpeg(100, 0), 0)).unwrap();
+    assert_eq!(pull_all(&mut h).len(), 4);
+    let s = h.element().unwrap().property::<gst::Structure>("stats");
+    assert_eq!(s.get::<u64>("frames-sent").unwrap(), 2);
+    assert_eq!(s.get::<u64>("datagrams-sent").unwrap(), 4);
+    assert_eq!(s.get::<u64>("bytes-sent").unwrap(), 350 + 4 * 5);
+}
+
+#[test]
+fn mtu_can_change_while_playing() {
+    let (mut h, _bus) = pay(&[("mtu", "100")]);
+    h.push(buffer_with_pts(fake_jpeg(190, 0), 0)).unwrap();
+    assert_eq!(pull_all(&mut h).len(), 2);
+    h.element().unwrap().set_property("mtu", 200u32);
+    h.push(buffer_with_pts(fake_jpeg(190, 0), 0)).unwrap();
+    assert_eq!(pull_all(&mut h).len(), 1);
+}
+
+#[test]
+fn property_specs_state_ranges_and_defaults() {
+    init();
+    let e = gst::ElementFactory::make("udpjpegpay").build().unwrap();
+    let mtu = e.find_property("mtu").unwrap();
+    let mtu = mtu.downcast_ref::<glib::ParamSpecUInt>().unwrap();
+    assert_eq!(
+        (mtu.minimum(), mtu.maximum(), mtu.default_value()),
+        (64, 65507, 1400)
+    );
+    assert!(mtu.blurb().unwrap().contains("header included"));
+    assert_eq!(e.property::<u32>("mtu"), 1400);
+    assert_eq!(
+        e.property_value("wire-format")
+            .serialize()
+            .unwrap()
+            .as_str(),
+        "sce"
+    );
+    let factory = e.factory().unwrap();
+    assert_eq!(factory.rank(), gst::Rank::NONE);
+    assert_eq!(factory.metadata("klass"), Some("Codec/Payloader/Network"));
+}
+
+#[test]
+fn real_frames_round_trip_through_the_depayloader() {
+    init();
+    let mut h = Harness::new_parse("udpjpegpay mtu=1400 ! udpjpegdepay");
+    h.set_src_caps_str("image/jpeg");
+    for (i, f) in FRAMES_360P.iter().take(10).enumerate() {
+        h.push(buffer_with_pts(f.clone(), i as u64 * 33)).unwrap();
+        let out = h.pull().unwrap();
+        assert_eq!(bytes(&out), *f);
+        assert_eq!(
+            out.pts(),
+            Some(gst::ClockTime::from_mseconds(i as u64 * 33))
+        );
+    }
+}
+
+use gst::glib;
