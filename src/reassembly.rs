@@ -142,9 +142,9 @@ pub struct Abandoned<K> {
     pub bytes: usize,
 }
 
-/// Counters. Every datagram is counted in `chunks_received` and exactly one
-/// of: accepted into a frame, `chunks_duplicate`, `chunks_late`,
-/// `chunks_invalid`, `chunks_unknown_kind`.
+/// Counters. Every datagram is counted in `chunks_received` and at most one
+/// of `chunks_duplicate`, `chunks_late`, `chunks_invalid`,
+/// `chunks_unknown_kind`; the others joined a frame.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Frames emitted.
@@ -330,6 +330,8 @@ impl<K: Clone + Eq + Hash, B: AsRef<[u8]>> Reassembler<K, B> {
     /// Changes the limits; they apply from the next datagram on.
     pub fn set_limits(&mut self, limits: Limits) {
         self.limits = limits;
+        // Deadlines change with the timeout: sweep on the next datagram.
+        self.next_deadline = Some(0);
     }
 
     pub fn stats(&self) -> &Stats {
@@ -382,6 +384,8 @@ impl<K: Clone + Eq + Hash, B: AsRef<[u8]>> Reassembler<K, B> {
             WireFormat::Countdown => self.push_countdown(sender, datagram, now, pts),
         };
         match &outcome {
+            // A complete frame that is not JPEG counts in frames_invalid.
+            Outcome::Invalid(Invalid::NotJpeg { .. }) => {}
             Outcome::Invalid(_) => self.stats.chunks_invalid += 1,
             Outcome::Duplicate => self.stats.chunks_duplicate += 1,
             Outcome::Late => self.stats.chunks_late += 1,
@@ -1441,7 +1445,7 @@ mod tests {
             r.push(1, cd(1, &[0xFF, 0xD8, 0xD9]), 0, None),
             Outcome::Invalid(Invalid::NotJpeg { len: 3 })
         ));
-        assert_eq!(r.stats().chunks_invalid, 4);
+        assert_eq!(r.stats().chunks_invalid, 2);
         assert_eq!(r.stats().frames_invalid, 2);
     }
 

@@ -1,0 +1,479 @@
+//! Harness tests of udpjpegdepay: no caps needed, output caps, timestamps,
+//! DISCONT, senders, every property and the stats.
+
+mod common;
+
+use common::*;
+use gst::prelude::*;
+use gst_check::Harness;
+use gst_net::gio;
+use gstudpjpeg::wire::{Plan, WireFormat};
+
+fn depay(props: &[(&str, &str)]) -> Harness {
+    init();
+    let mut h = Harness::new("udpjpegdepay");
+    for (k, v) in props {
+        h.element().unwrap().set_property_from_str(k, v);
+    }
+    h.play();
+    h
+}
+
+fn datagrams(format: WireFormat, mtu: usize, id: u16, frame: &[u8]) -> Vec<Vec<u8>> {
+    Plan::new(format, frame.len(), mtu)
+        .unwrap()
+        .datagrams(id, frame)
+}
+
+fn push(h: &mut Harness, d: &[u8], pts_ms: u64) {
+    h.push(buffer_with_pts(d.to_vec(), pts_ms))
+        .expect("a datagram never stops the stream");
+}
+
+fn push_from(h: &mut Harness, d: &[u8], pts_ms: u64, port: u16) {
+    let mut b = buffer_with_pts(d.to_vec(), pts_ms);
+    let addr = gio::InetSocketAddress::from_string("127.0.0.1", port.into()).unwrap();
+    gst_net::NetAddressMeta::add(b.get_mut().unwrap(), &addr);
+    h.push(b).unwrap();
+}
+
+fn stat(h: &Harness, name: &str) -> u64 {
+    let s = h.element().unwrap().property::<gst::Structure>("stats");
+    s.get::<u64>(name)
+        .unwrap_or_else(|_| panic!("stats has no {name}: {s}"))
+}
+
+fn pull_all(h: &mut Harness) -> Vec<gst::Buffer> {
+    std::iter::from_fn(|| h.try_pull()).collect()
+}
+
+fn caps_events(h: &mut Harness) -> Vec<gst::Caps> {
+    std::iter::from_fn(|| h.try_pull_event())
+        .filter_map(|e| match e.view() {
+            gst::EventView::Caps(c) => Some(c.caps_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn works_without_caps_and_sets_caps_from_the_sof() {
+    let mut h = depay(&[]);
+    // As from a bare udpsrc: stream-start and a segment, no caps.
+    h.push_event(gst::event::StreamStart::new("udp"));
+    h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+        gst::ClockTime,
+    >::new()));
+    let frame = &FRAMES_360P[0];
+    for (i, d) in datagrams(WireFormat::Sce, 1400, 7, frame)
+        .iter()
+        .enumerate()
+    {
+        push(&mut h, d, 100 + i as u64);
+    }
+    let out = h.pull().unwrap();
+    assert_eq!(bytes(&out), *frame);
+    let caps = h.sinkpad().unwrap().current_caps().unwrap();
+    assert_eq!(
+        caps.to_string(),
+        "image/jpeg, parsed=(boolean)true, width=(int)640, height=(int)360, framerate=(fraction)0/1"
+    );
+    // stream-start, caps, then the held-back segment, in that order.
+    let kinds: Vec<gst::EventType> = std::iter::from_fn(|| h.try_pull_event())
+        .map(|e| e.type_())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            gst::EventType::StreamStart,
+            gst::EventType::Caps,
+            gst::EventType::Segment
+        ]
+    );
+}
+
+#[test]
+fn pts_is_the_first_datagram_to_arrive_and_discont_marks_loss() {
+    let mut h = depay(&[]);
+    let f: Vec<Vec<u8>> = (0..4).map(|i| fake_jpeg(3000, i)).collect();
+    let d: Vec<Vec<Vec<u8>>> = f
+        .iter()
+        .enumerate()
+        .map(|(i, x)| datagrams(WireFormat::Sce, 1400, 100 + i as u16, x))
+        .collect();
+    // Frame 0 arrives reversed: its PTS is that of its E, which came first.
+    push(&mut h, &d[0][2], 10);
+    push(&mut h, &d[0][1], 11);
+    push(&mut h, &d[0][0], 12);
+    let out = h.pull().unwrap();
+    assert_eq!(bytes(&out), f[0]);
+    assert_eq!(out.pts(), Some(gst::ClockTime::from_mseconds(10)));
+    assert!(
+        out.flags().contains(gst::BufferFlags::DISCONT),
+        "first frame"
+    );
+    // Frame 1 in order: no DISCONT.
+    for (i, x) in d[1].iter().enumerate() {
+        push(&mut h, x, 20 + i as u64);
+    }
+    let out = h.pull().unwrap();
+    assert_eq!(out.pts(), Some(gst::ClockTime::from_mseconds(20)));
+    assert!(!out.flags().contains(gst::BufferFlags::DISCONT));
+    // Frame 2 loses its C chunk; frame 3 completes and is marked DISCONT.
+    push(&mut h, &d[2][0], 30);
+    push(&mut h, &d[2][2], 32);
+    for x in &d[3] {
+        push(&mut h, x, 40);
+    }
+    let out = pull_all(&mut h);
+    assert_eq!(out.len(), 1);
+    assert_eq!(bytes(&out[0]), f[3]);
+    assert!(out[0].flags().contains(gst::BufferFlags::DISCONT));
+    assert_eq!(stat(&h, "frames-lost"), 1);
+    assert_eq!(stat(&h, "frames-superseded"), 1);
+}
+
+#[test]
+fn gap_in_ids_sets_discont() {
+    let mut h = depay(&[]);
+    push(
+        &mut h,
+        &datagrams(WireFormat::Sce, 1400, 1, &fake_jpeg(10, 0))[0],
+        0,
+    );
+    push(
+        &mut h,
+        &datagrams(WireFormat::Sce, 1400, 5, &fake_jpeg(10, 1))[0],
+        0,
+    );
+    let out = pull_all(&mut h);
+    assert_eq!(out.len(), 2);
+    assert!(out[1].flags().contains(gst::BufferFlags::DISCONT));
+    assert_eq!(stat(&h, "ids-skipped"), 3);
+}
+
+#[test]
+fn caps_are_pushed_again_only_when_they_change() {
+    let mut h = depay(&[]);
+    let small = jpeg_frames(1, 160, 120).remove(0);
+    let frames = [
+        &FRAMES_360P[0],
+        &FRAMES_360P[1],
+        &small,
+        &small,
+        &FRAMES_360P[2],
+    ];
+    for (i, f) in frames.iter().enumerate() {
+        for d in datagrams(WireFormat::Sce, 1400, i as u16, f) {
+            push(&mut h, &d, 0);
+        }
+    }
+    assert_eq!(pull_all(&mut h).len(), 5);
+    let sizes: Vec<(i32, i32)> = caps_events(&mut h)
+        .iter()
+        .map(|c| {
+            let s = c.structure(0).unwrap();
+            (s.get("width").unwrap(), s.get("height").unwrap())
+        })
+        .collect();
+    assert_eq!(sizes, vec![(640, 360), (160, 120), (640, 360)]);
+}
+
+#[test]
+fn frame_without_sof_keeps_caps_without_dimensions() {
+    let mut h = depay(&[]);
+    push(
+        &mut h,
+        &datagrams(WireFormat::Sce, 1400, 1, &fake_jpeg(10, 0))[0],
+        0,
+    );
+    assert_eq!(pull_all(&mut h).len(), 1);
+    let caps = caps_events(&mut h);
+    assert_eq!(
+        caps[0].to_string(),
+        "image/jpeg, parsed=(boolean)true, framerate=(fraction)0/1"
+    );
+}
+
+#[test]
+fn garbage_never_stops_the_stream_and_is_counted() {
+    let mut h = depay(&[]);
+    let garbage: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![b'S'],
+        vec![b'S', 0, 1, 0, 0],
+        vec![b'C', 0, 1, 0, 0, 1],
+        vec![b'S', 0, 1, 0, 9, 1],
+        vec![b'Z', 0, 1, 0, 0, 1],
+        vec![0xFF; 2000],
+    ];
+    for g in &garbage {
+        push(&mut h, g, 0);
+    }
+    let f = fake_jpeg(2000, 3);
+    for d in datagrams(WireFormat::Sce, 1400, 9, &f) {
+        push(&mut h, &d, 0);
+    }
+    assert_eq!(bytes(&h.pull().unwrap()), f);
+    assert_eq!(stat(&h, "chunks-invalid"), 5);
+    assert_eq!(stat(&h, "chunks-unknown-kind"), 2);
+    assert_eq!(stat(&h, "chunks-received"), 9);
+    assert_eq!(
+        stat(&h, "bytes-received"),
+        (garbage.iter().map(Vec::len).sum::<usize>() + 2000 + 10) as u64
+    );
+}
+
+#[test]
+fn complete_frame_without_soi_is_invalid() {
+    let mut h = depay(&[]);
+    push(&mut h, &[b'E', 0, 1, 0, 0, 1, 2, 3], 0);
+    assert!(h.try_pull().is_none());
+    assert_eq!(stat(&h, "frames-invalid"), 1);
+}
+
+#[test]
+fn duplicates_and_late_chunks() {
+    let mut h = depay(&[]);
+    let f = fake_jpeg(3000, 1);
+    let d = datagrams(WireFormat::Sce, 1400, 50, &f);
+    push(&mut h, &d[0], 0);
+    push(&mut h, &d[0], 0);
+    push(&mut h, &d[1], 0);
+    push(&mut h, &d[2], 0);
+    push(&mut h, &d[2], 0);
+    assert_eq!(pull_all(&mut h).len(), 1);
+    // A frame one id behind the last emitted is late.
+    let old = datagrams(WireFormat::Sce, 1400, 49, &f);
+    push(&mut h, &old[0], 0);
+    assert!(h.try_pull().is_none());
+    assert_eq!(stat(&h, "chunks-duplicate"), 2);
+    assert_eq!(stat(&h, "frames-late"), 1);
+    assert_eq!(stat(&h, "chunks-late"), 1);
+}
+
+#[test]
+fn max_frame_size_property() {
+    let mut h = depay(&[("max-frame-size", "2048")]);
+    let big = fake_jpeg(3000, 1);
+    for d in datagrams(WireFormat::Sce, 1400, 1, &big) {
+        push(&mut h, &d, 0);
+    }
+    assert!(h.try_pull().is_none());
+    assert_eq!(stat(&h, "chunks-invalid"), 2, "the chunks past 2048 bytes");
+    let ok = fake_jpeg(2048, 2);
+    for d in datagrams(WireFormat::Sce, 1400, 2, &ok) {
+        push(&mut h, &d, 0);
+    }
+    assert_eq!(bytes(&h.pull().unwrap()), ok);
+    assert_eq!(h.element().unwrap().property::<u32>("max-frame-size"), 2048);
+}
+
+#[test]
+fn max_pending_frames_property() {
+    let mut h = depay(&[("max-pending-frames", "2")]);
+    let f = fake_jpeg(3000, 1);
+    // Three frames started, none complete: the oldest is abandoned.
+    for id in 1..=3 {
+        push(&mut h, &datagrams(WireFormat::Sce, 1400, id, &f)[0], 0);
+    }
+    assert_eq!(stat(&h, "frames-pending-limit"), 1);
+    assert_eq!(stat(&h, "pending-frames"), 2);
+    assert_eq!(stat(&h, "bytes-held"), 2 * 1395);
+    // Frames 2 and 3 still complete; frame 1 was given up.
+    for id in 2..=3 {
+        for d in &datagrams(WireFormat::Sce, 1400, id, &f)[1..] {
+            push(&mut h, d, 0);
+        }
+    }
+    assert_eq!(pull_all(&mut h).len(), 2);
+    assert_eq!(stat(&h, "frames-received"), 2);
+    assert_eq!(stat(&h, "frames-lost"), 1);
+    assert_eq!(
+        h.element().unwrap().property::<u32>("max-pending-frames"),
+        2
+    );
+}
+
+#[test]
+fn timeout_property_uses_the_wall_clock() {
+    let mut h = depay(&[("timeout", "20")]);
+    let f = fake_jpeg(3000, 1);
+    push(&mut h, &datagrams(WireFormat::Sce, 1400, 1, &f)[0], 0);
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    // Any datagram after the deadline triggers the sweep.
+    push(&mut h, &[b'x', 0, 0, 0, 0, 0], 0);
+    assert_eq!(stat(&h, "frames-timeout"), 1);
+    assert_eq!(stat(&h, "pending-frames"), 0);
+    assert_eq!(stat(&h, "bytes-held"), 0);
+    // The rest of the timed-out frame starts a new frame that cannot complete.
+    for d in &datagrams(WireFormat::Sce, 1400, 1, &f)[1..] {
+        push(&mut h, d, 0);
+    }
+    assert!(h.try_pull().is_none());
+    assert_eq!(h.element().unwrap().property::<u32>("timeout"), 20);
+}
+
+#[test]
+fn countdown_wire_format() {
+    let mut h = depay(&[("wire-format", "countdown")]);
+    let f = fake_jpeg(3000, 4);
+    let d = datagrams(WireFormat::Countdown, 1400, 0, &f);
+    assert_eq!(d.iter().map(|x| x[0]).collect::<Vec<_>>(), vec![3, 2, 1]);
+    for x in &d {
+        push(&mut h, x, 5);
+    }
+    assert_eq!(bytes(&h.pull().unwrap()), f);
+    // Lose the middle segment: the frame is dropped, the next one comes out.
+    push(&mut h, &d[0], 0);
+    push(&mut h, &d[2], 0);
+    for x in &d {
+        push(&mut h, x, 6);
+    }
+    let out = pull_all(&mut h);
+    assert_eq!(out.len(), 1);
+    assert!(out[0].flags().contains(gst::BufferFlags::DISCONT));
+    push(&mut h, &[0, 1, 2], 0);
+    assert_eq!(stat(&h, "chunks-invalid"), 1, "countdown 0");
+}
+
+#[test]
+fn senders_are_kept_apart_by_address() {
+    let mut h = depay(&[]);
+    let (a, b) = (fake_jpeg(3000, 1), fake_jpeg(3000, 2));
+    let da = datagrams(WireFormat::Sce, 1400, 77, &a);
+    let db = datagrams(WireFormat::Sce, 1400, 77, &b);
+    for i in 0..3 {
+        push_from(&mut h, &da[i], 0, 6000);
+        push_from(&mut h, &db[i], 0, 6001);
+    }
+    let out: Vec<Vec<u8>> = pull_all(&mut h).iter().map(|x| bytes(x)).collect();
+    assert_eq!(out, vec![a, b]);
+    assert_eq!(stat(&h, "senders"), 2);
+}
+
+#[test]
+fn max_senders_property_forgets_the_least_recently_heard() {
+    let mut h = depay(&[("max-senders", "2")]);
+    let f = fake_jpeg(3000, 1);
+    let d = datagrams(WireFormat::Sce, 1400, 3, &f);
+    push_from(&mut h, &d[0], 0, 7000);
+    push_from(&mut h, &d[0], 0, 7001);
+    push_from(&mut h, &d[0], 0, 7002);
+    assert_eq!(stat(&h, "senders"), 2);
+    assert_eq!(stat(&h, "senders-evicted"), 1);
+    // 7000 was forgotten with its frame; 7002 completes.
+    push_from(&mut h, &d[1], 0, 7000);
+    push_from(&mut h, &d[2], 0, 7000);
+    push_from(&mut h, &d[1], 0, 7002);
+    push_from(&mut h, &d[2], 0, 7002);
+    assert_eq!(pull_all(&mut h).len(), 1);
+}
+
+#[test]
+fn eos_counts_incomplete_frames_as_lost_and_is_forwarded() {
+    let mut h = depay(&[]);
+    push(
+        &mut h,
+        &datagrams(WireFormat::Sce, 1400, 1, &fake_jpeg(3000, 0))[0],
+        0,
+    );
+    assert!(h.push_event(gst::event::Eos::new()));
+    assert_eq!(stat(&h, "frames-lost"), 1);
+    let kinds: Vec<gst::EventType> = std::iter::from_fn(|| h.try_pull_event())
+        .map(|e| e.type_())
+        .collect();
+    assert_eq!(kinds.last(), Some(&gst::EventType::Eos));
+}
+
+#[test]
+fn flush_drops_partial_frames() {
+    let mut h = depay(&[]);
+    let f = fake_jpeg(3000, 0);
+    let d = datagrams(WireFormat::Sce, 1400, 1, &f);
+    push(&mut h, &d[0], 0);
+    push(&mut h, &d[1], 0);
+    assert!(h.push_event(gst::event::FlushStart::new()));
+    assert!(h.push_event(gst::event::FlushStop::new(true)));
+    assert_eq!(stat(&h, "pending-frames"), 0);
+    h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+        gst::ClockTime,
+    >::new()));
+    push(&mut h, &d[2], 0);
+    assert!(h.try_pull().is_none(), "the frame's head was flushed");
+    for x in &d {
+        push(&mut h, x, 0);
+    }
+    let out = h.pull().unwrap();
+    assert!(out.flags().contains(gst::BufferFlags::DISCONT));
+}
+
+#[test]
+fn mismatched_wire_format_caps_are_a_clear_error() {
+    init();
+    let mut h = Harness::new("udpjpegdepay");
+    let bus = gst::Bus::new();
+    h.element().unwrap().set_bus(Some(&bus));
+    h.play();
+    h.set_src_caps_str("application/x-udpjpeg, wire-format=countdown");
+    let msg = first_message(&bus, gst::MessageType::Error).expect("an error message");
+    let gst::MessageView::Error(e) = msg.view() else {
+        unreachable!()
+    };
+    let text = e.error().to_string();
+    assert!(
+        text.contains("set wire-format=countdown on udpjpegdepay"),
+        "{text}"
+    );
+}
+
+#[test]
+fn stats_structure_has_every_counter() {
+    init();
+    let e = gst::ElementFactory::make("udpjpegdepay").build().unwrap();
+    let s = e.property::<gst::Structure>("stats");
+    assert_eq!(s.name(), "udpjpegdepay-stats");
+    for f in [
+        "frames-received",
+        "frames-lost",
+        "frames-late",
+        "frames-invalid",
+        "chunks-received",
+        "chunks-duplicate",
+        "chunks-invalid",
+        "chunks-unknown-kind",
+        "bytes-received",
+    ] {
+        assert_eq!(s.get::<u64>(f).unwrap(), 0, "{f}");
+    }
+}
+
+#[test]
+fn property_specs_state_ranges_and_defaults() {
+    init();
+    let e = gst::ElementFactory::make("udpjpegdepay").build().unwrap();
+    for (name, min, max, default) in [
+        ("max-frame-size", 1024u32, 1 << 30, 16 * 1024 * 1024),
+        ("max-pending-frames", 1, 64, 4),
+        ("timeout", 1, 60_000, 500),
+        ("max-senders", 1, 4096, 64),
+    ] {
+        let p = e.find_property(name).unwrap();
+        let p = p.downcast_ref::<glib::ParamSpecUInt>().unwrap();
+        assert_eq!(
+            (p.minimum(), p.maximum(), p.default_value()),
+            (min, max, default),
+            "{name}"
+        );
+        assert!(
+            p.blurb().unwrap().contains("default"),
+            "{name} blurb states its default"
+        );
+        assert_eq!(e.property::<u32>(name), default);
+    }
+    let factory = e.factory().unwrap();
+    assert_eq!(factory.rank(), gst::Rank::NONE);
+    assert_eq!(factory.metadata("klass"), Some("Codec/Depayloader/Network"));
+}
+
+use gst::glib;
