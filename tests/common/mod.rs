@@ -62,7 +62,7 @@ pub fn jpeg_frames(n: usize, width: u32, height: u32) -> Vec<Vec<u8>> {
     // debug builds and the pictures only need to be real JPEGs.
     let distinct = n.clamp(1, 30);
     let pipeline = gst::parse::launch(&format!(
-        "videotestsrc num-buffers={distinct} pattern=ball ! \
+        "videotestsrc num-buffers={distinct} pattern=pinwheel ! \
          video/x-raw,format=I420,width={width},height={height} ! \
          jpegenc ! appsink name=sink sync=false"
     ))
