@@ -286,4 +286,60 @@ fn real_frames_round_trip_through_the_depayloader() {
     }
 }
 
+#[test]
+fn pacing_sends_bursts_spaced_by_the_interval() {
+    let (mut h, _bus) = pay(&[]);
+    let times = Arc::new(Mutex::new(Vec::new()));
+    let t = times.clone();
+    h.element().unwrap().static_pad("src").unwrap().add_probe(
+        gst::PadProbeType::BUFFER_LIST,
+        move |_, info| {
+            if let Some(gst::PadProbeData::BufferList(list)) = &info.data {
+                t.lock()
+                    .unwrap()
+                    .push((std::time::Instant::now(), list.len()));
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
+    h.set_upstream_latency(gst::ClockTime::from_mseconds(10));
+    // A 1080p-sized frame: 250,000 bytes in 180 datagrams at mtu 1400.
+    h.push(buffer_with_pts(fake_jpeg(250_000, 1), 0)).unwrap();
+    let times = times.lock().unwrap().clone();
+    let sizes: Vec<usize> = times.iter().map(|(_, n)| *n).collect();
+    assert_eq!(sizes, vec![32, 32, 32, 32, 32, 20]);
+    let spread = times.last().unwrap().0 - times[0].0;
+    assert!(
+        spread >= std::time::Duration::from_micros(5 * 500),
+        "bursts start at least burst-interval apart: {spread:?}"
+    );
+    assert_eq!(pull_all(&mut h).len(), 180);
+    // The pacing delay of the largest frame so far is added to the latency.
+    assert_eq!(
+        h.query_latency(),
+        Some(gst::ClockTime::from_mseconds(10) + gst::ClockTime::from_useconds(2500))
+    );
+}
+
+#[test]
+fn burst_size_zero_sends_each_frame_as_one_list() {
+    let (mut h, _bus) = pay(&[("burst-size", "0")]);
+    let lists = count_lists(&h);
+    h.set_upstream_latency(gst::ClockTime::from_mseconds(10));
+    h.push(buffer_with_pts(fake_jpeg(250_000, 1), 0)).unwrap();
+    assert_eq!(*lists.lock().unwrap(), vec![180]);
+    assert_eq!(h.query_latency(), Some(gst::ClockTime::from_mseconds(10)));
+}
+
+#[test]
+fn burst_settings_shape_the_bursts() {
+    let (mut h, _bus) = pay(&[("burst-size", "50"), ("burst-interval", "0")]);
+    let lists = count_lists(&h);
+    h.push(buffer_with_pts(fake_jpeg(250_000, 1), 0)).unwrap();
+    assert_eq!(*lists.lock().unwrap(), vec![50, 50, 50, 30]);
+    assert_eq!(h.element().unwrap().property::<u32>("burst-size"), 50);
+    assert_eq!(h.element().unwrap().property::<u32>("burst-interval"), 0);
+    assert_eq!(pull_all(&mut h).len(), 180);
+}
+
 use gst::glib;
