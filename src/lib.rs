@@ -14,6 +14,7 @@ use gst::glib;
 pub mod jpeg;
 pub mod reassembly;
 pub mod scanner;
+pub mod source;
 pub mod wire;
 
 mod mjpegsplit;

@@ -356,6 +356,15 @@ impl<K: Clone + Eq + Hash, B: AsRef<[u8]>> Reassembler<K, B> {
         self.senders.len()
     }
 
+    /// Senders heard within the last timeout before `now`.
+    pub fn active_senders(&self, now: u64) -> usize {
+        let since = now.saturating_sub(self.limits.timeout_ns);
+        self.senders
+            .values()
+            .filter(|s| s.last_heard >= since)
+            .count()
+    }
+
     /// Frames abandoned since the last call, for logging (at most a few
     /// hundred are kept between calls; the counters count them all).
     pub fn take_abandoned(&mut self) -> Vec<Abandoned<K>> {

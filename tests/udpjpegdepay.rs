@@ -11,10 +11,11 @@ use gstudpjpeg::wire::{Plan, WireFormat};
 
 fn depay(props: &[(&str, &str)]) -> Harness {
     init();
-    let mut h = Harness::new("udpjpegdepay");
+    let mut e = gst::ElementFactory::make("udpjpegdepay");
     for (k, v) in props {
-        h.element().unwrap().set_property_from_str(k, v);
+        e = e.property_from_str(k, v);
     }
+    let mut h = Harness::with_element(&e.build().unwrap(), Some("sink"), Some("src"));
     h.play();
     start_like_udpsrc(&mut h);
     h
@@ -486,3 +487,183 @@ fn property_specs_state_ranges_and_defaults() {
 }
 
 use gst::glib;
+
+fn one_frame_from(h: &mut Harness, port: u16, id: u16) {
+    for d in datagrams(WireFormat::Sce, 1400, id, &fake_jpeg(3000, id as u8)) {
+        push_from(h, &d, 0, port);
+    }
+}
+
+#[test]
+fn source_empty_takes_every_sender() {
+    let mut h = depay(&[]);
+    one_frame_from(&mut h, 8000, 1);
+    one_frame_from(&mut h, 8001, 1);
+    assert_eq!(pull_all(&mut h).len(), 2);
+    assert_eq!(stat(&h, "datagrams-rejected"), 0);
+    assert_eq!(stat(&h, "senders-active"), 2);
+}
+
+#[test]
+fn source_address_and_port_takes_only_that_socket() {
+    let mut h = depay(&[("source", "127.0.0.1:8001")]);
+    one_frame_from(&mut h, 8000, 1);
+    one_frame_from(&mut h, 8001, 2);
+    push(
+        &mut h,
+        &datagrams(WireFormat::Sce, 1400, 3, &fake_jpeg(10, 0))[0],
+        0,
+    );
+    let out = pull_all(&mut h);
+    assert_eq!(out.len(), 1);
+    assert_eq!(bytes(&out[0]), fake_jpeg(3000, 2));
+    assert_eq!(
+        stat(&h, "datagrams-rejected"),
+        3 + 1,
+        "3 chunks from 8000, 1 without address"
+    );
+    assert_eq!(stat(&h, "senders-rejected"), 2);
+}
+
+#[test]
+fn source_ip_takes_any_port_of_that_host() {
+    let mut h = depay(&[("source", "127.0.0.1")]);
+    one_frame_from(&mut h, 8000, 1);
+    one_frame_from(&mut h, 8001, 2);
+    assert_eq!(pull_all(&mut h).len(), 2);
+    let mut b = buffer_with_pts(
+        datagrams(WireFormat::Sce, 1400, 3, &fake_jpeg(10, 0))[0].clone(),
+        0,
+    );
+    let other = gio::InetSocketAddress::from_string("127.0.0.2", 8000).unwrap();
+    gst_net::NetAddressMeta::add(b.get_mut().unwrap(), &other);
+    h.push(b).unwrap();
+    assert!(h.try_pull().is_none());
+    assert_eq!(stat(&h, "datagrams-rejected"), 1);
+}
+
+#[test]
+fn source_first_locks_onto_the_first_host_until_ready() {
+    let mut h = depay(&[("source", "first")]);
+    one_frame_from(&mut h, 8005, 1);
+    // The same host from a new port (a restarted sender) is taken.
+    one_frame_from(&mut h, 8006, 40_000);
+    assert_eq!(pull_all(&mut h).len(), 2);
+    let mut b = buffer_with_pts(
+        datagrams(WireFormat::Sce, 1400, 3, &fake_jpeg(10, 0))[0].clone(),
+        0,
+    );
+    let other = gio::InetSocketAddress::from_string("127.0.0.9", 8005).unwrap();
+    gst_net::NetAddressMeta::add(b.get_mut().unwrap(), &other);
+    h.push(b).unwrap();
+    assert!(h.try_pull().is_none());
+    assert_eq!(stat(&h, "datagrams-rejected"), 1);
+    // Back to READY and up again: the lock is released.
+    let e = h.element().unwrap();
+    e.set_state(gst::State::Ready).unwrap();
+    h.play();
+    start_like_udpsrc(&mut h);
+    let mut b = buffer_with_pts(
+        datagrams(WireFormat::Sce, 1400, 3, &fake_jpeg(10, 0))[0].clone(),
+        0,
+    );
+    gst_net::NetAddressMeta::add(b.get_mut().unwrap(), &other);
+    h.push(b).unwrap();
+    assert!(
+        h.try_pull().is_some(),
+        "a new first sender is taken after READY"
+    );
+    assert_eq!(e.property::<String>("source"), "first");
+}
+
+#[test]
+fn invalid_source_is_a_clear_error_naming_the_property() {
+    init();
+    let e = gst::ElementFactory::make("udpjpegdepay")
+        .property("source", "localhost:5000")
+        .build()
+        .unwrap();
+    let bus = gst::Bus::new();
+    e.set_bus(Some(&bus));
+    assert!(e.set_state(gst::State::Paused).is_err());
+    let msg = first_message(&bus, gst::MessageType::Error).expect("an error message");
+    let gst::MessageView::Error(err) = msg.view() else {
+        unreachable!()
+    };
+    let text = err.error().to_string();
+    assert!(
+        text.contains("source property") && text.contains("localhost:5000"),
+        "{text}"
+    );
+    let _ = e.set_state(gst::State::Null);
+}
+
+#[test]
+fn stats_interval_posts_element_messages() {
+    init();
+    let mut h = Harness::new("udpjpegdepay");
+    let e = h.element().unwrap();
+    e.set_property("stats-interval", 20u32);
+    let bus = gst::Bus::new();
+    e.set_bus(Some(&bus));
+    h.play();
+    start_like_udpsrc(&mut h);
+    push(
+        &mut h,
+        &datagrams(WireFormat::Sce, 1400, 1, &fake_jpeg(10, 0))[0],
+        0,
+    );
+    let mut seen = 0;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while seen < 2 && std::time::Instant::now() < deadline {
+        if let Some(msg) = bus.timed_pop_filtered(
+            gst::ClockTime::from_mseconds(100),
+            &[gst::MessageType::Element],
+        ) {
+            let s = msg.structure().unwrap();
+            assert_eq!(s.name(), "udpjpegdepay-stats");
+            assert_eq!(s.get::<u64>("frames-received").unwrap(), 1);
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 2, "two stats messages within 5 s at a 20 ms interval");
+    // Turned off while playing: no more messages.
+    e.set_property("stats-interval", 0u32);
+    while bus.pop().is_some() {}
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(
+        bus.pop_filtered(&[gst::MessageType::Element]).is_none(),
+        "no message after stats-interval=0"
+    );
+}
+
+#[test]
+fn no_stats_messages_by_default() {
+    init();
+    let mut h = Harness::new("udpjpegdepay");
+    let bus = gst::Bus::new();
+    h.element().unwrap().set_bus(Some(&bus));
+    h.play();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(bus.pop_filtered(&[gst::MessageType::Element]).is_none());
+    assert_eq!(h.element().unwrap().property::<u32>("stats-interval"), 0);
+}
+
+#[test]
+fn invalid_source_set_while_playing_stops_with_a_clear_error() {
+    let mut h = depay(&[]);
+    let e = h.element().unwrap();
+    let bus = gst::Bus::new();
+    e.set_bus(Some(&bus));
+    e.set_property("source", "not-an-address");
+    let b = buffer_with_pts(
+        datagrams(WireFormat::Sce, 1400, 1, &fake_jpeg(10, 0))[0].clone(),
+        0,
+    );
+    assert_eq!(h.push(b), Err(gst::FlowError::Error));
+    let msg = first_message(&bus, gst::MessageType::Error).expect("an error message");
+    let gst::MessageView::Error(err) = msg.view() else {
+        unreachable!()
+    };
+    assert!(err.error().to_string().contains("Invalid source property"));
+}

@@ -11,11 +11,12 @@ use gst_check::Harness;
 
 fn pay(props: &[(&str, &str)]) -> (Harness, gst::Bus) {
     init();
-    let mut h = Harness::new("udpjpegpay");
-    let element = h.element().unwrap();
+    let mut e = gst::ElementFactory::make("udpjpegpay");
     for (k, v) in props {
-        element.set_property_from_str(k, v);
+        e = e.property_from_str(k, v);
     }
+    let mut h = Harness::with_element(&e.build().unwrap(), Some("sink"), Some("src"));
+    let element = h.element().unwrap();
     let bus = gst::Bus::new();
     element.set_bus(Some(&bus));
     h.set_src_caps_str("image/jpeg");

@@ -1,3 +1,4 @@
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
@@ -7,6 +8,7 @@ use gst_net::gio::prelude::InetSocketAddressExt;
 
 use crate::jpeg;
 use crate::reassembly::{Frame, Invalid, Limits, Outcome, Reassembler, Stats};
+use crate::source::SourceFilter;
 use crate::wire::WireFormat;
 use crate::wireformat::{CAPS_NAME, WireFormatEnum};
 
@@ -23,14 +25,19 @@ const DEFAULT_MAX_FRAME_SIZE: u32 = 16 * 1024 * 1024;
 const DEFAULT_MAX_PENDING_FRAMES: u32 = 4;
 const DEFAULT_TIMEOUT_MS: u32 = 500;
 const DEFAULT_MAX_SENDERS: u32 = 64;
+const DEFAULT_STATS_INTERVAL_MS: u32 = 0;
+/// Distinct rejected sender addresses remembered for `senders-rejected`.
+const REJECTED_SENDERS_CAP: usize = 1024;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Settings {
     wire_format: WireFormatEnum,
     max_frame_size: u32,
     max_pending_frames: u32,
     timeout_ms: u32,
     max_senders: u32,
+    source: String,
+    stats_interval_ms: u32,
 }
 
 impl Default for Settings {
@@ -41,6 +48,8 @@ impl Default for Settings {
             max_pending_frames: DEFAULT_MAX_PENDING_FRAMES,
             timeout_ms: DEFAULT_TIMEOUT_MS,
             max_senders: DEFAULT_MAX_SENDERS,
+            source: String::new(),
+            stats_interval_ms: DEFAULT_STATS_INTERVAL_MS,
         }
     }
 }
@@ -71,6 +80,12 @@ struct State {
     epoch: Instant,
     /// Stats of reassemblers replaced by a change of wire format.
     carried: Stats,
+    /// The `source` filter; `first` locks onto an address here.
+    filter: SourceFilter,
+    /// The `source` value `filter` was parsed from.
+    filter_source: String,
+    datagrams_rejected: u64,
+    senders_rejected: HashSet<SenderKey>,
 }
 
 impl State {
@@ -81,6 +96,11 @@ impl State {
             pending_events: Vec::new(),
             epoch: Instant::now(),
             carried: Stats::default(),
+            // Checked at READY to PAUSED; an invalid value never gets here.
+            filter: SourceFilter::parse(&settings.source).unwrap_or_default(),
+            filter_source: settings.source.clone(),
+            datagrams_rejected: 0,
+            senders_rejected: HashSet::new(),
         }
     }
 
@@ -94,6 +114,8 @@ pub struct UdpJpegDepay {
     sinkpad: gst::Pad,
     settings: Mutex<Settings>,
     state: Mutex<State>,
+    /// Posts the stats as an element message every `stats-interval`.
+    stats_timer: Mutex<Option<gst::PeriodicClockId>>,
 }
 
 fn sender_of(buffer: &gst::BufferRef) -> SenderKey {
@@ -116,7 +138,7 @@ impl UdpJpegDepay {
         _pad: &gst::Pad,
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let settings = *self.settings.lock().unwrap();
+        let settings = self.settings.lock().unwrap().clone();
         let sender = sender_of(&buffer);
         let pts = buffer.pts().map(gst::ClockTime::nseconds);
         let datagram = buffer.into_mapped_buffer_readable().map_err(|_| {
@@ -125,6 +147,32 @@ impl UdpJpegDepay {
         })?;
 
         let mut state = self.state.lock().unwrap();
+        if state.filter_source != settings.source {
+            // Changed while running.
+            state.filter = SourceFilter::parse(&settings.source).map_err(|err| {
+                gst::element_imp_error!(
+                    self,
+                    gst::LibraryError::Settings,
+                    ("Invalid source property: {err}")
+                );
+                gst::FlowError::Error
+            })?;
+            state.filter_source = settings.source.clone();
+        }
+        if !state.filter.accepts(sender) {
+            state.datagrams_rejected += 1;
+            if state.senders_rejected.len() < REJECTED_SENDERS_CAP {
+                state.senders_rejected.insert(sender);
+            }
+            gst::trace!(
+                CAT,
+                imp = self,
+                "Rejected a datagram from {} (source={})",
+                sender_name(&sender),
+                settings.source
+            );
+            return Ok(gst::FlowSuccess::Ok);
+        }
         self.apply_settings(&mut state, &settings);
         let now = state.now();
         let outcome = state.reassembler.push(sender, datagram, now, pts);
@@ -305,7 +353,7 @@ impl UdpJpegDepay {
                 return true;
             }
             gst::EventView::FlushStop(_) => {
-                let settings = *self.settings.lock().unwrap();
+                let settings = self.settings.lock().unwrap().clone();
                 let mut state = self.state.lock().unwrap();
                 let carried = add_stats(&state.carried, state.reassembler.stats());
                 let caps_dims = state.caps_dims;
@@ -355,6 +403,38 @@ impl UdpJpegDepay {
         gst::Pad::event_default(pad, Some(&*self.obj()), event)
     }
 
+    fn start_stats_timer(&self) {
+        let ms = self.settings.lock().unwrap().stats_interval_ms;
+        if ms == 0 {
+            return;
+        }
+        let interval = gst::ClockTime::from_mseconds(u64::from(ms));
+        let clock = gst::SystemClock::obtain();
+        let now = clock.time();
+        let id = clock.new_periodic_id(now + interval, interval);
+        let weak = self.obj().downgrade();
+        let scheduled = id.wait_async(move |_, _, _| {
+            if let Some(obj) = weak.upgrade() {
+                let imp = obj.imp();
+                let stats = imp.stats();
+                gst::log!(CAT, imp = imp, "Posting {stats}");
+                let _ = obj.post_message(gst::message::Element::builder(stats).src(&obj).build());
+            }
+        });
+        if scheduled.is_err() {
+            gst::warning!(CAT, imp = self, "Could not schedule the stats timer");
+            return;
+        }
+        gst::debug!(CAT, imp = self, "Posting stats every {interval}");
+        *self.stats_timer.lock().unwrap() = Some(id);
+    }
+
+    fn stop_stats_timer(&self) {
+        if let Some(id) = self.stats_timer.lock().unwrap().take() {
+            id.unschedule();
+        }
+    }
+
     fn stats(&self) -> gst::Structure {
         let state = self.state.lock().unwrap();
         let s = add_stats(&state.carried, state.reassembler.stats());
@@ -375,6 +455,12 @@ impl UdpJpegDepay {
             .field("bytes-received", s.bytes_received)
             .field("max-reorder", s.max_reorder)
             .field("senders", state.reassembler.senders() as u64)
+            .field(
+                "senders-active",
+                state.reassembler.active_senders(state.now()) as u64,
+            )
+            .field("senders-rejected", state.senders_rejected.len() as u64)
+            .field("datagrams-rejected", state.datagrams_rejected)
             .field("senders-evicted", s.senders_evicted)
             .field("pending-frames", state.reassembler.pending_frames() as u64)
             .field("bytes-held", state.reassembler.held_bytes() as u64)
@@ -435,6 +521,7 @@ impl ObjectSubclass for UdpJpegDepay {
             sinkpad,
             state: Mutex::new(State::new(&settings)),
             settings: Mutex::new(settings),
+            stats_timer: Mutex::new(None),
         }
     }
 }
@@ -496,6 +583,31 @@ impl ObjectImpl for UdpJpegDepay {
                     .default_value(DEFAULT_MAX_SENDERS)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecString::builder("source")
+                    .nick("Source")
+                    .blurb(
+                        "Senders to accept: empty (the default) takes every sender; an IP \
+                         address (192.0.2.1 or ::1) takes only that host, any port; \
+                         address:port (192.0.2.1:5000, [::1]:5000) only that socket; 'first' \
+                         locks onto the IP address of the first sender heard (any port, so a \
+                         restarted sender on the same host is still taken) until the element \
+                         goes back to READY. Other datagrams are dropped and counted \
+                         (datagrams-rejected, senders-rejected)",
+                    )
+                    .default_value(Some(""))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("stats-interval")
+                    .nick("Stats interval")
+                    .blurb(
+                        "Milliseconds between element messages carrying the \
+                         udpjpegdepay-stats structure (as the stats property) while PLAYING; \
+                         0 (the default) posts none; 0 to 3600000",
+                    )
+                    .maximum(3_600_000)
+                    .default_value(DEFAULT_STATS_INTERVAL_MS)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb(
@@ -526,19 +638,37 @@ impl ObjectImpl for UdpJpegDepay {
             }
             "timeout" => settings.timeout_ms = value.get().expect("type checked upstream"),
             "max-senders" => settings.max_senders = value.get().expect("type checked upstream"),
+            "source" => {
+                let v: Option<String> = value.get().expect("type checked upstream");
+                settings.source = v.unwrap_or_default();
+                if let Err(err) = SourceFilter::parse(&settings.source) {
+                    gst::warning!(CAT, imp = self, "source property: {err}");
+                }
+            }
+            "stats-interval" => {
+                settings.stats_interval_ms = value.get().expect("type checked upstream");
+                drop(settings);
+                if self.obj().current_state() == gst::State::Playing {
+                    self.stop_stats_timer();
+                    self.start_stats_timer();
+                }
+                return;
+            }
             _ => unimplemented!(),
         }
         gst::debug!(CAT, imp = self, "Settings now {settings:?}");
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let settings = *self.settings.lock().unwrap();
+        let settings = self.settings.lock().unwrap().clone();
         match pspec.name() {
             "wire-format" => settings.wire_format.to_value(),
             "max-frame-size" => settings.max_frame_size.to_value(),
             "max-pending-frames" => settings.max_pending_frames.to_value(),
             "timeout" => settings.timeout_ms.to_value(),
             "max-senders" => settings.max_senders.to_value(),
+            "source" => settings.source.to_value(),
+            "stats-interval" => settings.stats_interval_ms.to_value(),
             "stats" => self.stats().to_value(),
             _ => unimplemented!(),
         }
@@ -597,10 +727,26 @@ impl ElementImpl for UdpJpegDepay {
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
         gst::trace!(CAT, imp = self, "Changing state {transition:?}");
-        if transition == gst::StateChange::ReadyToPaused {
-            let settings = *self.settings.lock().unwrap();
-            *self.state.lock().unwrap() = State::new(&settings);
+        match transition {
+            gst::StateChange::ReadyToPaused => {
+                let settings = self.settings.lock().unwrap().clone();
+                if let Err(err) = SourceFilter::parse(&settings.source) {
+                    gst::element_imp_error!(
+                        self,
+                        gst::LibraryError::Settings,
+                        ("Invalid source property: {err}")
+                    );
+                    return Err(gst::StateChangeError);
+                }
+                *self.state.lock().unwrap() = State::new(&settings);
+            }
+            gst::StateChange::PlayingToPaused => self.stop_stats_timer(),
+            _ => {}
         }
-        self.parent_change_state(transition)
+        let res = self.parent_change_state(transition)?;
+        if transition == gst::StateChange::PausedToPlaying {
+            self.start_stats_timer();
+        }
+        Ok(res)
     }
 }
