@@ -263,6 +263,9 @@ struct Countdown<B> {
 
 struct Sender<B> {
     last_emitted: Option<u16>,
+    /// Ids of the frames started since the last emission (at most
+    /// `LATE_WINDOW`), to tell skipped ids from lost frames.
+    started: Vec<u16>,
     last_late: Option<u16>,
     last_heard: u64,
     /// Incomplete `sce` frames, oldest first.
@@ -277,6 +280,7 @@ impl<B> Sender<B> {
     fn new(now: u64) -> Self {
         Sender {
             last_emitted: None,
+            started: Vec::new(),
             last_late: None,
             last_heard: now,
             pending: Vec::new(),
@@ -612,6 +616,9 @@ impl<K: Clone + Eq + Hash, B: AsRef<[u8]>> Reassembler<K, B> {
                     f.p = Some(payload_len);
                 }
                 s.pending.push(f);
+                if s.started.len() < usize::from(LATE_WINDOW) && !s.started.contains(&id) {
+                    s.started.push(id);
+                }
                 let i = s.pending.len() - 1;
                 for (fid, chunks, bytes) in dropped {
                     self.record_abandoned(
@@ -694,14 +701,15 @@ impl<K: Clone + Eq + Hash, B: AsRef<[u8]>> Reassembler<K, B> {
                 if (2..=LATE_WINDOW).contains(&ahead) {
                     // Ids between the last frame and this one that never showed up.
                     let seen = s
-                        .pending
+                        .started
                         .iter()
-                        .filter(|f| (1..ahead).contains(&f.id.wrapping_sub(last)))
+                        .filter(|&&f| (1..ahead).contains(&f.wrapping_sub(last)))
                         .count() as u64;
                     self.stats.ids_skipped += u64::from(ahead - 1).saturating_sub(seen);
                 }
             }
             s.last_emitted = Some(id);
+            s.started.clear();
             // Frames now in the late window can never be emitted.
             let mut i = 0;
             while i < s.pending.len() {
@@ -1302,6 +1310,24 @@ mod tests {
         );
         // The next frame in sequence is not a discontinuity.
         assert!(!frame_of(r.push(1, dg(b'E', 5, 0, &[0xFF, 0xD8]), 0, None)).discont);
+    }
+
+    #[test]
+    fn frames_abandoned_before_a_gap_are_not_counted_as_skipped() {
+        let limits = Limits {
+            max_pending_frames: 2,
+            ..Limits::default()
+        };
+        let mut r = R::new(WireFormat::Sce, limits);
+        frame_of(r.push(1, dg(b'E', 1, 0, &[0xFF, 0xD8]), 0, None));
+        // 2..=5 seen but incomplete (2 and 3 pushed out by the limit), 6 never seen.
+        for id in 2..=5 {
+            assert_pending(r.push(1, dg(b'S', id, 0, &[0xFF, 0xD8]), 0, None));
+        }
+        frame_of(r.push(1, dg(b'E', 7, 0, &[0xFF, 0xD8]), 0, None));
+        let s = r.stats();
+        assert_eq!((s.frames_lost, s.ids_skipped), (4, 1));
+        assert_eq!(s.frames_received + s.frames_lost + s.ids_skipped, 7);
     }
 
     #[test]

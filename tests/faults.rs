@@ -1,0 +1,348 @@
+//! Real network faults between payloader and depayloader, made by the stock
+//! `netsim` element: loss, delay with reordering, duplicates, in-process and
+//! over UDP on 127.0.0.1.
+//!
+//! The oracle is exact: a probe after netsim records which datagrams got
+//! through, so the test knows which frames arrived whole, and the
+//! depayloader must deliver exactly those (each byte for byte, once). The
+//! arithmetic (the sum over frames of (1-p)^chunks) is printed beside the
+//! counts and checked loosely, to show netsim did drop at rate p.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use gst::prelude::*;
+use gstudpjpeg::wire::{Plan, SceHeader, WireFormat};
+
+const MTU: usize = 1400;
+
+/// Frames 640x360 (about 36 KB, 27 datagrams each), unique.
+fn frames(n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| tag_frame(&FRAMES_360P[i % FRAMES_360P.len()], &format!("fault {i}")))
+        .collect()
+}
+
+/// Records the (image id, chunk id) of every datagram passing `pad`, and the
+/// id of each frame's first datagram in the order they pass.
+#[derive(Default)]
+struct Seen {
+    chunks: BTreeMap<u16, BTreeSet<u16>>,
+}
+
+fn record(pad: &gst::Pad) -> Arc<Mutex<Seen>> {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let s = seen.clone();
+    pad.add_probe(
+        gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+        move |_, info| {
+            let mut s = s.lock().unwrap();
+            let mut note = |b: &gst::BufferRef| {
+                let map = b.map_readable().unwrap();
+                if let Ok((h, _)) = SceHeader::parse(&map) {
+                    s.chunks.entry(h.image_id).or_default().insert(h.chunk_id);
+                }
+            };
+            match &info.data {
+                Some(gst::PadProbeData::Buffer(b)) => note(b),
+                Some(gst::PadProbeData::BufferList(l)) => l.iter().for_each(&mut note),
+                _ => {}
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
+    seen
+}
+
+struct Run {
+    sent: Vec<Vec<u8>>,
+    /// Index of each frame received, in order.
+    received: Vec<usize>,
+    /// Frames whose every datagram got past netsim.
+    whole: BTreeSet<usize>,
+    chunks: Vec<usize>,
+    stats: gst::Structure,
+}
+
+impl Run {
+    fn expected(&self, p: f64) -> (f64, f64) {
+        let q: Vec<f64> = self
+            .chunks
+            .iter()
+            .map(|&n| (1.0 - p).powi(n as i32))
+            .collect();
+        let mean = q.iter().sum::<f64>();
+        let var = q.iter().map(|q| q * (1.0 - q)).sum::<f64>();
+        (mean, var.sqrt())
+    }
+
+    fn report(&self, what: &str, p: f64) {
+        let (mean, sd) = self.expected(p);
+        eprintln!(
+            "{what}: {} of {} frames delivered, {} arrived whole; arithmetic {mean:.1} +- {sd:.1}; {}",
+            self.received.len(),
+            self.sent.len(),
+            self.whole.len(),
+            self.stats
+        );
+    }
+}
+
+fn by_name(bin: &gst::Element, name: &str) -> gst::Element {
+    bin.downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name(name)
+        .unwrap()
+}
+
+/// Sends `frames` at 30 fps of PTS through `udpjpegpay ! <middle> ! udpjpegdepay`
+/// (or over UDP when `udp`), netsim configured by `netsim`.
+fn run(frames: Vec<Vec<u8>>, netsim: &str, udp: bool, live: bool) -> Run {
+    for f in [
+        "appsrc",
+        "appsink",
+        "netsim",
+        "udpsrc",
+        "udpsink",
+        "clocksync",
+    ] {
+        require(f);
+    }
+    let chunks: Vec<usize> = frames
+        .iter()
+        .map(|f| Plan::new(WireFormat::Sce, f.len(), MTU).unwrap().count)
+        .collect();
+    let index: HashMap<Vec<u8>, usize> = frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.clone(), i))
+        .collect();
+
+    // Live runs are paced at 30 fps of wall time by clocksync.
+    let pace = if live { "clocksync !" } else { "" };
+    let (sender, receiver) = if udp {
+        let receiver = PipelineGuard(
+            gst::parse::launch(
+                "udpsrc name=udpsrc address=127.0.0.1 port=0 ! udpjpegdepay name=depay ! \
+                 appsink name=sink sync=false max-buffers=0",
+            )
+            .unwrap(),
+        );
+        receiver.set_state(gst::State::Playing).unwrap();
+        let port: i32 = by_name(&receiver, "udpsrc").property("port");
+        let sender = PipelineGuard(
+            gst::parse::launch(&format!(
+                "appsrc name=src format=time caps=image/jpeg is-live={live} ! {pace} \
+                 udpjpegpay name=pay mtu={MTU} ! netsim name=netsim {netsim} ! \
+                 udpsink name=out host=127.0.0.1 port={port}"
+            ))
+            .unwrap(),
+        );
+        (sender, Some(receiver))
+    } else {
+        let sender = PipelineGuard(
+            gst::parse::launch(&format!(
+                "appsrc name=src format=time caps=image/jpeg is-live={live} ! {pace} \
+                 udpjpegpay name=pay mtu={MTU} ! netsim name=netsim {netsim} ! \
+                 udpjpegdepay name=depay ! appsink name=sink sync=false max-buffers=0"
+            ))
+            .unwrap(),
+        );
+        (sender, None)
+    };
+    let rx = receiver.as_ref().map_or(&*sender, |r| &**r).clone();
+    let seen = record(&by_name(&sender, "netsim").static_pad("src").unwrap());
+    // Ids start at a random value: learn the first from the payloader.
+    let first_id = Arc::new(Mutex::new(None::<u16>));
+    let f = first_id.clone();
+    by_name(&sender, "pay")
+        .static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER_LIST, move |_, info| {
+            if let Some(gst::PadProbeData::BufferList(l)) = &info.data {
+                let map = l.get(0).unwrap().map_readable().unwrap();
+                let (h, _) = SceHeader::parse(&map).unwrap();
+                f.lock().unwrap().get_or_insert(h.image_id);
+            }
+            gst::PadProbeReturn::Ok
+        });
+
+    let appsrc = by_name(&sender, "src")
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    sender.set_state(gst::State::Playing).unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        let mut b = gst::Buffer::from_slice(f.clone());
+        b.get_mut()
+            .unwrap()
+            .set_pts(gst::ClockTime::from_nseconds(i as u64 * 1_000_000_000 / 30));
+        appsrc.push_buffer(b).unwrap();
+    }
+    // netsim lets EOS overtake the buffers it still delays: wait for the
+    // frames rather than for EOS.
+    let sink = by_name(&rx, "sink").downcast::<gst_app::AppSink>().unwrap();
+    let mut received = Vec::new();
+    let mut quiet_since = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        match sink.try_pull_sample(gst::ClockTime::from_mseconds(50)) {
+            Some(sample) => {
+                let data = bytes(sample.buffer().unwrap());
+                let i = *index
+                    .get(&data)
+                    .expect("every frame delivered is byte for byte a frame sent");
+                received.push(i);
+                quiet_since = Instant::now();
+            }
+            None => {
+                let all_sent = appsrc.current_level_buffers() == 0;
+                if all_sent && quiet_since.elapsed() > Duration::from_millis(1500) {
+                    break;
+                }
+            }
+        }
+    }
+    // Then EOS, which makes the depayloader count what it still holds as lost.
+    appsrc.end_of_stream().unwrap();
+    if !udp {
+        let msg = sender
+            .bus()
+            .unwrap()
+            .timed_pop_filtered(
+                gst::ClockTime::from_seconds(10),
+                &[gst::MessageType::Eos, gst::MessageType::Error],
+            )
+            .expect("EOS reaches the sink");
+        assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+    }
+    for p in [Some(&*sender), receiver.as_deref()].into_iter().flatten() {
+        if let Some(msg) = p.bus().unwrap().pop_filtered(&[gst::MessageType::Error]) {
+            panic!("pipeline error: {msg:?}");
+        }
+    }
+    let first = first_id.lock().unwrap().expect("the payloader sent frames");
+    let seen = seen.lock().unwrap();
+    let whole: BTreeSet<usize> = (0..frames.len())
+        .filter(|&i| {
+            let id = first.wrapping_add(i as u16);
+            seen.chunks.get(&id).map_or(0, BTreeSet::len) == chunks[i]
+        })
+        .collect();
+    let stats = by_name(&rx, "depay").property::<gst::Structure>("stats");
+    Run {
+        sent: frames,
+        received,
+        whole,
+        chunks,
+        stats,
+    }
+}
+
+fn assert_in_order_once(r: &Run) {
+    assert!(
+        r.received.windows(2).all(|w| w[0] < w[1]),
+        "frames come out once each, in order: {:?}",
+        r.received
+    );
+}
+
+fn assert_loss_matches(r: &Run, p: f64) {
+    assert_in_order_once(r);
+    let received: BTreeSet<usize> = r.received.iter().copied().collect();
+    // Exactly the frames that arrived whole: a frame is lost only when it lost
+    // a datagram, never to bookkeeping.
+    assert_eq!(
+        received, r.whole,
+        "delivered frames = frames that arrived whole"
+    );
+    let (mean, sd) = r.expected(p);
+    let got = r.whole.len() as f64;
+    assert!(
+        (got - mean).abs() <= 5.0 * sd + 2.0,
+        "netsim's loss matches p={p}: {got} whole frames, arithmetic {mean:.1} +- {sd:.1}"
+    );
+    let lost =
+        r.stats.get::<u64>("frames-lost").unwrap() + r.stats.get::<u64>("ids-skipped").unwrap();
+    assert_eq!(
+        r.received.len() as u64 + lost,
+        r.sent.len() as u64,
+        "every frame is either delivered or counted lost: {}",
+        r.stats
+    );
+}
+
+#[test]
+fn loss_1_percent_in_process() {
+    let r = run(frames(300), "drop-probability=0.01", false, false);
+    r.report("1% loss, in-process", 0.01);
+    assert_loss_matches(&r, 0.01);
+}
+
+#[test]
+fn loss_5_percent_in_process() {
+    let r = run(frames(300), "drop-probability=0.05", false, false);
+    r.report("5% loss, in-process", 0.05);
+    assert_loss_matches(&r, 0.05);
+}
+
+#[test]
+fn duplicates_10_percent_every_frame_once() {
+    let r = run(frames(150), "duplicate-probability=0.1", false, false);
+    r.report("10% duplicates, in-process", 0.0);
+    assert_in_order_once(&r);
+    assert_eq!(r.received, (0..150).collect::<Vec<_>>());
+    assert!(r.stats.get::<u64>("chunks-duplicate").unwrap() > 0);
+    assert_eq!(r.stats.get::<u64>("frames-lost").unwrap(), 0);
+}
+
+#[test]
+fn delay_and_reorder_20_percent_at_30_fps() {
+    let r = run(
+        frames(120),
+        "delay-probability=0.2 min-delay=1 max-delay=3 allow-reordering=true",
+        false,
+        true,
+    );
+    r.report("20% delayed 1-3 ms, reordered, in-process", 0.0);
+    assert_in_order_once(&r);
+    assert!(r.received.len() * 100 >= 120 * 99, "{}", r.stats);
+    assert!(
+        r.stats.get::<u64>("max-reorder").unwrap() > 0,
+        "netsim did reorder: {}",
+        r.stats
+    );
+}
+
+#[test]
+fn loss_5_percent_over_udp_at_30_fps() {
+    let r = run(frames(150), "drop-probability=0.05", true, true);
+    r.report("5% loss over UDP", 0.05);
+    assert_in_order_once(&r);
+    let received: BTreeSet<usize> = r.received.iter().copied().collect();
+    assert!(received.is_subset(&r.whole), "only whole frames come out");
+    // The kernel may drop a datagram of its own on a busy machine.
+    assert!(
+        r.whole.len() - received.len() <= r.whole.len() / 100 + 1,
+        "{} whole, {} delivered: {}",
+        r.whole.len(),
+        received.len(),
+        r.stats
+    );
+}
+
+#[test]
+fn delay_reorder_and_duplicates_over_udp_at_30_fps() {
+    let r = run(
+        frames(120),
+        "delay-probability=0.2 min-delay=1 max-delay=3 allow-reordering=true duplicate-probability=0.1",
+        true,
+        true,
+    );
+    r.report("20% delayed, 10% duplicated, over UDP", 0.0);
+    assert_in_order_once(&r);
+    assert!(r.received.len() * 100 >= 120 * 99, "{}", r.stats);
+}
