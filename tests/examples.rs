@@ -1,0 +1,249 @@
+//! The sender and receiver example programs, run as a user would run them:
+//! a round trip over 127.0.0.1, a taken port, Ctrl+C, bad flags.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// `target/<profile>/examples/<name>`, built by `cargo test` with the tests.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: cargo test builds the examples; run `cargo build --examples`",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null()).output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Waits for `child` to exit within `limit`, killing it otherwise.
+fn wait(mut child: std::process::Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("{:?} did not exit within {limit:?}", child.id());
+}
+
+fn interrupt(child: &std::process::Child) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn round_trip(wire_format: &str) {
+    let port = free_port().to_string();
+    let dir = std::env::temp_dir().join(format!("udpjpeg-example-{wire_format}-{port}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let receiver = Command::new(example("receiver"))
+        .args([
+            "--port",
+            &port,
+            "--duration",
+            "5",
+            "--wire-format",
+            wire_format,
+        ])
+        .arg("--output-dir")
+        .arg(&dir)
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let sender = run(Command::new(example("sender")).args([
+        "--port",
+        &port,
+        "--duration",
+        "2",
+        "--wire-format",
+        wire_format,
+        "--width",
+        "320",
+        "--height",
+        "240",
+    ]));
+    assert!(sender.status.success(), "sender: {}", text(&sender.stderr));
+    assert!(
+        text(&sender.stdout).contains("sent "),
+        "{}",
+        text(&sender.stdout)
+    );
+    let out = wait(receiver, Duration::from_secs(20));
+    assert!(out.status.success(), "receiver: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.lines().any(|l| l.starts_with("stats: ")),
+        "a stats line each second: {stdout}"
+    );
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 30,
+        "about 60 frames in 2 s at 30 fps: {}",
+        files.len()
+    );
+    for f in &files {
+        let data = std::fs::read(f).unwrap();
+        assert!(data.starts_with(&[0xFF, 0xD8]) && data.ends_with(&[0xFF, 0xD9]));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sender_to_receiver_over_loopback_sce() {
+    round_trip("sce");
+}
+
+#[test]
+fn sender_to_receiver_over_loopback_countdown() {
+    round_trip("countdown");
+}
+
+#[test]
+fn a_taken_port_is_a_clear_error() {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    let port = socket.local_addr().unwrap().port().to_string();
+    let out =
+        run(Command::new(example("receiver")).args(["--port", &port, "--output-dir", "/tmp"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        format!("error: UDP port {port} is already in use; pick another with --port")
+    );
+}
+
+#[test]
+fn one_ctrl_c_stops_each_program_cleanly() {
+    let port = free_port().to_string();
+    let dir = std::env::temp_dir().join(format!("udpjpeg-example-int-{port}"));
+    let receiver = Command::new(example("receiver"))
+        .args(["--port", &port])
+        .arg("--output-dir")
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sender = Command::new(example("sender"))
+        .args(["--port", &port, "--width", "160", "--height", "120"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    interrupt(&sender);
+    let out = wait(sender, Duration::from_secs(10));
+    assert!(out.status.success(), "sender: {}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).lines().any(|l| l.starts_with("sent ")),
+        "{}",
+        text(&out.stdout)
+    );
+    interrupt(&receiver);
+    let out = wait(receiver, Duration::from_secs(10));
+    assert!(out.status.success(), "receiver: {}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("received"),
+        "{}",
+        text(&out.stdout)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_flags_exit_2_with_usage() {
+    for (prog, args) in [
+        ("sender", vec!["--bogus"]),
+        ("sender", vec!["--port", "70000"]),
+        ("sender", vec!["--wire-format", "foo"]),
+        ("sender", vec!["--mtu", "10"]),
+        ("sender", vec!["--pattern", "nope"]),
+        ("receiver", vec!["--address", "foo"]),
+        ("receiver", vec!["--wire-format", "rtp"]),
+    ] {
+        let out = run(Command::new(example(prog)).args(&args));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{prog} {args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains("usage:"),
+            "{prog} {args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn a_missing_camera_says_what_to_do() {
+    let out = run(Command::new(example("sender")).args(["--device", "/dev/video-none"]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("does not exist") && err.contains("--test-pattern"),
+        "{err}"
+    );
+}
+
+#[test]
+fn help_lists_the_flags() {
+    for (prog, flags) in [
+        (
+            "sender",
+            &[
+                "--host",
+                "--port",
+                "--mtu",
+                "--wire-format",
+                "--device",
+                "--test-pattern",
+                "--width",
+                "--height",
+                "--fps",
+            ][..],
+        ),
+        (
+            "receiver",
+            &["--port", "--wire-format", "--output-dir", "--duration"][..],
+        ),
+    ] {
+        let out = run(Command::new(example(prog)).arg("--help"));
+        assert!(out.status.success());
+        let help = text(&out.stdout) + &text(&out.stderr);
+        for f in flags {
+            assert!(help.contains(f), "{prog} --help mentions {f}");
+        }
+    }
+}
