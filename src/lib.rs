@@ -11,6 +11,7 @@
 
 use gst::glib;
 
+pub mod fec;
 pub mod jpeg;
 pub mod reassembly;
 pub mod scanner;

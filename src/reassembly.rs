@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::hash::Hash;
 
+use crate::fec;
 use crate::jpeg;
 use crate::wire::{self, Kind, SceHeader, WireError, WireFormat};
 
@@ -46,11 +47,14 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// The most payload bytes the reassembler can hold at once with these limits.
+    /// The most payload bytes the reassembler can hold at once with these
+    /// limits: per pending frame, its data chunks (at most max_frame_size)
+    /// and as many bytes of parity chunks.
     pub fn max_held_bytes(&self) -> usize {
         self.max_senders
             .saturating_mul(self.max_pending_frames.max(1))
             .saturating_mul(self.max_frame_size)
+            .saturating_mul(2)
     }
 }
 
@@ -70,6 +74,11 @@ pub enum Invalid {
     /// A complete frame that is not a JPEG frame (no FF D8 start, or for
     /// countdown no FF D9 end).
     NotJpeg { len: usize },
+    /// A parity chunk that cannot be read.
+    Parity(wire::ParityError),
+    /// A parity chunk whose frame description (chunk count, length, CRC,
+    /// chunk size, parity count) disagrees with the frame's other chunks.
+    ParityMismatch,
 }
 
 impl fmt::Display for Invalid {
@@ -96,6 +105,10 @@ impl fmt::Display for Invalid {
             }
             Invalid::NotJpeg { len } => {
                 write!(f, "complete frame of {len} bytes is not a JPEG frame")
+            }
+            Invalid::Parity(e) => write!(f, "{e}"),
+            Invalid::ParityMismatch => {
+                write!(f, "parity chunk disagrees with the frame's other chunks")
             }
         }
     }
@@ -175,6 +188,39 @@ pub struct Stats {
     pub max_reorder: u64,
     /// Senders forgotten to make room for others.
     pub senders_evicted: u64,
+    /// Parity (`F`) chunks received.
+    pub chunks_parity: u64,
+    /// Frames rebuilt with parity.
+    pub frames_recovered: u64,
+    /// Data chunks rebuilt with parity.
+    pub chunks_recovered: u64,
+}
+
+impl Stats {
+    /// These counters plus `other`'s (`max_reorder` is the larger of the two).
+    pub fn merged(&self, other: &Stats) -> Stats {
+        Stats {
+            frames_received: self.frames_received + other.frames_received,
+            frames_lost: self.frames_lost + other.frames_lost,
+            frames_late: self.frames_late + other.frames_late,
+            frames_invalid: self.frames_invalid + other.frames_invalid,
+            frames_superseded: self.frames_superseded + other.frames_superseded,
+            frames_pending_limit: self.frames_pending_limit + other.frames_pending_limit,
+            frames_timeout: self.frames_timeout + other.frames_timeout,
+            ids_skipped: self.ids_skipped + other.ids_skipped,
+            chunks_received: self.chunks_received + other.chunks_received,
+            chunks_duplicate: self.chunks_duplicate + other.chunks_duplicate,
+            chunks_late: self.chunks_late + other.chunks_late,
+            chunks_invalid: self.chunks_invalid + other.chunks_invalid,
+            chunks_unknown_kind: self.chunks_unknown_kind + other.chunks_unknown_kind,
+            bytes_received: self.bytes_received + other.bytes_received,
+            max_reorder: self.max_reorder.max(other.max_reorder),
+            senders_evicted: self.senders_evicted + other.senders_evicted,
+            chunks_parity: self.chunks_parity + other.chunks_parity,
+            frames_recovered: self.frames_recovered + other.frames_recovered,
+            chunks_recovered: self.chunks_recovered + other.chunks_recovered,
+        }
+    }
 }
 
 /// A complete frame: its chunks in order.
@@ -189,14 +235,21 @@ pub struct Frame<K, B> {
     pub discont: bool,
     /// Frame length in bytes.
     pub len: usize,
+    /// Set when parity rebuilt chunks of the frame.
+    pub recovered: bool,
     header_len: usize,
+    /// The datagrams, in chunk order; or empty when `rebuilt` holds the frame.
     chunks: Vec<B>,
+    rebuilt: Option<Vec<u8>>,
 }
 
 impl<K, B: AsRef<[u8]>> Frame<K, B> {
     /// The frame's bytes, chunk by chunk, in order.
     pub fn payloads(&self) -> impl Iterator<Item = &[u8]> {
-        self.chunks.iter().map(|c| &c.as_ref()[self.header_len..])
+        self.chunks
+            .iter()
+            .map(|c| &c.as_ref()[self.header_len..])
+            .chain(self.rebuilt.as_deref())
     }
 
     /// Copies the frame into `dst`, which must be `self.len` bytes long.
@@ -238,6 +291,8 @@ pub enum Outcome<K, B> {
     Invalid(Invalid),
     /// A kind this receiver does not know (an extension): ignored.
     UnknownKind(u8),
+    /// A parity chunk of a frame already emitted whole: not needed.
+    ParityUnneeded,
 }
 
 struct Pending<B> {
@@ -251,6 +306,43 @@ struct Pending<B> {
     chunks: BTreeMap<u16, B>,
     bytes: usize,
     highest: u16,
+    /// The frame as its parity chunks describe it.
+    fec: Option<FecInfo>,
+    /// Parity chunks by index.
+    parity: BTreeMap<u16, B>,
+    /// Decodes tried.
+    attempts: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FecInfo {
+    k: u16,
+    len: u32,
+    crc: u32,
+    t: usize,
+    m: u16,
+}
+
+impl<B> Pending<B> {
+    fn new(id: u16, now: u64, pts: Option<u64>) -> Self {
+        Pending {
+            id,
+            first_arrival: now,
+            pts,
+            p: None,
+            end: None,
+            chunks: BTreeMap::new(),
+            bytes: 0,
+            highest: 0,
+            fec: None,
+            parity: BTreeMap::new(),
+            attempts: 0,
+        }
+    }
+
+    fn held_chunks(&self) -> usize {
+        self.chunks.len() + self.parity.len()
+    }
 }
 
 struct Countdown<B> {
@@ -403,7 +495,7 @@ impl<K: Clone + Eq + Hash, B: AsRef<[u8]>> Reassembler<K, B> {
             Outcome::Duplicate => self.stats.chunks_duplicate += 1,
             Outcome::Late => self.stats.chunks_late += 1,
             Outcome::UnknownKind(_) => self.stats.chunks_unknown_kind += 1,
-            Outcome::Pending | Outcome::Frame(_) => {}
+            Outcome::Pending | Outcome::Frame(_) | Outcome::ParityUnneeded => {}
         }
         outcome
     }
@@ -419,7 +511,7 @@ impl<K: Clone + Eq + Hash, B: AsRef<[u8]>> Reassembler<K, B> {
                 let deadline = s.pending[i].first_arrival.saturating_add(timeout);
                 if now >= deadline {
                     let f = s.pending.remove(i);
-                    expired.push((key.clone(), Some(f.id), f.chunks.len(), f.bytes));
+                    expired.push((key.clone(), Some(f.id), f.held_chunks(), f.bytes));
                 } else {
                     next = Some(next.map_or(deadline, |n| n.min(deadline)));
                     i += 1;
@@ -478,7 +570,7 @@ impl<K: Clone + Eq + Hash, B: AsRef<[u8]>> Reassembler<K, B> {
             return;
         };
         for f in s.pending {
-            self.record_abandoned(key.clone(), Some(f.id), cause, f.chunks.len(), f.bytes);
+            self.record_abandoned(key.clone(), Some(f.id), cause, f.held_chunks(), f.bytes);
         }
         if let Some(c) = s.countdown {
             self.record_abandoned(key.clone(), None, cause, c.chunks.len(), c.bytes);
@@ -517,129 +609,49 @@ impl<K: Clone + Eq + Hash, B: AsRef<[u8]>> Reassembler<K, B> {
             Ok((h, p)) => (h, p.len()),
             Err(e) => return Outcome::Invalid(Invalid::Wire(e)),
         };
-        if let Kind::Other(k) = header.kind {
-            return Outcome::UnknownKind(k);
+        match header.kind {
+            Kind::Other(wire::PARITY_KIND) => {
+                self.stats.chunks_parity += 1;
+                return self.push_parity(key, datagram, now, pts);
+            }
+            Kind::Other(k) => return Outcome::UnknownKind(k),
+            _ => {}
         }
-        let limits = self.limits;
+        let max = self.limits.max_frame_size;
         let id = header.image_id;
         let cid = header.chunk_id;
+        let idx = match self.find_frame(&key, id, now) {
+            Ok(idx) => idx,
+            Err(outcome) => return outcome,
+        };
 
-        let s = self.sender_mut(&key, now);
-        if let Some(last) = s.last_emitted {
-            match wire::ids_behind(id, last) {
-                0 => return Outcome::Duplicate,
-                d if d <= LATE_WINDOW => {
-                    if s.last_late != Some(id) {
-                        s.last_late = Some(id);
-                        self.stats.frames_late += 1;
-                    }
-                    return Outcome::Late;
-                }
-                _ => {}
-            }
-        }
-
-        let idx = s.pending.iter().position(|f| f.id == id);
-        let mut evicted_end = None;
+        // Check the chunk against its frame (or an empty one), and learn P.
+        let mut view = FrameView::default();
         if let Some(i) = idx {
-            let f = &mut s.pending[i];
+            let f = &self.senders[&key].pending[i];
             if f.chunks.contains_key(&cid) {
                 return Outcome::Duplicate;
             }
-            if let Err(e) = check_chunk(
-                FrameView::of(f),
-                header.kind,
-                cid,
-                payload_len,
-                limits.max_frame_size,
-            ) {
-                return Outcome::Invalid(e);
-            }
-            // The first non-final chunk fixes P; an `E` held before that must fit it.
-            if header.kind != Kind::End && f.p.is_none() {
-                f.p = Some(payload_len);
-                if let Some(e) = f.end {
-                    let e_len = f
-                        .chunks
-                        .get(&e)
-                        .map_or(0, |c| c.as_ref().len() - wire::SCE_HEADER_LEN);
-                    let e_end = usize::from(e) * payload_len + e_len;
-                    if e_len > payload_len || e_end > limits.max_frame_size {
-                        f.chunks.remove(&e);
-                        f.bytes -= e_len;
-                        f.end = None;
-                        evicted_end = Some(e_len);
-                    }
-                }
-            }
-        } else {
-            if let Err(e) = check_chunk(
-                FrameView::default(),
-                header.kind,
-                cid,
-                payload_len,
-                limits.max_frame_size,
-            ) {
-                return Outcome::Invalid(e);
-            }
+            view = FrameView::of(f);
         }
-        if let Some(e_len) = evicted_end {
-            // The held `E` was the invalid one: it is counted now.
-            self.held_bytes -= e_len;
-            self.stats.chunks_invalid += 1;
+        if let Err(e) = check_chunk(view, header.kind, cid, payload_len, max) {
+            return Outcome::Invalid(e);
         }
-
-        // A new frame: make room under the pending limit, oldest first.
-        let s = self
-            .senders
-            .get_mut(&key)
-            .expect("sender was just inserted");
         let i = match idx {
             Some(i) => i,
-            None => {
-                let mut dropped = Vec::new();
-                while s.pending.len() >= limits.max_pending_frames.max(1) {
-                    let f = s.pending.remove(0);
-                    dropped.push((f.id, f.chunks.len(), f.bytes));
-                }
-                let mut f = Pending {
-                    id,
-                    first_arrival: now,
-                    pts,
-                    p: None,
-                    end: None,
-                    chunks: BTreeMap::new(),
-                    bytes: 0,
-                    highest: 0,
-                };
-                if header.kind != Kind::End {
-                    f.p = Some(payload_len);
-                }
-                s.pending.push(f);
-                if s.started.len() < usize::from(LATE_WINDOW) && !s.started.contains(&id) {
-                    s.started.push(id);
-                }
-                let i = s.pending.len() - 1;
-                for (fid, chunks, bytes) in dropped {
-                    self.record_abandoned(
-                        key.clone(),
-                        Some(fid),
-                        Cause::PendingLimit,
-                        chunks,
-                        bytes,
-                    );
-                }
-                let deadline = now.saturating_add(limits.timeout_ns);
-                self.next_deadline = Some(self.next_deadline.map_or(deadline, |d| d.min(deadline)));
-                i
-            }
+            None => self.new_frame(&key, id, now, pts),
         };
+        if header.kind != Kind::End {
+            self.learn_p(&key, i, payload_len);
+        }
 
-        let s = self
+        let Some(f) = self
             .senders
             .get_mut(&key)
-            .expect("sender was just inserted");
-        let f = &mut s.pending[i];
+            .and_then(|s| s.pending.get_mut(i))
+        else {
+            return Outcome::Pending;
+        };
         if cid < f.highest {
             self.stats.max_reorder = self.stats.max_reorder.max(u64::from(f.highest - cid));
         }
@@ -650,15 +662,204 @@ impl<K: Clone + Eq + Hash, B: AsRef<[u8]>> Reassembler<K, B> {
         f.chunks.insert(cid, datagram);
         f.bytes += payload_len;
         self.held_bytes += payload_len;
+        self.complete_or_recover(key, i)
+    }
 
-        let complete = f.end.is_some_and(|e| f.chunks.len() == usize::from(e) + 1);
-        if !complete {
+    /// A parity (`F`) chunk: checked against its frame, held, and used to
+    /// rebuild the frame once enough chunks are in.
+    fn push_parity(&mut self, key: K, datagram: B, now: u64, pts: Option<u64>) -> Outcome<K, B> {
+        let (h, t) = match wire::ParityHeader::parse(datagram.as_ref()) {
+            Ok((h, symbol)) => (h, symbol.len()),
+            Err(e) => return Outcome::Invalid(Invalid::Parity(e)),
+        };
+        let max = self.limits.max_frame_size;
+        let info = FecInfo {
+            k: h.data_chunks,
+            len: h.frame_len,
+            crc: h.crc,
+            t,
+            m: h.count,
+        };
+        if !fec::valid_layout(h.frame_len as usize, t, usize::from(h.data_chunks))
+            || usize::from(h.count) > fec::MAX_REPAIR_SYMBOLS
+        {
+            return Outcome::Invalid(Invalid::ParityMismatch);
+        }
+        if h.frame_len as usize > max {
+            return Outcome::Invalid(Invalid::TooLarge {
+                end: h.frame_len as usize,
+                max,
+            });
+        }
+        let idx = match self.find_frame(&key, h.image_id, now) {
+            Ok(idx) => idx,
+            // Parity of a frame already emitted whole is simply not needed.
+            Err(Outcome::Duplicate) => return Outcome::ParityUnneeded,
+            Err(outcome) => return outcome,
+        };
+        if let Some(i) = idx {
+            let f = &self.senders[&key].pending[i];
+            if f.parity.contains_key(&h.index) {
+                return Outcome::Duplicate;
+            }
+            if !parity_fits(f, info) {
+                return Outcome::Invalid(Invalid::ParityMismatch);
+            }
+            // Parity bytes held per frame stay within max-frame-size.
+            let parity_bytes = f.parity.len() * t;
+            if parity_bytes + t > max || f.parity.len() >= usize::from(info.k).max(1) * 2 {
+                return Outcome::Invalid(Invalid::TooLarge {
+                    end: parity_bytes + t,
+                    max,
+                });
+            }
+        }
+        let i = match idx {
+            Some(i) => i,
+            None => self.new_frame(&key, h.image_id, now, pts),
+        };
+        self.learn_p(&key, i, t);
+        let Some(f) = self
+            .senders
+            .get_mut(&key)
+            .and_then(|s| s.pending.get_mut(i))
+        else {
+            return Outcome::Pending;
+        };
+        f.fec = Some(info);
+        f.parity.insert(h.index, datagram);
+        f.bytes += t;
+        self.held_bytes += t;
+        self.complete_or_recover(key, i)
+    }
+
+    /// The pending frame `id` of `key` (index), `None` if there is none yet,
+    /// or the outcome for a chunk of a frame already emitted or late.
+    fn find_frame(&mut self, key: &K, id: u16, now: u64) -> Result<Option<usize>, Outcome<K, B>> {
+        let s = self.sender_mut(key, now);
+        if let Some(last) = s.last_emitted {
+            match wire::ids_behind(id, last) {
+                0 => return Err(Outcome::Duplicate),
+                d if d <= LATE_WINDOW => {
+                    if s.last_late != Some(id) {
+                        s.last_late = Some(id);
+                        self.stats.frames_late += 1;
+                    }
+                    return Err(Outcome::Late);
+                }
+                _ => {}
+            }
+        }
+        Ok(s.pending.iter().position(|f| f.id == id))
+    }
+
+    /// Starts frame `id` of `key`, making room under the pending limit
+    /// (oldest first); returns its index.
+    fn new_frame(&mut self, key: &K, id: u16, now: u64, pts: Option<u64>) -> usize {
+        let limits = self.limits;
+        let Some(s) = self.senders.get_mut(key) else {
+            return 0;
+        };
+        let mut dropped = Vec::new();
+        while s.pending.len() >= limits.max_pending_frames.max(1) {
+            let f = s.pending.remove(0);
+            dropped.push((f.id, f.held_chunks(), f.bytes));
+        }
+        s.pending.push(Pending::new(id, now, pts));
+        if s.started.len() < usize::from(LATE_WINDOW) && !s.started.contains(&id) {
+            s.started.push(id);
+        }
+        let i = s.pending.len() - 1;
+        for (fid, chunks, bytes) in dropped {
+            self.record_abandoned(key.clone(), Some(fid), Cause::PendingLimit, chunks, bytes);
+        }
+        let deadline = now.saturating_add(limits.timeout_ns);
+        self.next_deadline = Some(self.next_deadline.map_or(deadline, |d| d.min(deadline)));
+        i
+    }
+
+    /// Fixes the frame's P on its first non-final chunk (or parity chunk);
+    /// an `E` held before that must fit it, or is dropped as invalid.
+    fn learn_p(&mut self, key: &K, i: usize, p: usize) {
+        let max = self.limits.max_frame_size;
+        let Some(f) = self.senders.get_mut(key).and_then(|s| s.pending.get_mut(i)) else {
+            return;
+        };
+        if f.p.is_some() {
+            return;
+        }
+        f.p = Some(p);
+        let Some(e) = f.end else {
+            return;
+        };
+        let e_len = f
+            .chunks
+            .get(&e)
+            .map_or(0, |c| c.as_ref().len() - wire::SCE_HEADER_LEN);
+        if e_len > p || usize::from(e) * p + e_len > max {
+            f.chunks.remove(&e);
+            f.bytes -= e_len;
+            f.end = None;
+            self.held_bytes -= e_len;
+            self.stats.chunks_invalid += 1;
+        }
+    }
+
+    /// Emits frame `i` of `key` if its data chunks are all in, or rebuilds it
+    /// from parity once enough chunks are in.
+    fn complete_or_recover(&mut self, key: K, i: usize) -> Outcome<K, B> {
+        let Some(s) = self.senders.get_mut(&key) else {
+            return Outcome::Pending;
+        };
+        let Some(f) = s.pending.get_mut(i) else {
+            return Outcome::Pending;
+        };
+        let whole = f.end.is_some_and(|e| f.chunks.len() == usize::from(e) + 1);
+        if whole {
+            let f = s.pending.remove(i);
+            self.held_bytes -= f.bytes;
+            let data_bytes = f
+                .chunks
+                .values()
+                .map(|c| c.as_ref().len() - wire::SCE_HEADER_LEN)
+                .sum();
+            let chunks: Vec<B> = f.chunks.into_values().collect();
+            return self.finish(key, Some(f.id), f.pts, data_bytes, chunks, None);
+        }
+        let Some(info) = f.fec else {
+            return Outcome::Pending;
+        };
+        if f.held_chunks() < usize::from(info.k) || f.attempts >= fec::MAX_DECODE_ATTEMPTS {
             return Outcome::Pending;
         }
+        f.attempts += 1;
+        let data = f
+            .chunks
+            .iter()
+            .map(|(&cid, c)| (usize::from(cid), &c.as_ref()[wire::SCE_HEADER_LEN..]));
+        let parity = f.parity.values().map(|c| {
+            let d = c.as_ref();
+            let mut id = [0u8; 4];
+            id.copy_from_slice(&d[wire::PARITY_HEADER_LEN - 4..wire::PARITY_HEADER_LEN]);
+            (id, &d[wire::PARITY_HEADER_LEN..])
+        });
+        let rebuilt = fec::decode(
+            info.len as usize,
+            info.t,
+            usize::from(info.k),
+            info.crc,
+            data,
+            parity,
+        );
+        let Some(frame) = rebuilt else {
+            return Outcome::Pending;
+        };
         let f = s.pending.remove(i);
         self.held_bytes -= f.bytes;
-        let chunks: Vec<B> = f.chunks.into_values().collect();
-        self.finish(key, Some(id), f.pts, f.bytes, chunks)
+        self.stats.frames_recovered += 1;
+        self.stats.chunks_recovered += u64::from(info.k).saturating_sub(f.chunks.len() as u64);
+        let len = frame.len();
+        self.finish(key, Some(f.id), f.pts, len, Vec::new(), Some(frame))
     }
 
     /// Emits a complete frame if it is a JPEG frame, and updates the sender's order.
@@ -669,6 +870,7 @@ impl<K: Clone + Eq + Hash, B: AsRef<[u8]>> Reassembler<K, B> {
         pts: Option<u64>,
         len: usize,
         chunks: Vec<B>,
+        rebuilt: Option<Vec<u8>>,
     ) -> Outcome<K, B> {
         let header_len = self.format.header_len();
         let frame = Frame {
@@ -677,8 +879,10 @@ impl<K: Clone + Eq + Hash, B: AsRef<[u8]>> Reassembler<K, B> {
             pts,
             discont: false,
             len,
+            recovered: rebuilt.is_some(),
             header_len,
             chunks,
+            rebuilt,
         };
         if !is_jpeg(&frame, self.format) {
             self.stats.frames_invalid += 1;
@@ -715,7 +919,7 @@ impl<K: Clone + Eq + Hash, B: AsRef<[u8]>> Reassembler<K, B> {
             while i < s.pending.len() {
                 if (1..=LATE_WINDOW).contains(&wire::ids_behind(s.pending[i].id, id)) {
                     let f = s.pending.remove(i);
-                    superseded.push((f.id, f.chunks.len(), f.bytes));
+                    superseded.push((f.id, f.held_chunks(), f.bytes));
                 } else {
                     i += 1;
                 }
@@ -788,7 +992,7 @@ impl<K: Clone + Eq + Hash, B: AsRef<[u8]>> Reassembler<K, B> {
             return Outcome::Pending;
         };
         self.held_bytes -= f.bytes;
-        self.finish(key, None, f.pts, f.bytes, f.chunks)
+        self.finish(key, None, f.pts, f.bytes, f.chunks, None)
     }
 }
 
@@ -798,6 +1002,7 @@ struct FrameView {
     p: Option<usize>,
     end: Option<u16>,
     last_chunk: Option<u16>,
+    fec: Option<FecInfo>,
 }
 
 impl FrameView {
@@ -806,13 +1011,50 @@ impl FrameView {
             p: f.p,
             end: f.end,
             last_chunk: f.chunks.last_key_value().map(|(&k, _)| k),
+            fec: f.fec,
         }
+    }
+}
+
+/// Whether a parity chunk describing the frame as `info` agrees with what
+/// the frame already holds.
+fn parity_fits<B: AsRef<[u8]>>(f: &Pending<B>, info: FecInfo) -> bool {
+    if f.fec.is_some_and(|known| known != info) || f.p.is_some_and(|p| p != info.t) {
+        return false;
+    }
+    if f.chunks
+        .last_key_value()
+        .is_some_and(|(&last, _)| last >= info.k)
+    {
+        return false;
+    }
+    match f.end {
+        Some(e) => {
+            let e_len = f
+                .chunks
+                .get(&e)
+                .map_or(0, |c| c.as_ref().len() - wire::SCE_HEADER_LEN);
+            e + 1 == info.k && usize::from(e) * info.t + e_len == info.len as usize
+        }
+        None => true,
     }
 }
 
 /// Checks a chunk against the frame it would join (not yet holding this chunk id).
 fn check_chunk(f: FrameView, kind: Kind, cid: u16, len: usize, max: usize) -> Result<(), Invalid> {
     let at = usize::from(cid);
+    if let Some(info) = f.fec {
+        // The frame as its parity describes it: K chunks of T bytes.
+        let last = info.k - 1;
+        let last_len = info.len as usize - usize::from(last) * info.t;
+        let fits = match kind {
+            Kind::End => cid == last && len == last_len,
+            _ => cid < last && len == info.t,
+        };
+        if !fits {
+            return Err(Invalid::ParityMismatch);
+        }
+    }
     if kind == Kind::End {
         if let Some(end) = f.end {
             return Err(Invalid::SecondEnd { end, chunk_id: cid });
@@ -885,12 +1127,8 @@ fn is_jpeg<K, B: AsRef<[u8]>>(frame: &Frame<K, B>, format: WireFormat) -> bool {
     if format == WireFormat::Countdown {
         let mut tail = [0u8; 2];
         let mut n = 0;
-        'outer: for p in frame
-            .chunks
-            .iter()
-            .rev()
-            .map(|c| &c.as_ref()[frame.header_len..])
-        {
+        let payloads: Vec<&[u8]> = frame.payloads().collect();
+        'outer: for p in payloads.into_iter().rev() {
             for &b in p.iter().rev() {
                 if n == 2 {
                     break 'outer;
@@ -1396,8 +1634,8 @@ mod tests {
     fn unknown_kinds_are_ignored_apart() {
         let mut r = sce();
         assert!(matches!(
-            r.push(1, dg(b'F', 1, 0, &[1, 2]), 0, None),
-            Outcome::UnknownKind(b'F')
+            r.push(1, dg(b'X', 1, 0, &[1, 2]), 0, None),
+            Outcome::UnknownKind(b'X')
         ));
         assert_eq!(r.stats().chunks_unknown_kind, 1);
         assert_eq!(r.stats().chunks_invalid, 0);
@@ -1412,6 +1650,174 @@ mod tests {
         r.drain();
         assert_eq!((r.pending_frames(), r.held_bytes(), r.senders()), (0, 0, 0));
         assert_eq!(r.stats().frames_lost, 2);
+    }
+
+    /// Data and parity datagrams of `frame` with chunks of `t` bytes.
+    fn with_parity(frame: &[u8], id: u16, t: usize, m: usize) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        let data = Plan::with_payload(frame.len(), t)
+            .unwrap()
+            .datagrams(id, frame);
+        let parity = fec::parity_datagrams(id, frame, t, m).unwrap();
+        (data, parity)
+    }
+
+    #[test]
+    fn parity_rebuilds_any_lost_data_chunk_including_s_and_e() {
+        let f = jpeg(1000, 4);
+        let (data, parity) = with_parity(&f, 20, 64, 2);
+        assert_eq!(data.len(), 16);
+        for lost in [0, 7, 15] {
+            let mut r = sce();
+            for (i, d) in data.iter().enumerate() {
+                if i != lost {
+                    assert_pending(r.push(1, d.clone(), i as u64, Some(i as u64)));
+                }
+            }
+            let out = frame_of(r.push(1, parity[0].clone(), 99, Some(99)));
+            assert_eq!(out.to_vec(), f, "lost chunk {lost}");
+            assert!(out.recovered);
+            assert_eq!(out.pts, Some(if lost == 0 { 1 } else { 0 }));
+            assert!(matches!(
+                r.push(1, parity[1].clone(), 0, None),
+                Outcome::ParityUnneeded
+            ));
+            let s = r.stats();
+            assert_eq!(
+                (s.frames_recovered, s.chunks_recovered, s.chunks_parity),
+                (1, 1, 2)
+            );
+            assert_eq!(r.held_bytes(), 0);
+        }
+    }
+
+    #[test]
+    fn whole_frames_come_out_on_their_last_data_chunk_before_parity() {
+        let f = jpeg(1000, 5);
+        let (data, parity) = with_parity(&f, 21, 64, 3);
+        let mut r = sce();
+        for d in &data[..15] {
+            assert_pending(r.push(1, d.clone(), 0, None));
+        }
+        let out = frame_of(r.push(1, data[15].clone(), 0, None));
+        assert!(!out.recovered);
+        assert_eq!(out.to_vec(), f);
+        for p in &parity {
+            assert!(matches!(
+                r.push(1, p.clone(), 0, None),
+                Outcome::ParityUnneeded
+            ));
+        }
+        assert_eq!(r.stats().chunks_duplicate, 0);
+        assert_eq!(r.stats().frames_recovered, 0);
+    }
+
+    #[test]
+    fn parity_first_then_data() {
+        let f = jpeg(200, 6);
+        let (data, parity) = with_parity(&f, 22, 16, 4);
+        let mut r = sce();
+        for p in &parity {
+            assert_pending(r.push(1, p.clone(), 0, None));
+        }
+        // 13 data chunks, 4 parity: any 9 data chunks rebuild the frame (or
+        // a few more if the first solve fails).
+        let mut out = None;
+        for d in data.iter().skip(4) {
+            if let Outcome::Frame(fr) = r.push(1, d.clone(), 0, None) {
+                out = Some(fr);
+                break;
+            }
+        }
+        assert_eq!(out.map(|f| f.to_vec()), Some(f));
+    }
+
+    #[test]
+    fn too_many_losses_are_not_rebuilt() {
+        let f = jpeg(1000, 7);
+        let (data, parity) = with_parity(&f, 23, 64, 2);
+        let mut r = sce();
+        for d in &data[4..] {
+            assert_pending(r.push(1, d.clone(), 0, None));
+        }
+        for p in &parity {
+            assert_pending(r.push(1, p.clone(), 0, None));
+        }
+        assert_eq!(r.pending_frames(), 1);
+        assert_eq!(r.held_bytes(), 12 * 64 - (1024 - 1000) + 2 * 64);
+        r.drain();
+        assert_eq!(r.stats().frames_lost, 1);
+    }
+
+    #[test]
+    fn parity_that_disagrees_is_invalid() {
+        let f = jpeg(1000, 8);
+        let (data, parity) = with_parity(&f, 24, 64, 2);
+        let other = jpeg(900, 8);
+        let (_, other_parity) = with_parity(&other, 24, 64, 2);
+        let mut r = sce();
+        assert_pending(r.push(1, data[0].clone(), 0, None));
+        assert_pending(r.push(1, parity[0].clone(), 0, None));
+        // Same id, another length: disagrees with the first parity chunk.
+        assert!(matches!(
+            r.push(1, other_parity[1].clone(), 0, None),
+            Outcome::Invalid(Invalid::ParityMismatch)
+        ));
+        // A data chunk of another size than the parity's T.
+        assert!(matches!(
+            r.push(1, dg(b'C', 24, 1, &[0; 60]), 0, None),
+            Outcome::Invalid(Invalid::ParityMismatch)
+        ));
+        // A data chunk past the parity's K.
+        assert!(matches!(
+            r.push(1, dg(b'C', 24, 16, &[0; 64]), 0, None),
+            Outcome::Invalid(Invalid::ParityMismatch)
+        ));
+        // Parity whose T disagrees with the data chunks' P.
+        let mut r = sce();
+        assert_pending(r.push(1, data[0].clone(), 0, None));
+        let (_, p32) = with_parity(&f, 24, 32, 1);
+        assert!(matches!(
+            r.push(1, p32[0].clone(), 0, None),
+            Outcome::Invalid(Invalid::ParityMismatch)
+        ));
+        assert_eq!(r.stats().chunks_invalid, 1);
+    }
+
+    #[test]
+    fn forged_parity_never_yields_a_frame() {
+        let f = jpeg(1000, 9);
+        let (data, parity) = with_parity(&f, 25, 64, 2);
+        let mut r = sce();
+        for d in &data[1..] {
+            assert_pending(r.push(1, d.clone(), 0, None));
+        }
+        // Right header, wrong symbols: the rebuilt frame fails its CRC.
+        for p in &parity {
+            let mut forged = p.clone();
+            for b in &mut forged[wire::PARITY_HEADER_LEN..] {
+                *b ^= 0x5A;
+            }
+            assert_pending(r.push(1, forged, 0, None));
+        }
+        assert_eq!(r.stats().frames_recovered, 0);
+        assert_eq!(r.stats().frames_received, 0);
+    }
+
+    #[test]
+    fn short_or_bad_parity_is_invalid() {
+        let mut r = sce();
+        assert!(matches!(
+            r.push(1, vec![b'F', 0, 1, 0, 0, 9], 0, None),
+            Outcome::Invalid(Invalid::Parity(wire::ParityError::TooShort { len: 6 }))
+        ));
+        let f = jpeg(100, 1);
+        let (_, parity) = with_parity(&f, 1, 16, 1);
+        let mut bad = parity[0].clone();
+        bad.pop(); // T no longer a multiple of 8 and no longer fits K
+        assert!(matches!(r.push(1, bad, 0, None), Outcome::Invalid(_)));
+        assert_eq!(r.stats().chunks_parity, 2);
+        assert_eq!(r.stats().chunks_invalid, 2);
+        assert_eq!(r.pending_frames(), 0);
     }
 
     fn cd(c: u8, payload: &[u8]) -> Vec<u8> {

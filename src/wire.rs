@@ -248,6 +248,22 @@ pub struct Plan {
     pub count: usize,
 }
 
+/// The chunk size of `sce` frames that carry parity: parity datagrams
+/// (21-byte header + P) must fit `mtu`, and P is a multiple of 8.
+pub fn parity_payload(mtu: usize) -> Option<usize> {
+    let p = mtu.checked_sub(PARITY_HEADER_LEN)? / 8 * 8;
+    (p > 0).then_some(p)
+}
+
+/// Parity chunks for `k` data chunks at `percent` (rounded up), at least
+/// `min` when percent is above 0; 0 when percent is 0.
+pub fn parity_count(k: usize, percent: u32, min: u32) -> usize {
+    if percent == 0 {
+        return 0;
+    }
+    (k * percent as usize).div_ceil(100).max(min as usize)
+}
+
 impl Plan {
     /// Plans how to cut a frame of `frame_len` bytes into datagrams of at
     /// most `mtu` bytes, header included.
@@ -273,6 +289,36 @@ impl Plan {
         }
         Ok(Plan {
             format,
+            frame_len,
+            payload,
+            count,
+        })
+    }
+
+    /// Plans an `sce` frame with its chunk size forced to `payload` (an
+    /// extension may use a smaller P than mtu - 5).
+    pub fn with_payload(frame_len: usize, payload: usize) -> Result<Plan, PlanError> {
+        if frame_len == 0 {
+            return Err(PlanError::Empty);
+        }
+        if payload == 0 {
+            return Err(PlanError::MtuTooSmall {
+                mtu: payload + SCE_HEADER_LEN,
+                header_len: SCE_HEADER_LEN,
+            });
+        }
+        let count = frame_len.div_ceil(payload);
+        if count > SCE_MAX_CHUNKS {
+            return Err(PlanError::TooManyChunks {
+                frame_len,
+                mtu: payload + SCE_HEADER_LEN,
+                chunks: count,
+                max_chunks: SCE_MAX_CHUNKS,
+                max_frame_len: SCE_MAX_CHUNKS * payload,
+            });
+        }
+        Ok(Plan {
+            format: WireFormat::Sce,
             frame_len,
             payload,
             count,
@@ -327,6 +373,100 @@ impl Plan {
                 d
             })
             .collect()
+    }
+}
+
+/// Length of the header of a parity (`F`) chunk.
+pub const PARITY_HEADER_LEN: usize = 21;
+/// Kind byte of a parity chunk (an `sce` extension, see docs/PROTOCOL.md).
+pub const PARITY_KIND: u8 = b'F';
+
+/// The header of a parity (`F`) chunk: everything a receiver needs to
+/// rebuild the frame, even when its `E` chunk is the one lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParityHeader {
+    pub image_id: u16,
+    /// j: this parity chunk's index, 0..count.
+    pub index: u16,
+    /// m: parity chunks sent for the frame.
+    pub count: u16,
+    /// K: data chunks of the frame (its `E` chunk id + 1).
+    pub data_chunks: u16,
+    /// The frame's length in bytes.
+    pub frame_len: u32,
+    /// CRC-32 (IEEE, as zlib.crc32) of the whole frame.
+    pub crc: u32,
+    /// RaptorQ payload id (source block 0, 24-bit encoding symbol id).
+    pub payload_id: [u8; 4],
+}
+
+/// Why a parity chunk is invalid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParityError {
+    /// Shorter than the header plus one symbol byte.
+    TooShort { len: usize },
+    /// index >= count, no data chunks, or a length that does not fit K.
+    Inconsistent,
+}
+
+impl fmt::Display for ParityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParityError::TooShort { len } => write!(
+                f,
+                "parity datagram of {len} bytes is shorter than {}",
+                PARITY_HEADER_LEN + 1
+            ),
+            ParityError::Inconsistent => write!(f, "parity header does not add up"),
+        }
+    }
+}
+
+impl ParityHeader {
+    pub fn to_bytes(self) -> [u8; PARITY_HEADER_LEN] {
+        let mut h = [0u8; PARITY_HEADER_LEN];
+        h[0] = PARITY_KIND;
+        h[1..3].copy_from_slice(&self.image_id.to_be_bytes());
+        h[3..5].copy_from_slice(&self.index.to_be_bytes());
+        h[5..7].copy_from_slice(&self.count.to_be_bytes());
+        h[7..9].copy_from_slice(&self.data_chunks.to_be_bytes());
+        h[9..13].copy_from_slice(&self.frame_len.to_be_bytes());
+        h[13..17].copy_from_slice(&self.crc.to_be_bytes());
+        h[17..21].copy_from_slice(&self.payload_id);
+        h
+    }
+
+    /// Reads a parity datagram (kind byte `F`): the header and the repair
+    /// symbol, whose length is the frame's chunk size P.
+    pub fn parse(datagram: &[u8]) -> Result<(ParityHeader, &[u8]), ParityError> {
+        let Some((h, symbol)) = datagram.split_first_chunk::<PARITY_HEADER_LEN>() else {
+            return Err(ParityError::TooShort {
+                len: datagram.len(),
+            });
+        };
+        if symbol.is_empty() {
+            return Err(ParityError::TooShort {
+                len: datagram.len(),
+            });
+        }
+        let be16 = |i: usize| u16::from_be_bytes([h[i], h[i + 1]]);
+        let be32 = |i: usize| u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+        let header = ParityHeader {
+            image_id: be16(1),
+            index: be16(3),
+            count: be16(5),
+            data_chunks: be16(7),
+            frame_len: be32(9),
+            crc: be32(13),
+            payload_id: [h[17], h[18], h[19], h[20]],
+        };
+        let k = usize::from(header.data_chunks);
+        let len = header.frame_len as usize;
+        let t = symbol.len();
+        if header.index >= header.count || k == 0 || len <= (k - 1) * t || len > k * t {
+            return Err(ParityError::Inconsistent);
+        }
+        Ok((header, symbol))
     }
 }
 
@@ -537,6 +677,108 @@ mod tests {
         assert_eq!(ids_behind(0, 65535), 65535);
         assert_eq!(ids_behind(10, 74), 64);
         assert_eq!(ids_behind(5, 5), 0);
+    }
+
+    #[test]
+    fn parity_header_vector() {
+        let h = ParityHeader {
+            image_id: 0x0102,
+            index: 3,
+            count: 10,
+            data_chunks: 180,
+            frame_len: 250_000,
+            crc: 0xCBF4_3926,
+            payload_id: [0, 0, 0, 191],
+        };
+        let b = h.to_bytes();
+        assert_eq!(
+            b,
+            [
+                b'F', 0x01, 0x02, 0, 3, 0, 10, 0, 180, 0x00, 0x03, 0xD0, 0x90, 0xCB, 0xF4, 0x39,
+                0x26, 0, 0, 0, 191
+            ]
+        );
+        let mut d = b.to_vec();
+        d.extend(std::iter::repeat_n(7u8, 1392));
+        let (parsed, symbol) = ParityHeader::parse(&d).unwrap();
+        assert_eq!(parsed, h);
+        assert_eq!(symbol.len(), 1392);
+    }
+
+    #[test]
+    fn parity_header_invalid() {
+        let h = ParityHeader {
+            image_id: 1,
+            index: 0,
+            count: 1,
+            data_chunks: 2,
+            frame_len: 10,
+            crc: 0,
+            payload_id: [0; 4],
+        };
+        let with = |h: ParityHeader, t: usize| {
+            let mut d = h.to_bytes().to_vec();
+            d.extend(std::iter::repeat_n(0u8, t));
+            ParityHeader::parse(&d).map(|(h, s)| (h, s.len()))
+        };
+        assert!(with(h, 8).is_ok());
+        assert_eq!(with(h, 0), Err(ParityError::TooShort { len: 21 }));
+        assert_eq!(
+            ParityHeader::parse(&[b'F'; 20]).map(|(h, _)| h),
+            Err(ParityError::TooShort { len: 20 })
+        );
+        assert_eq!(
+            with(ParityHeader { index: 1, ..h }, 8),
+            Err(ParityError::Inconsistent)
+        );
+        assert_eq!(
+            with(
+                ParityHeader {
+                    data_chunks: 0,
+                    ..h
+                },
+                8
+            ),
+            Err(ParityError::Inconsistent)
+        );
+        // 10 bytes do not need 3 chunks of 8, nor fit in 1.
+        assert_eq!(
+            with(
+                ParityHeader {
+                    data_chunks: 3,
+                    ..h
+                },
+                8
+            ),
+            Err(ParityError::Inconsistent)
+        );
+        assert_eq!(
+            with(
+                ParityHeader {
+                    data_chunks: 1,
+                    ..h
+                },
+                8
+            ),
+            Err(ParityError::Inconsistent)
+        );
+    }
+
+    #[test]
+    fn parity_sizes() {
+        assert_eq!(parity_payload(1400), Some(1376));
+        assert_eq!(parity_payload(29), Some(8));
+        assert_eq!(parity_payload(28), None);
+        assert_eq!(parity_count(180, 5, 1), 9);
+        assert_eq!(parity_count(180, 0, 4), 0);
+        assert_eq!(parity_count(3, 5, 2), 2);
+        assert_eq!(parity_count(27, 20, 1), 6);
+        let plan = Plan::with_payload(1000, 64).unwrap();
+        assert_eq!((plan.count, plan.payload), (16, 64));
+        assert_eq!(
+            plan.datagrams(1, &[0xAB; 1000]).last().unwrap().len(),
+            5 + 1000 - 15 * 64
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use gst::prelude::*;
-use gstudpjpeg::wire::{Plan, SceHeader, WireFormat};
+use gstudpjpeg::wire::{self, Kind, Plan, SceHeader, WireFormat};
 
 const MTU: usize = 1400;
 
@@ -32,6 +32,7 @@ fn frames(n: usize) -> Vec<Vec<u8>> {
 #[derive(Default)]
 struct Seen {
     chunks: BTreeMap<u16, BTreeSet<u16>>,
+    parity: BTreeMap<u16, BTreeSet<u16>>,
 }
 
 fn record(pad: &gst::Pad) -> Arc<Mutex<Seen>> {
@@ -44,7 +45,12 @@ fn record(pad: &gst::Pad) -> Arc<Mutex<Seen>> {
             let mut note = |b: &gst::BufferRef| {
                 let map = b.map_readable().unwrap();
                 if let Ok((h, _)) = SceHeader::parse(&map) {
-                    s.chunks.entry(h.image_id).or_default().insert(h.chunk_id);
+                    let set = if h.kind == Kind::Other(b'F') {
+                        &mut s.parity
+                    } else {
+                        &mut s.chunks
+                    };
+                    set.entry(h.image_id).or_default().insert(h.chunk_id);
                 }
             };
             match &info.data {
@@ -62,8 +68,11 @@ struct Run {
     sent: Vec<Vec<u8>>,
     /// Index of each frame received, in order.
     received: Vec<usize>,
-    /// Frames whose every datagram got past netsim.
+    /// Frames whose every data datagram got past netsim.
     whole: BTreeSet<usize>,
+    /// Frames of which at least as many data and parity datagrams as data
+    /// chunks got past netsim (parity could rebuild them).
+    enough: BTreeSet<usize>,
     chunks: Vec<usize>,
     stats: gst::Structure,
 }
@@ -102,6 +111,25 @@ fn by_name(bin: &gst::Element, name: &str) -> gst::Element {
 /// Sends `frames` at 30 fps of PTS through `udpjpegpay ! <middle> ! udpjpegdepay`
 /// (or over UDP when `udp`), netsim configured by `netsim`.
 fn run(frames: Vec<Vec<u8>>, netsim: &str, udp: bool, live: bool) -> Run {
+    run_with(frames, "", netsim, None, udp, live)
+}
+
+/// Drops runs of `len` consecutive datagrams, starting one at each datagram
+/// with probability `p` (a fixed pseudo-random sequence).
+#[derive(Clone, Copy)]
+struct Bursts {
+    p: f64,
+    len: usize,
+}
+
+fn run_with(
+    frames: Vec<Vec<u8>>,
+    pay: &str,
+    netsim: &str,
+    bursts: Option<Bursts>,
+    udp: bool,
+    live: bool,
+) -> Run {
     for f in [
         "appsrc",
         "appsink",
@@ -114,7 +142,15 @@ fn run(frames: Vec<Vec<u8>>, netsim: &str, udp: bool, live: bool) -> Run {
     }
     let chunks: Vec<usize> = frames
         .iter()
-        .map(|f| Plan::new(WireFormat::Sce, f.len(), MTU).unwrap().count)
+        .map(|f| {
+            if pay.contains("fec-percent") {
+                Plan::with_payload(f.len(), wire::parity_payload(MTU).unwrap())
+                    .unwrap()
+                    .count
+            } else {
+                Plan::new(WireFormat::Sce, f.len(), MTU).unwrap().count
+            }
+        })
         .collect();
     let index: HashMap<Vec<u8>, usize> = frames
         .iter()
@@ -124,12 +160,20 @@ fn run(frames: Vec<Vec<u8>>, netsim: &str, udp: bool, live: bool) -> Run {
 
     // Live runs are paced at 30 fps of wall time by clocksync.
     let pace = if live { "clocksync !" } else { "" };
+    // Rebuilding a 1080p frame stalls this debug build's receiving thread
+    // for several milliseconds, longer than a default socket buffer lasts at
+    // 1080p: parity runs over UDP get a 4 MB buffer (root may force it).
+    let rcvbuf = if pay.contains("fec-percent") {
+        "buffer-size=4194304"
+    } else {
+        ""
+    };
     let (sender, receiver) = if udp {
         let receiver = PipelineGuard(
-            gst::parse::launch(
-                "udpsrc name=udpsrc address=127.0.0.1 port=0 ! udpjpegdepay name=depay ! \
-                 appsink name=sink sync=false max-buffers=0",
-            )
+            gst::parse::launch(&format!(
+                "udpsrc name=udpsrc address=127.0.0.1 port=0 {rcvbuf} ! \
+                     udpjpegdepay name=depay ! appsink name=sink sync=false max-buffers=0"
+            ))
             .unwrap(),
         );
         receiver.set_state(gst::State::Playing).unwrap();
@@ -137,7 +181,7 @@ fn run(frames: Vec<Vec<u8>>, netsim: &str, udp: bool, live: bool) -> Run {
         let sender = PipelineGuard(
             gst::parse::launch(&format!(
                 "appsrc name=src format=time caps=image/jpeg is-live={live} ! {pace} \
-                 udpjpegpay name=pay mtu={MTU} ! netsim name=netsim {netsim} ! \
+                 udpjpegpay name=pay mtu={MTU} {pay} ! netsim name=netsim {netsim} ! \
                  udpsink name=out host=127.0.0.1 port={port}"
             ))
             .unwrap(),
@@ -147,7 +191,7 @@ fn run(frames: Vec<Vec<u8>>, netsim: &str, udp: bool, live: bool) -> Run {
         let sender = PipelineGuard(
             gst::parse::launch(&format!(
                 "appsrc name=src format=time caps=image/jpeg is-live={live} ! {pace} \
-                 udpjpegpay name=pay mtu={MTU} ! netsim name=netsim {netsim} ! \
+                 udpjpegpay name=pay mtu={MTU} {pay} ! netsim name=netsim {netsim} ! \
                  udpjpegdepay name=depay ! appsink name=sink sync=false max-buffers=0"
             ))
             .unwrap(),
@@ -171,6 +215,40 @@ fn run(frames: Vec<Vec<u8>>, netsim: &str, udp: bool, live: bool) -> Run {
             gst::PadProbeReturn::Ok
         });
 
+    if let Some(b) = bursts {
+        // (rng, datagrams still to drop); datagrams are taken out of the
+        // payloader's buffer lists, after the first-id probe has run.
+        let state = Mutex::new((0x2545_F491_4F6C_DD1Du64, 0usize));
+        by_name(&sender, "pay")
+            .static_pad("src")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER_LIST, move |_, info| {
+                let Some(gst::PadProbeData::BufferList(list)) = &mut info.data else {
+                    return gst::PadProbeReturn::Ok;
+                };
+                let mut st = state.lock().unwrap();
+                let (rng, dropping) = &mut *st;
+                list.make_mut().foreach_mut(|buffer, _| {
+                    *rng ^= *rng << 13;
+                    *rng ^= *rng >> 7;
+                    *rng ^= *rng << 17;
+                    if *dropping == 0 && (*rng % 1_000_000) as f64 / 1e6 < b.p {
+                        *dropping = b.len;
+                    }
+                    if *dropping > 0 {
+                        *dropping -= 1;
+                        std::ops::ControlFlow::Continue(None)
+                    } else {
+                        std::ops::ControlFlow::Continue(Some(buffer))
+                    }
+                });
+                if list.is_empty() {
+                    gst::PadProbeReturn::Drop
+                } else {
+                    gst::PadProbeReturn::Ok
+                }
+            });
+    }
     let appsrc = by_name(&sender, "src")
         .downcast::<gst_app::AppSrc>()
         .unwrap();
@@ -232,11 +310,20 @@ fn run(frames: Vec<Vec<u8>>, netsim: &str, udp: bool, live: bool) -> Run {
             seen.chunks.get(&id).map_or(0, BTreeSet::len) == chunks[i]
         })
         .collect();
+    let enough: BTreeSet<usize> = (0..frames.len())
+        .filter(|&i| {
+            let id = first.wrapping_add(i as u16);
+            let data = seen.chunks.get(&id).map_or(0, BTreeSet::len);
+            let parity = seen.parity.get(&id).map_or(0, BTreeSet::len);
+            data + parity >= chunks[i]
+        })
+        .collect();
     let stats = by_name(&rx, "depay").property::<gst::Structure>("stats");
     Run {
         sent: frames,
         received,
         whole,
+        enough,
         chunks,
         stats,
     }
@@ -345,4 +432,92 @@ fn delay_reorder_and_duplicates_over_udp_at_30_fps() {
     r.report("20% delayed, 10% duplicated, over UDP", 0.0);
     assert_in_order_once(&r);
     assert!(r.received.len() * 100 >= 120 * 99, "{}", r.stats);
+}
+
+/// 1080p frames of about 250 KB (180 datagrams at mtu 1400).
+fn frames_1080p(n: usize) -> Vec<Vec<u8>> {
+    let pictures = jpeg_frames(8, 1920, 1080);
+    (0..n)
+        .map(|i| tag_frame(&pictures[i % pictures.len()], &format!("fec {i}")))
+        .collect()
+}
+
+/// Parity only ever adds frames: every frame that arrived whole comes out,
+/// every frame that comes out had at least K of its K + m chunks arrive,
+/// and the rest are the frames parity rebuilt.
+fn assert_parity_oracle(r: &Run) {
+    assert_in_order_once(r);
+    let received: BTreeSet<usize> = r.received.iter().copied().collect();
+    assert!(r.whole.is_subset(&received), "whole frames all come out");
+    assert!(
+        received.is_subset(&r.enough),
+        "a frame comes out only when K chunks arrived"
+    );
+    let recovered = r.stats.get::<u64>("frames-recovered").unwrap() as usize;
+    assert_eq!(received.len() - r.whole.len(), recovered, "{}", r.stats);
+}
+
+#[test]
+fn parity_5_percent_at_1_percent_loss_delivers_99_percent() {
+    let r = run_with(
+        frames_1080p(150),
+        "fec-percent=5",
+        "drop-probability=0.01",
+        None,
+        false,
+        false,
+    );
+    r.report("1080p, 1% loss, 5% parity", 0.01);
+    assert_parity_oracle(&r);
+    assert!(r.received.len() * 100 >= 150 * 99, "{}", r.stats);
+}
+
+#[test]
+fn parity_20_percent_at_5_percent_loss_delivers_99_percent() {
+    let r = run_with(
+        frames_1080p(150),
+        "fec-percent=20",
+        "drop-probability=0.05",
+        None,
+        false,
+        false,
+    );
+    r.report("1080p, 5% loss, 20% parity", 0.05);
+    assert_parity_oracle(&r);
+    assert!(r.received.len() * 100 >= 150 * 99, "{}", r.stats);
+}
+
+#[test]
+fn parity_20_percent_survives_bursts_of_10() {
+    // A burst of 10 consecutive datagrams every 400 datagrams on average
+    // (2.5% loss, all of it in bursts): about one burst every other frame.
+    let bursts = Bursts { p: 0.0025, len: 10 };
+    let r = run_with(
+        frames_1080p(150),
+        "fec-percent=20",
+        "",
+        Some(bursts),
+        false,
+        false,
+    );
+    r.report("1080p, bursts of 10, 20% parity", 0.0);
+    assert_parity_oracle(&r);
+    assert!(r.received.len() * 100 >= 150 * 99, "{}", r.stats);
+}
+
+#[test]
+fn parity_over_udp_at_30_fps() {
+    let r = run_with(
+        frames_1080p(90),
+        "fec-percent=10",
+        "drop-probability=0.01",
+        None,
+        true,
+        true,
+    );
+    r.report("1080p over UDP, 1% loss, 10% parity", 0.01);
+    assert_in_order_once(&r);
+    let received: BTreeSet<usize> = r.received.iter().copied().collect();
+    assert!(received.is_subset(&r.enough));
+    assert!(r.received.len() * 100 >= 90 * 97, "{}", r.stats);
 }

@@ -344,3 +344,106 @@ fn burst_settings_shape_the_bursts() {
 }
 
 use gst::glib;
+
+#[test]
+fn fec_percent_adds_parity_datagrams_that_fit_the_mtu() {
+    let (mut h, _bus) = pay(&[("fec-percent", "10"), ("burst-size", "0")]);
+    let lists = count_lists(&h);
+    let frame = fake_jpeg(250_000, 3);
+    h.push(buffer_with_pts(frame.clone(), 7)).unwrap();
+    let out = pull_all(&mut h);
+    // P = 1400 - 21 rounded down to a multiple of 8 = 1376: 182 data chunks,
+    // then ceil(18.2) = 19 parity chunks.
+    let (data, parity): (Vec<_>, Vec<_>) = out.iter().map(|b| bytes(b)).partition(|d| d[0] != b'F');
+    assert_eq!((data.len(), parity.len()), (182, 19));
+    assert_eq!(*lists.lock().unwrap(), vec![201]);
+    assert!(data[..181].iter().all(|d| d.len() == 5 + 1376));
+    assert!(
+        parity
+            .iter()
+            .all(|d| d.len() == 21 + 1376 && d.len() <= 1400)
+    );
+    assert!(
+        out.iter()
+            .all(|b| b.pts() == Some(gst::ClockTime::from_mseconds(7)))
+    );
+    let joined: Vec<u8> = data.iter().flat_map(|d| d[5..].to_vec()).collect();
+    assert_eq!(joined, frame);
+    let s = h.element().unwrap().property::<gst::Structure>("stats");
+    assert_eq!(s.get::<u64>("parity-sent").unwrap(), 19);
+    // Small frames get fec-min-parity.
+    h.element().unwrap().set_property("fec-min-parity", 3u32);
+    h.push(buffer_with_pts(fake_jpeg(100, 1), 8)).unwrap();
+    let out = pull_all(&mut h);
+    assert_eq!(out.len(), 1 + 3);
+}
+
+#[test]
+fn fec_with_countdown_is_a_clear_error() {
+    init();
+    let e = gst::ElementFactory::make("udpjpegpay")
+        .property_from_str("wire-format", "countdown")
+        .property("fec-percent", 10u32)
+        .build()
+        .unwrap();
+    let bus = gst::Bus::new();
+    e.set_bus(Some(&bus));
+    assert!(e.set_state(gst::State::Paused).is_err());
+    let msg = first_message(&bus, gst::MessageType::Error).expect("an error");
+    let gst::MessageView::Error(err) = msg.view() else {
+        unreachable!()
+    };
+    let text = err.error().to_string();
+    assert!(
+        text.contains("fec-percent") && text.contains("wire-format=sce"),
+        "{text}"
+    );
+    let _ = e.set_state(gst::State::Null);
+}
+
+#[test]
+fn parity_rebuilds_lost_chunks_in_the_depayloader() {
+    init();
+    let mut h = Harness::new_parse(
+        "udpjpegpay fec-percent=5 burst-size=0 ! identity name=drop ! udpjpegdepay",
+    );
+    h.set_src_caps_str("image/jpeg");
+    // Drop the 3rd and 50th datagram of every frame, E included for small ones.
+    let n = Arc::new(Mutex::new(0usize));
+    let pipeline_drop = h.element().unwrap();
+    let drop_pad = pipeline_drop
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name("drop")
+        .unwrap()
+        .static_pad("src")
+        .unwrap();
+    let c = n.clone();
+    drop_pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        let mut c = c.lock().unwrap();
+        *c += 1;
+        if *c % 47 == 3 {
+            gst::PadProbeReturn::Drop
+        } else {
+            gst::PadProbeReturn::Ok
+        }
+    });
+    for (i, f) in FRAMES_360P.iter().take(10).enumerate() {
+        h.push(buffer_with_pts(f.clone(), i as u64)).unwrap();
+        let out = h.pull().unwrap();
+        assert_eq!(bytes(&out), *f);
+    }
+    let depay = h
+        .element()
+        .unwrap()
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .iterate_elements()
+        .into_iter()
+        .flatten()
+        .find(|e| e.factory().is_some_and(|f| f.name() == "udpjpegdepay"))
+        .unwrap();
+    let s = depay.property::<gst::Structure>("stats");
+    assert!(s.get::<u64>("frames-recovered").unwrap() >= 5, "{s}");
+    assert_eq!(s.get::<u64>("frames-lost").unwrap(), 0, "{s}");
+}

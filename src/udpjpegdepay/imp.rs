@@ -203,6 +203,15 @@ impl UdpJpegDepay {
                 );
                 return Ok(gst::FlowSuccess::Ok);
             }
+            Outcome::ParityUnneeded => {
+                gst::trace!(
+                    CAT,
+                    imp = self,
+                    "Parity chunk from {} for a frame already whole",
+                    sender_name(&sender)
+                );
+                return Ok(gst::FlowSuccess::Ok);
+            }
             Outcome::Late => {
                 gst::debug!(
                     CAT,
@@ -318,7 +327,7 @@ impl UdpJpegDepay {
                 &mut state.reassembler,
                 Reassembler::new(format, settings.limits()),
             );
-            state.carried = add_stats(&state.carried, old.stats());
+            state.carried = state.carried.merged(old.stats());
         } else if state.reassembler.limits() != settings.limits() {
             state.reassembler.set_limits(settings.limits());
         }
@@ -355,7 +364,7 @@ impl UdpJpegDepay {
             gst::EventView::FlushStop(_) => {
                 let settings = self.settings.lock().unwrap().clone();
                 let mut state = self.state.lock().unwrap();
-                let carried = add_stats(&state.carried, state.reassembler.stats());
+                let carried = state.carried.merged(state.reassembler.stats());
                 let caps_dims = state.caps_dims;
                 let mut pending = std::mem::take(&mut state.pending_events);
                 pending.retain(|e| {
@@ -437,7 +446,7 @@ impl UdpJpegDepay {
 
     fn stats(&self) -> gst::Structure {
         let state = self.state.lock().unwrap();
-        let s = add_stats(&state.carried, state.reassembler.stats());
+        let s = state.carried.merged(state.reassembler.stats());
         gst::Structure::builder("udpjpegdepay-stats")
             .field("frames-received", s.frames_received)
             .field("frames-lost", s.frames_lost)
@@ -454,6 +463,9 @@ impl UdpJpegDepay {
             .field("chunks-unknown-kind", s.chunks_unknown_kind)
             .field("bytes-received", s.bytes_received)
             .field("max-reorder", s.max_reorder)
+            .field("chunks-parity", s.chunks_parity)
+            .field("frames-recovered", s.frames_recovered)
+            .field("chunks-recovered", s.chunks_recovered)
             .field("senders", state.reassembler.senders() as u64)
             .field(
                 "senders-active",
@@ -465,27 +477,6 @@ impl UdpJpegDepay {
             .field("pending-frames", state.reassembler.pending_frames() as u64)
             .field("bytes-held", state.reassembler.held_bytes() as u64)
             .build()
-    }
-}
-
-fn add_stats(a: &Stats, b: &Stats) -> Stats {
-    Stats {
-        frames_received: a.frames_received + b.frames_received,
-        frames_lost: a.frames_lost + b.frames_lost,
-        frames_late: a.frames_late + b.frames_late,
-        frames_invalid: a.frames_invalid + b.frames_invalid,
-        frames_superseded: a.frames_superseded + b.frames_superseded,
-        frames_pending_limit: a.frames_pending_limit + b.frames_pending_limit,
-        frames_timeout: a.frames_timeout + b.frames_timeout,
-        ids_skipped: a.ids_skipped + b.ids_skipped,
-        chunks_received: a.chunks_received + b.chunks_received,
-        chunks_duplicate: a.chunks_duplicate + b.chunks_duplicate,
-        chunks_late: a.chunks_late + b.chunks_late,
-        chunks_invalid: a.chunks_invalid + b.chunks_invalid,
-        chunks_unknown_kind: a.chunks_unknown_kind + b.chunks_unknown_kind,
-        bytes_received: a.bytes_received + b.bytes_received,
-        max_reorder: a.max_reorder.max(b.max_reorder),
-        senders_evicted: a.senders_evicted + b.senders_evicted,
     }
 }
 

@@ -3,6 +3,7 @@ use std::time::{Duration, Instant};
 
 use gst::{glib, prelude::*, subclass::prelude::*};
 
+use crate::fec;
 use crate::jpeg;
 use crate::wire::{self, Plan, WireFormat};
 use crate::wireformat::{CAPS_NAME, WireFormatEnum};
@@ -22,6 +23,8 @@ const DEFAULT_WIRE_FORMAT: WireFormatEnum = WireFormatEnum::Sce;
 /// the default 212,992-byte receive buffer.
 const DEFAULT_BURST_SIZE: u32 = 32;
 const DEFAULT_BURST_INTERVAL_US: u32 = 500;
+const DEFAULT_FEC_PERCENT: u32 = 0;
+const DEFAULT_FEC_MIN_PARITY: u32 = 1;
 
 #[derive(Debug, Clone, Copy)]
 struct Settings {
@@ -29,6 +32,8 @@ struct Settings {
     wire_format: WireFormatEnum,
     burst_size: u32,
     burst_interval_us: u32,
+    fec_percent: u32,
+    fec_min_parity: u32,
 }
 
 impl Default for Settings {
@@ -38,6 +43,8 @@ impl Default for Settings {
             wire_format: DEFAULT_WIRE_FORMAT,
             burst_size: DEFAULT_BURST_SIZE,
             burst_interval_us: DEFAULT_BURST_INTERVAL_US,
+            fec_percent: DEFAULT_FEC_PERCENT,
+            fec_min_parity: DEFAULT_FEC_MIN_PARITY,
         }
     }
 }
@@ -55,6 +62,7 @@ impl Settings {
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Stats {
+    parity_sent: u64,
     frames_sent: u64,
     frames_dropped: u64,
     datagrams_sent: u64,
@@ -139,7 +147,14 @@ impl UdpJpegPay {
             return Ok(gst::FlowSuccess::Ok);
         }
 
-        let plan = match Plan::new(format, size, mtu) {
+        // With parity, data chunks shrink so that parity datagrams (21-byte
+        // header) fit the mtu too, and their size is a multiple of 8.
+        let fec_on = settings.fec_percent > 0 && format == WireFormat::Sce;
+        let planned = match wire::parity_payload(mtu) {
+            Some(p) if fec_on => Plan::with_payload(size, p),
+            _ => Plan::new(format, size, mtu),
+        };
+        let plan = match planned {
             Ok(plan) => plan,
             Err(err) => {
                 let hint = if format == WireFormat::Countdown {
@@ -175,46 +190,63 @@ impl UdpJpegPay {
         let pts = buffer.pts();
         let dts = buffer.dts();
         let discont = buffer.flags().contains(gst::BufferFlags::DISCONT);
+        let mut datagrams = Vec::with_capacity(plan.count);
+        for i in 0..plan.count {
+            let mut datagram = buffer
+                .copy_region(gst::BufferCopyFlags::MEMORY, plan.range(i))
+                .map_err(|err| {
+                    gst::element_imp_error!(
+                        self,
+                        gst::CoreError::Failed,
+                        ("Could not share the frame's memory: {err}")
+                    );
+                    gst::FlowError::Error
+                })?;
+            {
+                let d = datagram.make_mut();
+                d.insert_memory(0, headers.share(i * hlen..(i + 1) * hlen));
+                d.set_pts(pts);
+                d.set_dts(dts);
+                if i == 0 && discont {
+                    d.set_flags(gst::BufferFlags::DISCONT);
+                }
+            }
+            datagrams.push(datagram);
+        }
+        let parity = if fec_on {
+            self.parity(&buffer, &plan, image_id, &settings)
+        } else {
+            Vec::new()
+        };
+        let parity_count = parity.len();
+        for mut p in parity {
+            let d = p.make_mut();
+            d.set_pts(pts);
+            d.set_dts(dts);
+            datagrams.push(p);
+        }
+        let total = datagrams.len();
         let burst = match settings.burst_size {
-            0 => plan.count,
+            0 => total,
             n => n as usize,
         };
-        let mut bursts = Vec::with_capacity(plan.count.div_ceil(burst));
-        for first in (0..plan.count).step_by(burst) {
-            let last = (first + burst).min(plan.count);
-            let mut list = gst::BufferList::new_sized(last - first);
+        let mut bursts = Vec::with_capacity(total.div_ceil(burst));
+        let mut datagrams = datagrams.into_iter().peekable();
+        while datagrams.peek().is_some() {
+            let mut list = gst::BufferList::new_sized(burst.min(total));
             let l = list.get_mut().expect("new list is writable");
-            for i in first..last {
-                let mut datagram = buffer
-                    .copy_region(gst::BufferCopyFlags::MEMORY, plan.range(i))
-                    .map_err(|err| {
-                        gst::element_imp_error!(
-                            self,
-                            gst::CoreError::Failed,
-                            ("Could not share the frame's memory: {err}")
-                        );
-                        gst::FlowError::Error
-                    })?;
-                {
-                    let d = datagram.make_mut();
-                    d.insert_memory(0, headers.share(i * hlen..(i + 1) * hlen));
-                    d.set_pts(pts);
-                    d.set_dts(dts);
-                    if i == 0 && discont {
-                        d.set_flags(gst::BufferFlags::DISCONT);
-                    }
-                }
-                l.add(datagram);
+            for d in datagrams.by_ref().take(burst) {
+                l.add(d);
             }
             bursts.push(list);
         }
 
-        let delay = settings.pacing_delay(plan.count);
+        let delay = settings.pacing_delay(total);
         gst::trace!(
             CAT,
             imp = self,
-            "Frame {image_id}: {size} bytes in {} datagrams of at most {mtu} bytes, \
-             {} bursts over {delay:?}, pts {}",
+            "Frame {image_id}: {size} bytes in {} datagrams and {parity_count} parity \
+             datagrams of at most {mtu} bytes, {} bursts over {delay:?}, pts {}",
             plan.count,
             bursts.len(),
             pts.display()
@@ -222,8 +254,12 @@ impl UdpJpegPay {
         let latency_grew = {
             let mut state = self.state.lock().unwrap();
             state.stats.frames_sent += 1;
-            state.stats.datagrams_sent += plan.count as u64;
-            state.stats.bytes_sent += (size + plan.count * hlen) as u64;
+            state.stats.datagrams_sent += total as u64;
+            state.stats.parity_sent += parity_count as u64;
+            state.stats.bytes_sent += (size
+                + plan.count * hlen
+                + parity_count * (wire::PARITY_HEADER_LEN + plan.payload))
+                as u64;
             let grew = delay > state.pacing_latency;
             if grew {
                 state.pacing_latency = delay;
@@ -256,6 +292,38 @@ impl UdpJpegPay {
             self.srcpad.push_list(list)?;
         }
         Ok(gst::FlowSuccess::Ok)
+    }
+
+    /// The parity datagrams of a frame cut by `plan` (empty when the frame
+    /// has too many chunks for parity).
+    fn parity(
+        &self,
+        buffer: &gst::Buffer,
+        plan: &Plan,
+        image_id: u16,
+        settings: &Settings,
+    ) -> Vec<gst::Buffer> {
+        let m = wire::parity_count(plan.count, settings.fec_percent, settings.fec_min_parity);
+        let Ok(map) = buffer.map_readable() else {
+            return Vec::new();
+        };
+        match fec::parity_datagrams(image_id, &map, plan.payload, m) {
+            Some(parity) => parity
+                .into_iter()
+                .map(gst::Buffer::from_mut_slice)
+                .collect(),
+            None => {
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "Frame {image_id} has {} chunks, more than the {} parity can cover: sent \
+                     without parity",
+                    plan.count,
+                    fec::MAX_SOURCE_SYMBOLS
+                );
+                Vec::new()
+            }
+        }
     }
 
     fn src_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
@@ -299,6 +367,7 @@ impl UdpJpegPay {
             .field("frames-dropped", s.frames_dropped)
             .field("datagrams-sent", s.datagrams_sent)
             .field("bytes-sent", s.bytes_sent)
+            .field("parity-sent", s.parity_sent)
             .build()
     }
 }
@@ -396,6 +465,30 @@ impl ObjectImpl for UdpJpegPay {
                     .default_value(DEFAULT_BURST_INTERVAL_US)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecUInt::builder("fec-percent")
+                    .nick("Parity percent")
+                    .blurb(
+                        "Parity (F) chunks per frame as a percentage of its data chunks, rounded \
+                         up, sent after them (RaptorQ, RFC 6330: a frame is rebuilt from about \
+                         any K of its K + parity chunks); 0 (the default) sends none. Costs that \
+                         much more bandwidth; data chunks shrink to a multiple of 8 bytes so \
+                         parity fits the mtu. Only with wire-format=sce; 0 to 100",
+                    )
+                    .maximum(100)
+                    .default_value(DEFAULT_FEC_PERCENT)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("fec-min-parity")
+                    .nick("Minimum parity chunks")
+                    .blurb(
+                        "With fec-percent above 0, at least this many parity chunks per frame, \
+                         so small frames are covered too; 1 to 1000, default 1",
+                    )
+                    .minimum(1)
+                    .maximum(1000)
+                    .default_value(DEFAULT_FEC_MIN_PARITY)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb(
@@ -429,6 +522,24 @@ impl ObjectImpl for UdpJpegPay {
                 settings.burst_size = value.get().expect("type checked upstream");
                 gst::debug!(CAT, imp = self, "burst-size set to {}", settings.burst_size);
             }
+            "fec-percent" => {
+                settings.fec_percent = value.get().expect("type checked upstream");
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "fec-percent set to {}",
+                    settings.fec_percent
+                );
+            }
+            "fec-min-parity" => {
+                settings.fec_min_parity = value.get().expect("type checked upstream");
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "fec-min-parity set to {}",
+                    settings.fec_min_parity
+                );
+            }
             "burst-interval" => {
                 settings.burst_interval_us = value.get().expect("type checked upstream");
                 gst::debug!(
@@ -448,6 +559,8 @@ impl ObjectImpl for UdpJpegPay {
             "wire-format" => self.settings.lock().unwrap().wire_format.to_value(),
             "burst-size" => self.settings.lock().unwrap().burst_size.to_value(),
             "burst-interval" => self.settings.lock().unwrap().burst_interval_us.to_value(),
+            "fec-percent" => self.settings.lock().unwrap().fec_percent.to_value(),
+            "fec-min-parity" => self.settings.lock().unwrap().fec_min_parity.to_value(),
             "stats" => self.stats().to_value(),
             _ => unimplemented!(),
         }
@@ -505,6 +618,19 @@ impl ElementImpl for UdpJpegPay {
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
         gst::trace!(CAT, imp = self, "Changing state {transition:?}");
         if transition == gst::StateChange::ReadyToPaused {
+            let settings = *self.settings.lock().unwrap();
+            if settings.fec_percent > 0 && settings.wire_format == WireFormatEnum::Countdown {
+                gst::element_imp_error!(
+                    self,
+                    gst::LibraryError::Settings,
+                    (
+                        "fec-percent={} needs wire-format=sce: the countdown format has no \
+                         room for parity chunks; set fec-percent=0 or wire-format=sce",
+                        settings.fec_percent
+                    )
+                );
+                return Err(gst::StateChangeError);
+            }
             *self.state.lock().unwrap() = State::default();
         }
         self.parent_change_state(transition)
