@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Receives udpjpeg `sce` datagrams (S/C/E chunks) and writes each complete
+frame to --out-dir as frame-00000.jpg, frame-00001.jpg, ... Standard
+library only; a simple version of the receiver rules of docs/PROTOCOL.md.
+
+Frames are kept apart by sender address and image id. A frame is complete
+when it holds its E chunk (chunk id k) and every chunk 0..k; chunk i starts
+at byte i * P, P being the length of the non-final chunks. Complete frames
+that start with FF D8 are written at once. Frames 1 to 64 ids behind the
+last one written from the same sender are late and dropped; incomplete
+frames older than a written one are given up.
+
+Prints "port N" once bound (useful with --port 0), then exits after --count
+frames or --timeout seconds, printing what it counted.
+"""
+
+import argparse
+import pathlib
+import socket
+import struct
+import time
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5000, help="0 picks a free port")
+    p.add_argument("--out-dir", type=pathlib.Path, required=True)
+    p.add_argument("--count", type=int, default=0, help="stop after this many frames (0 = no limit)")
+    p.add_argument("--timeout", type=float, default=10.0, help="stop after this many seconds")
+    a = p.parse_args()
+
+    a.out_dir.mkdir(parents=True, exist_ok=True)
+    family = socket.AF_INET6 if ":" in a.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    sock.bind((a.host, a.port))
+    print(f"port {sock.getsockname()[1]}", flush=True)
+
+    pending = {}  # (sender, image id) -> {"chunks": {id: payload}, "end": k or None}
+    last = {}     # sender -> id of the last frame written
+    written = invalid = late = lost = 0
+    deadline = time.monotonic() + a.timeout
+    while written < a.count or a.count == 0:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        sock.settimeout(remaining)
+        try:
+            data, sender = sock.recvfrom(65535)
+        except socket.timeout:
+            break
+        if len(data) < 6 or data[:1] not in (b"S", b"C", b"E"):
+            invalid += 1
+            continue
+        kind, image_id, chunk_id = struct.unpack("!cHH", data[:5])
+        if (kind == b"S") != (chunk_id == 0) and kind != b"E":
+            invalid += 1
+            continue
+        if sender in last and 0 <= (last[sender] - image_id) % 65536 <= 64:
+            late += 1  # late (or a chunk of the frame already written)
+            continue
+        frame = pending.setdefault((sender, image_id), {"chunks": {}, "end": None})
+        if kind == b"E":
+            if frame["end"] not in (None, chunk_id):
+                invalid += 1
+                continue
+            frame["end"] = chunk_id
+        frame["chunks"].setdefault(chunk_id, data[5:])
+
+        k = frame["end"]
+        if k is None or len(frame["chunks"]) != k + 1 or any(i not in frame["chunks"] for i in range(k + 1)):
+            continue
+        p_len = len(frame["chunks"][0]) if k > 0 else None
+        parts = [frame["chunks"][i] for i in range(k + 1)]
+        del pending[(sender, image_id)]
+        if any(len(x) != p_len for x in parts[:-1]) or (p_len and len(parts[-1]) > p_len):
+            invalid += 1
+            continue
+        jpeg = b"".join(parts)
+        if jpeg[:2] != b"\xff\xd8":
+            invalid += 1
+            continue
+        (a.out_dir / f"frame-{written:05d}.jpg").write_bytes(jpeg)
+        written += 1
+        last[sender] = image_id
+        # Incomplete frames of this sender that are now late are given up.
+        for key in [k for k in pending if k[0] == sender and (image_id - k[1]) % 65536 <= 64]:
+            del pending[key]
+            lost += 1
+    print(f"frames {written} lost {lost + len(pending)} late-chunks {late} invalid {invalid}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

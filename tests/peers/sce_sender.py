@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Sends JPEG files as udpjpeg `sce` datagrams (S/C/E chunks), like the
+Python UDP webcam server scripts do. Standard library only.
+
+Every datagram is struct.pack("!cHH", kind, image_id, chunk_id) + payload,
+with exactly --packet-size payload bytes in every chunk but the last (so the
+GStreamer side uses mtu = packet size + 5). Chunk 0 is S, the middle ones C,
+the last E; a frame that fits in one chunk is a single E with chunk id 0.
+The image id starts at a random value and goes up by one per frame.
+
+    sce_sender.py --host 127.0.0.1 --port 5000 --packet-size 1395 --dir frames/
+"""
+
+import argparse
+import pathlib
+import random
+import socket
+import struct
+import time
+
+
+def datagrams(frame, image_id, packet_size):
+    chunks = [frame[i:i + packet_size] for i in range(0, len(frame), packet_size)]
+    for chunk_id, payload in enumerate(chunks):
+        if chunk_id == len(chunks) - 1:
+            kind = b"E"
+        elif chunk_id == 0:
+            kind = b"S"
+        else:
+            kind = b"C"
+        yield struct.pack("!cHH", kind, image_id, chunk_id) + payload
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--packet-size", type=int, default=1395,
+                   help="payload bytes per datagram (mtu - 5)")
+    p.add_argument("--fps", type=float, default=30.0)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--files", nargs="+", type=pathlib.Path)
+    src.add_argument("--dir", type=pathlib.Path, help="send every *.jpg in it, sorted by name")
+    a = p.parse_args()
+
+    files = a.files if a.files else sorted(a.dir.glob("*.jpg"))
+    if not files:
+        p.error("no JPEG files to send")
+    if not 1 <= a.packet_size <= 65507 - 5:
+        p.error("--packet-size must be 1 to 65502")
+
+    family = socket.AF_INET6 if ":" in a.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    image_id = random.randrange(65536)
+    for path in files:
+        frame = path.read_bytes()
+        if frame[:2] != b"\xff\xd8":
+            raise SystemExit(f"{path} is not a JPEG (no FF D8 at the start)")
+        if len(frame) > 65536 * a.packet_size:
+            raise SystemExit(f"{path} needs more than 65536 chunks")
+        for d in datagrams(frame, image_id, a.packet_size):
+            sock.sendto(d, (a.host, a.port))
+        image_id = (image_id + 1) % 65536
+        time.sleep(1.0 / a.fps)
+    print(f"sent {len(files)} frames")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,378 @@
+//! Interoperability with Python peers written from docs/PROTOCOL.md alone
+//! (tests/peers/*.py, standard library only), over UDP on 127.0.0.1:
+//!
+//! - Python sender -> `udpsrc ! udpjpegdepay ! appsink`
+//! - `appsrc ! udpjpegpay ! udpsink` -> Python receiver
+//!
+//! for both wire formats, comparing every frame byte for byte. Senders are
+//! paced (a few ms between frames) and the Python receivers ask for a 4 MiB
+//! socket buffer, so on loopback nothing is lost: every frame is required.
+//! The one exception is the countdown receiver, which copies the tutorial
+//! and throws away the first frame it hears on purpose (it "drains" up to
+//! the first segment numbered 1); it must get every frame after that one.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::*;
+use gst::prelude::*;
+
+/// A fresh folder under the temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(what: &str) -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "udpjpeg-python-{what}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Kills the child on drop, so no process outlives a failed test.
+struct Kill(Option<Child>);
+
+impl Kill {
+    /// Waits for the child to exit within `limit` and returns its output.
+    fn wait(mut self, limit: Duration) -> Output {
+        let mut child = self.0.take().unwrap();
+        let deadline = Instant::now() + limit;
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let out = child.wait_with_output().unwrap();
+                panic!(
+                    "a Python peer did not exit within {limit:?}; stderr: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn python(script: &str) -> Command {
+    assert!(
+        Command::new("python3")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "python3 is missing: install the Debian package python3 (scripts/apt-packages.txt)"
+    );
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/peers")
+        .join(script);
+    assert!(path.exists(), "{} is missing", path.display());
+    let mut c = Command::new("python3");
+    c.arg("-B").arg(path);
+    c.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+fn check(out: &Output, what: &str) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{what} failed ({}): {stdout}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Writes `frames` as 00000.jpg, 00001.jpg, ... for a Python sender.
+fn write_frames(dir: &Path, frames: &[Vec<u8>]) {
+    for (i, f) in frames.iter().enumerate() {
+        std::fs::write(dir.join(format!("{i:05}.jpg")), f).unwrap();
+    }
+}
+
+/// The frames a Python receiver wrote, in order.
+fn read_frames(dir: &Path) -> Vec<Vec<u8>> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    names.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+fn by_name(bin: &gst::Element, name: &str) -> gst::Element {
+    bin.downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name(name)
+        .unwrap_or_else(|| panic!("no element {name}"))
+}
+
+fn assert_no_error(pipeline: &gst::Element) {
+    let bus = pipeline.bus().unwrap();
+    while let Some(msg) = bus.pop() {
+        if let gst::MessageView::Error(e) = msg.view() {
+            panic!(
+                "error from {:?}: {} ({:?})",
+                msg.src().map(|s| s.path_string()),
+                e.error(),
+                e.debug()
+            );
+        }
+    }
+}
+
+/// Python sender -> udpsrc ! udpjpegdepay ! appsink: every frame, in order,
+/// byte for byte.
+fn python_sender_to_depay(script: &str, wire_format: &str, size_args: &[&str], frames: &[Vec<u8>]) {
+    for f in ["udpsrc", "appsink"] {
+        require(f);
+    }
+    let dir = TempDir::new("send");
+    write_frames(&dir.0, frames);
+
+    let receiver = PipelineGuard(
+        gst::parse::launch(&format!(
+            "udpsrc name=src address=127.0.0.1 port=0 buffer-size=4194304 ! \
+             udpjpegdepay name=depay wire-format={wire_format} ! \
+             appsink name=sink sync=false max-buffers=0"
+        ))
+        .unwrap(),
+    );
+    receiver.set_state(gst::State::Playing).unwrap();
+    let port: i32 = by_name(&receiver, "src").property("port");
+    assert_ne!(port, 0, "udpsrc reports the port it bound");
+
+    let started = Instant::now();
+    let sender = Kill(Some(
+        python(script)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(size_args)
+            .args(["--fps", "100", "--dir"])
+            .arg(&dir.0)
+            .spawn()
+            .unwrap(),
+    ));
+    let out = sender.wait(Duration::from_secs(60));
+    let said = check(&out, script);
+    assert_eq!(said.trim(), format!("sent {} frames", frames.len()));
+
+    let sink = by_name(&receiver, "sink")
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    let mut got = Vec::new();
+    while got.len() < frames.len() {
+        let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(2)) else {
+            break;
+        };
+        let caps = sample.caps().unwrap().structure(0).unwrap().to_owned();
+        assert_eq!(caps.name(), "image/jpeg");
+        got.push(bytes(sample.buffer().unwrap()));
+    }
+    assert_no_error(&receiver);
+    let stats: gst::Structure = by_name(&receiver, "depay").property("stats");
+    eprintln!(
+        "{script} -> udpjpegdepay wire-format={wire_format}: {} of {} frames in {:?}; {stats}",
+        got.len(),
+        frames.len(),
+        started.elapsed()
+    );
+    assert_eq!(got.len(), frames.len(), "every frame arrives; {stats}");
+    for (i, (g, f)) in got.iter().zip(frames).enumerate() {
+        assert!(g == f, "frame {i} arrives byte for byte; {stats}");
+    }
+    assert_eq!(stats.get::<u64>("chunks-invalid").unwrap(), 0, "{stats}");
+    assert_eq!(stats.get::<u64>("frames-lost").unwrap(), 0, "{stats}");
+}
+
+/// appsrc ! udpjpegpay ! udpsink -> Python receiver. Returns the frames the
+/// receiver wrote, in order.
+fn pay_to_python_receiver(
+    script: &str,
+    wire_format: &str,
+    mtu: u32,
+    frames: &[Vec<u8>],
+    expect: usize,
+) -> Vec<Vec<u8>> {
+    for f in ["appsrc", "udpsink"] {
+        require(f);
+    }
+    let dir = TempDir::new("recv");
+    let mut receiver = Kill(Some(
+        python(script)
+            .args(["--host", "127.0.0.1", "--port", "0", "--timeout", "60"])
+            .args(["--count", &expect.to_string(), "--out-dir"])
+            .arg(&dir.0)
+            .spawn()
+            .unwrap(),
+    ));
+    // The receiver prints "port N" once its socket is bound.
+    let mut line = String::new();
+    BufReader::new(receiver.0.as_mut().unwrap().stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line
+        .trim()
+        .strip_prefix("port ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{script} did not report its port: {line:?}"));
+
+    let started = Instant::now();
+    let sender = PipelineGuard(
+        gst::parse::launch(&format!(
+            "appsrc name=src is-live=true format=time caps=image/jpeg ! \
+             udpjpegpay name=pay mtu={mtu} wire-format={wire_format} ! \
+             udpsink host=127.0.0.1 port={port}"
+        ))
+        .unwrap(),
+    );
+    let appsrc = by_name(&sender, "src")
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    sender.set_state(gst::State::Playing).unwrap();
+    // 100 frames a second, paced by udpsink's clock sync.
+    for (i, f) in frames.iter().enumerate() {
+        appsrc
+            .push_buffer(buffer_with_pts(f.clone(), 10 * i as u64))
+            .unwrap();
+    }
+    appsrc.end_of_stream().unwrap();
+    let msg = sender
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(30),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect("the sender finishes within 30 s");
+    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+    let pay_stats: gst::Structure = by_name(&sender, "pay").property("stats");
+
+    let out = receiver.wait(Duration::from_secs(90));
+    let said = check(&out, script);
+    let got = read_frames(&dir.0);
+    eprintln!(
+        "udpjpegpay wire-format={wire_format} mtu={mtu} -> {script}: {} of {} frames in {:?}; \
+         receiver: {}; payloader: {pay_stats}",
+        got.len(),
+        frames.len(),
+        started.elapsed(),
+        said.lines().last().unwrap_or("")
+    );
+    assert_eq!(
+        got.len(),
+        expect,
+        "{script}: {said}; payloader: {pay_stats}"
+    );
+    got
+}
+
+fn assert_same(got: &[Vec<u8>], sent: &[Vec<u8>]) {
+    assert_eq!(got.len(), sent.len());
+    for (i, (g, s)) in got.iter().zip(sent).enumerate() {
+        assert!(
+            g == s,
+            "frame {i} arrives byte for byte ({} bytes, sent {})",
+            g.len(),
+            s.len()
+        );
+    }
+}
+
+/// The packet-size setting of the Python scripts: N payload bytes is mtu N + 5.
+const PACKET_SIZE: u32 = 1024;
+const N: usize = 60;
+
+#[test]
+fn python_sce_sender_to_udpjpegdepay() {
+    let frames = jpeg_frames(N, 640, 360);
+    let packet_size = PACKET_SIZE.to_string();
+    python_sender_to_depay(
+        "sce_sender.py",
+        "sce",
+        &["--packet-size", &packet_size],
+        &frames,
+    );
+}
+
+#[test]
+fn python_sce_sender_one_chunk_frames_to_udpjpegdepay() {
+    // A packet size larger than each frame: every frame is a single E chunk
+    // with chunk id 0.
+    let frames = jpeg_frames(20, 160, 120);
+    assert!(frames.iter().all(|f| f.len() < 60_000));
+    python_sender_to_depay("sce_sender.py", "sce", &["--packet-size", "60000"], &frames);
+}
+
+#[test]
+fn udpjpegpay_sce_to_python_receiver() {
+    let frames = jpeg_frames(N, 640, 360);
+    let got = pay_to_python_receiver("sce_receiver.py", "sce", PACKET_SIZE + 5, &frames, N);
+    assert_same(&got, &frames);
+}
+
+#[test]
+fn python_countdown_sender_to_udpjpegdepay() {
+    // 1280x720 frames are larger than one datagram of the tutorial's
+    // default size (65,473 bytes), so each frame is two or more segments.
+    let frames = jpeg_frames(N, 1280, 720);
+    assert!(
+        frames.iter().all(|f| f.len() > 65_472),
+        "multi-segment frames"
+    );
+    // The sender's own default: --max-datagram 65473, as in the tutorial.
+    python_sender_to_depay("countdown_sender.py", "countdown", &[], &frames);
+}
+
+#[test]
+fn python_countdown_sender_small_datagrams_to_udpjpegdepay() {
+    // 1400-byte datagrams: about 27 segments per 640x360 frame, well under
+    // the 255 the format allows.
+    let frames = jpeg_frames(N, 640, 360);
+    assert!(frames.iter().all(|f| f.len() < 255 * 1399));
+    python_sender_to_depay(
+        "countdown_sender.py",
+        "countdown",
+        &["--max-datagram", "1400"],
+        &frames,
+    );
+}
+
+#[test]
+fn udpjpegpay_countdown_to_python_receiver() {
+    // A large mtu, as the tutorial uses: a countdown frame has at most 255
+    // segments, so at mtu 65000 frames of up to 16.5 MB fit.
+    let frames = jpeg_frames(N, 1280, 720);
+    assert!(
+        frames.iter().all(|f| f.len() > 64_999),
+        "multi-segment frames"
+    );
+    // The receiver drains up to the end of the first frame it hears, as the
+    // tutorial does, so it writes every frame but the first.
+    let got = pay_to_python_receiver("countdown_receiver.py", "countdown", 65000, &frames, N - 1);
+    assert_same(&got, &frames[1..]);
+}
