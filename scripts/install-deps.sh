@@ -29,3 +29,10 @@ then open a new shell (or `source ~/.cargo/env`) and run this script again.
 MSG
   exit 1
 fi
+
+# The parity-aware Python peer of the tests uses RaptorQ from PyPI.
+if ! python3 -c 'import raptorq' >/dev/null 2>&1; then
+  echo "Installing the Python package raptorq (for the parity tests)"
+  python3 -m pip install --quiet 'raptorq==2.0.0' ||
+    python3 -m pip install --quiet --break-system-packages 'raptorq==2.0.0'
+fi

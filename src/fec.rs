@@ -8,8 +8,8 @@
 //! zero-padded to `t`) is one RaptorQ source block: transfer length `len`,
 //! symbol size `t`, one source block (Z = 1), one sub-block (N = 1),
 //! alignment 8. Data chunk `i` is source symbol `i` (ESI `i`); parity chunk
-//! `j` carries the repair symbol with ESI `K' + j`, where K' is the RFC 6330
-//! extended source block size for `k`. See docs/PROTOCOL.md.
+//! `j` carries the repair symbol with ESI `K + j` (RFC 6330 section 5.3.1).
+//! See docs/PROTOCOL.md.
 
 use raptorq::{
     EncodingPacket, ObjectTransmissionInformation, PayloadId, SourceBlockDecoder,
@@ -42,15 +42,10 @@ fn config(len: usize, t: usize) -> ObjectTransmissionInformation {
     ObjectTransmissionInformation::new(len as u64, t as u16, 1, 1, ALIGNMENT as u8)
 }
 
-/// K': the extended source block size RFC 6330 uses for `k` source symbols.
-pub fn extended_symbols(k: usize) -> u32 {
-    raptorq::extended_source_block_symbols(k as u32)
-}
-
 /// The 4-byte RaptorQ payload id of parity chunk `j` of a frame of `k`
-/// data chunks.
+/// data chunks: source block 0, encoding symbol id `k + j`.
 pub fn repair_payload_id(k: usize, j: usize) -> [u8; 4] {
-    PayloadId::new(0, extended_symbols(k) + j as u32).serialize()
+    PayloadId::new(0, (k + j) as u32).serialize()
 }
 
 /// The repair symbols (each `t` bytes) of parity chunks `0..m` for `frame`
@@ -64,7 +59,7 @@ pub fn encode(frame: &[u8], t: usize, m: usize) -> Option<Vec<Vec<u8>>> {
     let mut padded = Vec::with_capacity(k * t);
     padded.extend_from_slice(frame);
     padded.resize(k * t, 0);
-    let encoder = SourceBlockEncoder::new2(0, &config(frame.len(), t), &padded);
+    let encoder = SourceBlockEncoder::new(0, &config(frame.len(), t), &padded);
     Some(
         encoder
             .repair_packets(0, m as u32)
@@ -123,8 +118,8 @@ pub fn decode<'a>(
     if !valid_layout(len, t, k) {
         return None;
     }
-    let mut decoder = SourceBlockDecoder::new2(0, &config(len, t), (k * t) as u64);
-    let kx = extended_symbols(k);
+    let mut decoder = SourceBlockDecoder::new(0, &config(len, t), (k * t) as u64);
+    let k32 = k as u32;
     let source = data.into_iter().filter_map(|(i, payload)| {
         let full = if i + 1 == k { len - i * t } else { t };
         if i >= k || payload.len() != full {
@@ -140,8 +135,8 @@ pub fn decode<'a>(
         let esi = id.encoding_symbol_id();
         let ok = id.source_block_number() == 0
             && symbol.len() == t
-            && esi >= kx
-            && esi - kx < MAX_REPAIR_SYMBOLS as u32;
+            && esi >= k32
+            && esi - k32 < MAX_REPAIR_SYMBOLS as u32;
         ok.then(|| EncodingPacket::new(id, symbol.to_vec()))
     });
     let mut out = decoder.decode(source.chain(repair))?;

@@ -148,7 +148,12 @@ fn assert_no_error(pipeline: &gst::Element) {
 
 /// Python sender -> udpsrc ! udpjpegdepay ! appsink: every frame, in order,
 /// byte for byte.
-fn python_sender_to_depay(script: &str, wire_format: &str, size_args: &[&str], frames: &[Vec<u8>]) {
+fn python_sender_to_depay(
+    script: &str,
+    wire_format: &str,
+    size_args: &[&str],
+    frames: &[Vec<u8>],
+) -> gst::Structure {
     for f in ["udpsrc", "appsink"] {
         require(f);
     }
@@ -207,6 +212,7 @@ fn python_sender_to_depay(script: &str, wire_format: &str, size_args: &[&str], f
     }
     assert_eq!(stats.get::<u64>("chunks-invalid").unwrap(), 0, "{stats}");
     assert_eq!(stats.get::<u64>("frames-lost").unwrap(), 0, "{stats}");
+    stats
 }
 
 /// appsrc ! udpjpegpay ! udpsink -> Python receiver. Returns the frames the
@@ -215,6 +221,20 @@ fn pay_to_python_receiver(
     script: &str,
     wire_format: &str,
     mtu: u32,
+    frames: &[Vec<u8>],
+    expect: usize,
+) -> Vec<Vec<u8>> {
+    pay_to_python_receiver_with(script, wire_format, mtu, "", 0, frames, expect)
+}
+
+/// As `pay_to_python_receiver`, with more payloader properties and every
+/// `drop_every`-th datagram (0: none) taken out before udpsink.
+fn pay_to_python_receiver_with(
+    script: &str,
+    wire_format: &str,
+    mtu: u32,
+    pay_props: &str,
+    drop_every: usize,
     frames: &[Vec<u8>],
     expect: usize,
 ) -> Vec<Vec<u8>> {
@@ -245,7 +265,7 @@ fn pay_to_python_receiver(
     let sender = PipelineGuard(
         gst::parse::launch(&format!(
             "appsrc name=src is-live=true format=time caps=image/jpeg ! \
-             udpjpegpay name=pay mtu={mtu} wire-format={wire_format} ! \
+             udpjpegpay name=pay mtu={mtu} wire-format={wire_format} {pay_props} ! \
              udpsink host=127.0.0.1 port={port}"
         ))
         .unwrap(),
@@ -253,6 +273,24 @@ fn pay_to_python_receiver(
     let appsrc = by_name(&sender, "src")
         .downcast::<gst_app::AppSrc>()
         .unwrap();
+    if drop_every > 0 {
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        by_name(&sender, "pay")
+            .static_pad("src")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER_LIST, move |_, info| {
+                if let Some(gst::PadProbeData::BufferList(list)) = &mut info.data {
+                    list.make_mut().foreach_mut(|b, _| {
+                        let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                        std::ops::ControlFlow::Continue((i % drop_every != 0).then_some(b))
+                    });
+                    if list.is_empty() {
+                        return gst::PadProbeReturn::Drop;
+                    }
+                }
+                gst::PadProbeReturn::Ok
+            });
+    }
     sender.set_state(gst::State::Playing).unwrap();
     // 100 frames a second, paced by udpsink's clock sync.
     for (i, f) in frames.iter().enumerate() {
@@ -375,4 +413,50 @@ fn udpjpegpay_countdown_to_python_receiver() {
     // tutorial does, so it writes every frame but the first.
     let got = pay_to_python_receiver("countdown_receiver.py", "countdown", 65000, &frames, N - 1);
     assert_same(&got, &frames[1..]);
+}
+
+#[test]
+fn python_parity_sender_to_udpjpegdepay_rebuilds_lost_chunks() {
+    // The Python sender leaves out data chunks 1 and 3 of every frame and
+    // sends 20% parity: every frame must be rebuilt, byte for byte.
+    let frames: Vec<Vec<u8>> = FRAMES_360P.iter().take(20).cloned().collect();
+    let stats = python_sender_to_depay(
+        "sce_sender.py",
+        "sce",
+        &[
+            "--packet-size",
+            "1376",
+            "--fec-percent",
+            "20",
+            "--drop-chunks",
+            "1,3",
+        ],
+        &frames,
+    );
+    assert_eq!(
+        stats.get::<u64>("frames-recovered").unwrap(),
+        frames.len() as u64,
+        "{stats}"
+    );
+    assert_eq!(
+        stats.get::<u64>("chunks-recovered").unwrap(),
+        2 * frames.len() as u64
+    );
+}
+
+#[test]
+fn udpjpegpay_parity_to_python_receiver_rebuilds_lost_chunks() {
+    // Every 13th datagram lost between the payloader and udpsink; 20% parity
+    // lets the Python receiver (the PyPI raptorq decoder) rebuild them all.
+    let frames: Vec<Vec<u8>> = FRAMES_360P.iter().take(30).cloned().collect();
+    let got = pay_to_python_receiver_with(
+        "sce_receiver.py",
+        "sce",
+        1400,
+        "fec-percent=20",
+        13,
+        &frames,
+        frames.len(),
+    );
+    assert_same(&got, &frames);
 }

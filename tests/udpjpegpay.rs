@@ -447,3 +447,33 @@ fn parity_rebuilds_lost_chunks_in_the_depayloader() {
     assert!(s.get::<u64>("frames-recovered").unwrap() >= 5, "{s}");
     assert_eq!(s.get::<u64>("frames-lost").unwrap(), 0, "{s}");
 }
+
+#[test]
+fn pacing_counts_from_when_the_first_burst_left() {
+    // A sink that holds the first burst (as udpsink holds a frame until its
+    // clock time) must not make the later bursts go out back to back.
+    let (mut h, _bus) = pay(&[]);
+    let left = Arc::new(Mutex::new(Vec::new()));
+    let l = left.clone();
+    h.element().unwrap().static_pad("src").unwrap().add_probe(
+        gst::PadProbeType::BUFFER_LIST,
+        move |_, _| {
+            let mut l = l.lock().unwrap();
+            if l.is_empty() {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            l.push(std::time::Instant::now());
+            gst::PadProbeReturn::Ok
+        },
+    );
+    h.push(buffer_with_pts(fake_jpeg(250_000, 1), 0)).unwrap();
+    let left = left.lock().unwrap().clone();
+    assert_eq!(left.len(), 6);
+    for (k, t) in left.iter().enumerate().skip(1) {
+        let gap = *t - left[0];
+        assert!(
+            gap >= std::time::Duration::from_micros(500 * k as u64),
+            "burst {k} left {gap:?} after the first"
+        );
+    }
+}

@@ -29,14 +29,15 @@ const DEFAULT_STATS_INTERVAL_MS: u32 = 0;
 /// Distinct rejected sender addresses remembered for `senders-rejected`.
 const REJECTED_SENDERS_CAP: usize = 1024;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct Settings {
     wire_format: WireFormatEnum,
     max_frame_size: u32,
     max_pending_frames: u32,
     timeout_ms: u32,
     max_senders: u32,
-    source: String,
+    /// Bumped on every change of the `source` property (kept in `source`).
+    source_generation: u64,
     stats_interval_ms: u32,
 }
 
@@ -48,7 +49,7 @@ impl Default for Settings {
             max_pending_frames: DEFAULT_MAX_PENDING_FRAMES,
             timeout_ms: DEFAULT_TIMEOUT_MS,
             max_senders: DEFAULT_MAX_SENDERS,
-            source: String::new(),
+            source_generation: 0,
             stats_interval_ms: DEFAULT_STATS_INTERVAL_MS,
         }
     }
@@ -82,8 +83,8 @@ struct State {
     carried: Stats,
     /// The `source` filter; `first` locks onto an address here.
     filter: SourceFilter,
-    /// The `source` value `filter` was parsed from.
-    filter_source: String,
+    /// The `source` generation `filter` was parsed from.
+    filter_generation: u64,
     datagrams_rejected: u64,
     senders_rejected: HashSet<SenderKey>,
 }
@@ -96,9 +97,8 @@ impl State {
             pending_events: Vec::new(),
             epoch: Instant::now(),
             carried: Stats::default(),
-            // Checked at READY to PAUSED; an invalid value never gets here.
-            filter: SourceFilter::parse(&settings.source).unwrap_or_default(),
-            filter_source: settings.source.clone(),
+            filter: SourceFilter::Any,
+            filter_generation: u64::MAX,
             datagrams_rejected: 0,
             senders_rejected: HashSet::new(),
         }
@@ -113,6 +113,8 @@ pub struct UdpJpegDepay {
     srcpad: gst::Pad,
     sinkpad: gst::Pad,
     settings: Mutex<Settings>,
+    /// The `source` property, apart from the per-datagram settings copy.
+    source: Mutex<String>,
     state: Mutex<State>,
     /// Posts the stats as an element message every `stats-interval`.
     stats_timer: Mutex<Option<gst::PeriodicClockId>>,
@@ -138,7 +140,7 @@ impl UdpJpegDepay {
         _pad: &gst::Pad,
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let settings = self.settings.lock().unwrap().clone();
+        let settings = *self.settings.lock().unwrap();
         let sender = sender_of(&buffer);
         let pts = buffer.pts().map(gst::ClockTime::nseconds);
         let datagram = buffer.into_mapped_buffer_readable().map_err(|_| {
@@ -147,9 +149,10 @@ impl UdpJpegDepay {
         })?;
 
         let mut state = self.state.lock().unwrap();
-        if state.filter_source != settings.source {
-            // Changed while running.
-            state.filter = SourceFilter::parse(&settings.source).map_err(|err| {
+        if state.filter_generation != settings.source_generation {
+            // First datagram, or changed while running.
+            let source = self.source.lock().unwrap().clone();
+            state.filter = SourceFilter::parse(&source).map_err(|err| {
                 gst::element_imp_error!(
                     self,
                     gst::LibraryError::Settings,
@@ -157,7 +160,7 @@ impl UdpJpegDepay {
                 );
                 gst::FlowError::Error
             })?;
-            state.filter_source = settings.source.clone();
+            state.filter_generation = settings.source_generation;
         }
         if !state.filter.accepts(sender) {
             state.datagrams_rejected += 1;
@@ -167,9 +170,8 @@ impl UdpJpegDepay {
             gst::trace!(
                 CAT,
                 imp = self,
-                "Rejected a datagram from {} (source={})",
+                "Rejected a datagram from {} (source property)",
                 sender_name(&sender),
-                settings.source
             );
             return Ok(gst::FlowSuccess::Ok);
         }
@@ -362,7 +364,7 @@ impl UdpJpegDepay {
                 return true;
             }
             gst::EventView::FlushStop(_) => {
-                let settings = self.settings.lock().unwrap().clone();
+                let settings = *self.settings.lock().unwrap();
                 let mut state = self.state.lock().unwrap();
                 let carried = state.carried.merged(state.reassembler.stats());
                 let caps_dims = state.caps_dims;
@@ -512,6 +514,7 @@ impl ObjectSubclass for UdpJpegDepay {
             sinkpad,
             state: Mutex::new(State::new(&settings)),
             settings: Mutex::new(settings),
+            source: Mutex::new(String::new()),
             stats_timer: Mutex::new(None),
         }
     }
@@ -631,10 +634,12 @@ impl ObjectImpl for UdpJpegDepay {
             "max-senders" => settings.max_senders = value.get().expect("type checked upstream"),
             "source" => {
                 let v: Option<String> = value.get().expect("type checked upstream");
-                settings.source = v.unwrap_or_default();
-                if let Err(err) = SourceFilter::parse(&settings.source) {
+                let v = v.unwrap_or_default();
+                if let Err(err) = SourceFilter::parse(&v) {
                     gst::warning!(CAT, imp = self, "source property: {err}");
                 }
+                *self.source.lock().unwrap() = v;
+                settings.source_generation += 1;
             }
             "stats-interval" => {
                 settings.stats_interval_ms = value.get().expect("type checked upstream");
@@ -651,14 +656,14 @@ impl ObjectImpl for UdpJpegDepay {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let settings = self.settings.lock().unwrap().clone();
+        let settings = *self.settings.lock().unwrap();
         match pspec.name() {
             "wire-format" => settings.wire_format.to_value(),
             "max-frame-size" => settings.max_frame_size.to_value(),
             "max-pending-frames" => settings.max_pending_frames.to_value(),
             "timeout" => settings.timeout_ms.to_value(),
             "max-senders" => settings.max_senders.to_value(),
-            "source" => settings.source.to_value(),
+            "source" => self.source.lock().unwrap().to_value(),
             "stats-interval" => settings.stats_interval_ms.to_value(),
             "stats" => self.stats().to_value(),
             _ => unimplemented!(),
@@ -720,8 +725,9 @@ impl ElementImpl for UdpJpegDepay {
         gst::trace!(CAT, imp = self, "Changing state {transition:?}");
         match transition {
             gst::StateChange::ReadyToPaused => {
-                let settings = self.settings.lock().unwrap().clone();
-                if let Err(err) = SourceFilter::parse(&settings.source) {
+                let settings = *self.settings.lock().unwrap();
+                let source = self.source.lock().unwrap().clone();
+                if let Err(err) = SourceFilter::parse(&source) {
                     gst::element_imp_error!(
                         self,
                         gst::LibraryError::Settings,

@@ -277,19 +277,21 @@ impl UdpJpegPay {
                 .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
         }
 
-        // Pacing: bursts start burst-interval apart, measured from the first,
-        // so time spent sending does not add up.
-        let start = Instant::now();
+        // Pacing: bursts start burst-interval apart, counted from the moment
+        // the first one has left (udpsink may hold it until the frame's
+        // clock time), so neither that wait nor the sending adds up.
         let interval = Duration::from_micros(u64::from(settings.burst_interval_us));
+        let mut start = None;
         for (k, list) in bursts.into_iter().enumerate() {
-            if k > 0 {
-                let due = start + interval * k as u32;
+            if let Some(start) = start {
+                let due: Instant = start + interval * k as u32;
                 let now = Instant::now();
                 if due > now {
                     std::thread::sleep(due - now);
                 }
             }
             self.srcpad.push_list(list)?;
+            start.get_or_insert_with(Instant::now);
         }
         Ok(gst::FlowSuccess::Ok)
     }

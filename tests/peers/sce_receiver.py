@@ -10,15 +10,45 @@ that start with FF D8 are written at once. Frames 1 to 64 ids behind the
 last one written from the same sender are late and dropped; incomplete
 frames older than a written one are given up.
 
+Parity (F) chunks, when they come, rebuild frames that lost data chunks:
+once a frame holds as many data and parity chunks as it has data chunks,
+the RaptorQ decoder of the PyPI package `raptorq` (imported only then)
+rebuilds it, and the frame is written if its CRC-32 matches.
+
 Prints "port N" once bound (useful with --port 0), then exits after --count
 frames or --timeout seconds, printing what it counted.
 """
 
 import argparse
 import pathlib
+import zlib
 import socket
 import struct
 import time
+
+
+def rebuild(frame):
+    """The frame from its data chunks and parity packets, or None."""
+    import raptorq
+
+    k, length, crc, t = frame["fec"]
+    decoder = raptorq.Decoder.with_defaults(length, t)
+    for i, payload in frame["chunks"].items():
+        if i < k:
+            packet = bytes([0]) + i.to_bytes(3, "big") + payload.ljust(t, b"\0")
+            out = decoder.decode(packet)
+            if out is not None:
+                break
+    else:
+        out = None
+        for packet in frame["parity"].values():
+            out = decoder.decode(packet)
+            if out is not None:
+                break
+    if out is None:
+        return None
+    out = bytes(out)[:length]
+    return out if zlib.crc32(out) == crc else None
 
 
 def main():
@@ -50,17 +80,35 @@ def main():
             data, sender = sock.recvfrom(65535)
         except socket.timeout:
             break
-        if len(data) < 6 or data[:1] not in (b"S", b"C", b"E"):
+        if len(data) < 6 or data[:1] not in (b"S", b"C", b"E", b"F"):
             invalid += 1
             continue
         kind, image_id, chunk_id = struct.unpack("!cHH", data[:5])
+        if kind == b"F":
+            if len(data) < 22:
+                invalid += 1
+                continue
+            _, image_id, index, _count, k, length, crc = struct.unpack("!cHHHHII", data[:17])
+            chunk_id = None
         if (kind == b"S") != (chunk_id == 0) and kind != b"E":
             invalid += 1
             continue
         if sender in last and 0 <= (last[sender] - image_id) % 65536 <= 64:
             late += 1  # late (or a chunk of the frame already written)
             continue
-        frame = pending.setdefault((sender, image_id), {"chunks": {}, "end": None})
+        frame = pending.setdefault((sender, image_id),
+                                   {"chunks": {}, "end": None, "parity": {}, "fec": None})
+        if kind == b"F":
+            frame["fec"] = (k, length, crc, len(data) - 21)
+            frame["parity"].setdefault(index, data[17:])
+            if len(frame["chunks"]) + len(frame["parity"]) >= k:
+                jpeg = rebuild(frame)
+                if jpeg is not None:
+                    del pending[(sender, image_id)]
+                    (a.out_dir / f"frame-{written:05d}.jpg").write_bytes(jpeg)
+                    written += 1
+                    last[sender] = image_id
+            continue
         if kind == b"E":
             if frame["end"] not in (None, chunk_id):
                 invalid += 1

@@ -8,10 +8,18 @@ GStreamer side uses mtu = packet size + 5). Chunk 0 is S, the middle ones C,
 the last E; a frame that fits in one chunk is a single E with chunk id 0.
 The image id starts at a random value and goes up by one per frame.
 
+With --fec-percent above 0 it also sends parity (F) chunks after each frame's
+data chunks, as docs/PROTOCOL.md specifies: RaptorQ repair symbols from the
+PyPI package `raptorq` (the only one outside the standard library, imported
+only then). --packet-size must then be a multiple of 8, and --drop-chunks
+leaves out data chunks of every frame so that a receiver must rebuild them.
+
     sce_sender.py --host 127.0.0.1 --port 5000 --packet-size 1395 --dir frames/
+    sce_sender.py --port 5000 --packet-size 1376 --fec-percent 20 --dir frames/
 """
 
 import argparse
+import math
 import pathlib
 import random
 import socket
@@ -31,6 +39,21 @@ def datagrams(frame, image_id, packet_size):
         yield struct.pack("!cHH", kind, image_id, chunk_id) + payload
 
 
+def parity_datagrams(frame, image_id, packet_size, percent, minimum):
+    """F chunks: header (kind, image id, index, count, K, frame length,
+    CRC-32) then a RaptorQ packet (4-byte payload id + repair symbol)."""
+    import zlib
+    import raptorq
+
+    k = math.ceil(len(frame) / packet_size)
+    m = max(math.ceil(k * percent / 100), minimum)
+    packets = raptorq.Encoder.with_defaults(frame, packet_size).get_encoded_packets(m)
+    repair = packets[k:]  # the first k are the source symbols (the data chunks)
+    crc = zlib.crc32(frame)
+    for j, packet in enumerate(repair):
+        yield struct.pack("!cHHHHII", b"F", image_id, j, m, k, len(frame), crc) + bytes(packet)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1")
@@ -38,6 +61,11 @@ def main():
     p.add_argument("--packet-size", type=int, default=1395,
                    help="payload bytes per datagram (mtu - 5)")
     p.add_argument("--fps", type=float, default=30.0)
+    p.add_argument("--fec-percent", type=int, default=0,
+                   help="parity chunks as a percentage of data chunks (0 = none)")
+    p.add_argument("--fec-min-parity", type=int, default=1)
+    p.add_argument("--drop-chunks", default="",
+                   help="comma-separated data chunk indices not to send, in every frame")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--files", nargs="+", type=pathlib.Path)
     src.add_argument("--dir", type=pathlib.Path, help="send every *.jpg in it, sorted by name")
@@ -48,6 +76,9 @@ def main():
         p.error("no JPEG files to send")
     if not 1 <= a.packet_size <= 65507 - 5:
         p.error("--packet-size must be 1 to 65502")
+    if a.fec_percent and (a.packet_size % 8 or a.packet_size > 65507 - 21):
+        p.error("with --fec-percent, --packet-size must be a multiple of 8, at most 65486")
+    drop = {int(x) for x in a.drop_chunks.split(",") if x}
 
     family = socket.AF_INET6 if ":" in a.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -58,8 +89,13 @@ def main():
             raise SystemExit(f"{path} is not a JPEG (no FF D8 at the start)")
         if len(frame) > 65536 * a.packet_size:
             raise SystemExit(f"{path} needs more than 65536 chunks")
-        for d in datagrams(frame, image_id, a.packet_size):
-            sock.sendto(d, (a.host, a.port))
+        for i, d in enumerate(datagrams(frame, image_id, a.packet_size)):
+            if i not in drop:
+                sock.sendto(d, (a.host, a.port))
+        if a.fec_percent:
+            for d in parity_datagrams(frame, image_id, a.packet_size, a.fec_percent,
+                                      a.fec_min_parity):
+                sock.sendto(d, (a.host, a.port))
         image_id = (image_id + 1) % 65536
         time.sleep(1.0 / a.fps)
     print(f"sent {len(files)} frames")
