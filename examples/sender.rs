@@ -10,8 +10,15 @@
 //! for it directly (no decoding and encoding again); otherwise its raw video
 //! is scaled and encoded. Ctrl+C or `--duration` ends the stream cleanly.
 //!
+//! With `--area FILE` (four corners saved by the `area_picker` example) only
+//! that part of the picture is sent, stretched to the whole frame: the stock
+//! `perspective` element goes before `jpegenc`, with the matrix that maps the
+//! output rectangle onto the quadrilateral.
+//!
 //! Run with `cargo run --example sender -- --help`.
 
+#[path = "common/area.rs"]
+mod area;
 mod common;
 
 use std::net::ToSocketAddrs;
@@ -25,7 +32,7 @@ use common::{Args, Ending};
 
 const USAGE: &str = "[--host ADDR] [--port N] [--mtu BYTES] [--wire-format sce|countdown] \
                      [--device PATH | --test-pattern [--pattern NAME]] [--width N] [--height N] \
-                     [--fps N] [--quality 0-100] [--duration SECONDS]";
+                     [--fps N] [--quality 0-100] [--area FILE] [--duration SECONDS]";
 
 const HELP: &str = "\
 Sends live JPEG video over UDP with udpjpegpay.
@@ -44,6 +51,9 @@ Options:
   --fps N               frames per second (default 30)
   --quality Q           JPEG quality 0-100 (default 85; not used when the camera
                         sends JPEG itself)
+  --area FILE           send only the area whose four corners are in FILE (JSON
+                        written by the area_picker example), straightened out
+                        to the whole frame (needs gstreamer1.0-plugins-bad)
   --duration SECONDS    stop after this long (default 0 = until Ctrl+C)
   -h, --help            show this help
 
@@ -65,6 +75,7 @@ struct Options {
     height: u32,
     fps: u32,
     quality: u32,
+    area: Option<(String, area::Area)>,
     duration: Option<Duration>,
 }
 
@@ -78,6 +89,7 @@ fn parse_args(args: &mut Args) -> Options {
     let mut pattern = None;
     let (mut width, mut height, mut fps) = (640, 360, 30);
     let mut quality = 85;
+    let mut area_file = None;
     let mut duration = None;
 
     while let Some((flag, inline)) = args.next_flag() {
@@ -112,6 +124,13 @@ fn parse_args(args: &mut Args) -> Options {
             "--height" => height = args.number(&flag, inline, 16..=8192),
             "--fps" => fps = args.number(&flag, inline, 1..=240),
             "--quality" => quality = args.number(&flag, inline, 0..=100),
+            "--area" => {
+                let file = args.value(&flag, inline);
+                if file.is_empty() {
+                    args.fail("--area needs a file name");
+                }
+                area_file = Some(file);
+            }
             "--duration" => duration = args.seconds(&flag, inline),
             _ => args.unknown(&flag),
         }
@@ -128,6 +147,21 @@ fn parse_args(args: &mut Args) -> Options {
         args.fail(format_args!("cannot resolve --host '{host}': {err}"));
     }
 
+    let area = area_file.map(|file| {
+        let text = std::fs::read_to_string(&file).unwrap_or_else(|err| {
+            eprintln!(
+                "error: cannot read the area file {file}: {err}; pick four corners with \
+                 `cargo run --example area_picker -- --area {file}`"
+            );
+            std::process::exit(1);
+        });
+        let area = area::Area::from_json(&text).unwrap_or_else(|err| {
+            eprintln!("error: the area file {file} is not usable: {err}");
+            std::process::exit(1);
+        });
+        (file, area)
+    });
+
     Options {
         host,
         port,
@@ -138,8 +172,34 @@ fn parse_args(args: &mut Args) -> Options {
         height,
         fps,
         quality,
+        area,
         duration,
     }
+}
+
+/// `videoconvert ! perspective matrix=... ! videoconvert`: shows, on the
+/// whole `width` x `height` frame, the area of the picture inside the
+/// corners. The `perspective` matrix maps each output pixel to the input
+/// pixel it shows (output to input).
+fn straighten(area: &area::Area, width: u32, height: u32) -> Vec<gst::Element> {
+    if gst::ElementFactory::find("perspective").is_none() {
+        eprintln!(
+            "error: the GStreamer element 'perspective' is missing (needed by --area); \
+             install gstreamer1.0-plugins-bad"
+        );
+        std::process::exit(1);
+    }
+    let matrix = area.output_to_input(width, height).unwrap_or_else(|err| {
+        eprintln!("error: --area: {err}");
+        std::process::exit(1);
+    });
+    let perspective = common::make("perspective");
+    perspective.set_property("matrix", glib::ValueArray::new(matrix));
+    vec![
+        common::make("videoconvert"),
+        perspective,
+        common::make("videoconvert"),
+    ]
 }
 
 /// The elements from the source up to JPEG, and a description of them.
@@ -160,6 +220,10 @@ fn capture(args: &Args, o: &Options) -> (Vec<gst::Element>, String) {
         f.set_property("caps", caps);
         f
     };
+    let area_elements = || match &o.area {
+        Some((_, area)) => straighten(area, o.width, o.height),
+        None => Vec::new(),
+    };
 
     match &o.source {
         Source::TestPattern(pattern) => {
@@ -177,13 +241,14 @@ fn capture(args: &Args, o: &Options) -> (Vec<gst::Element>, String) {
                 ));
             }
             src.set_property_from_str("pattern", pattern);
-            let elements = vec![
+            let mut elements = vec![
                 src,
                 common::make("videoconvert"),
                 common::make("videoscale"),
                 filter(&raw_caps),
-                encoder(),
             ];
+            elements.extend(area_elements());
+            elements.push(encoder());
             (elements, format!("test pattern '{pattern}'"))
         }
         Source::Camera(device) => {
@@ -214,18 +279,26 @@ fn capture(args: &Args, o: &Options) -> (Vec<gst::Element>, String) {
                 .field("height", o.height as i32)
                 .field("framerate", gst::Fraction::new(o.fps as i32, 1))
                 .build();
-            if offered.can_intersect(&jpeg_caps) {
+            if offered.can_intersect(&jpeg_caps) && o.area.is_none() {
                 let what = format!("camera {device} (its own JPEG; --quality not used)");
                 (vec![src, filter(&jpeg_caps)], what)
+            } else if offered.can_intersect(&jpeg_caps) {
+                // The area needs the pixels: decode the camera's JPEG.
+                let mut elements = vec![src, filter(&jpeg_caps), common::make("jpegdec")];
+                elements.extend(area_elements());
+                elements.push(encoder());
+                let what = format!("camera {device} (its own JPEG, decoded for --area)");
+                (elements, what)
             } else {
-                let elements = vec![
+                let mut elements = vec![
                     src,
                     common::make("videoconvert"),
                     common::make("videoscale"),
                     common::make("videorate"),
                     filter(&raw_caps),
-                    encoder(),
                 ];
+                elements.extend(area_elements());
+                elements.push(encoder());
                 (
                     elements,
                     format!("camera {device} (raw video, encoded here)"),
@@ -250,6 +323,10 @@ fn main() {
     elements.extend([pay.clone(), sink]);
     let pipeline = common::pipeline(&elements);
 
+    let what = match &o.area {
+        Some((file, _)) => format!("{what}, area from {file}"),
+        None => what,
+    };
     let started_msg = format!(
         "sending {}x{} at {} fps from {what} to {}:{} (mtu {}, wire-format {}){}",
         o.width,
