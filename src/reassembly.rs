@@ -52,6 +52,7 @@ impl Limits {
     /// and as many bytes of parity chunks.
     pub fn max_held_bytes(&self) -> usize {
         self.max_senders
+            .max(1)
             .saturating_mul(self.max_pending_frames.max(1))
             .saturating_mul(self.max_frame_size)
             .saturating_mul(2)

@@ -282,7 +282,9 @@ fn pay_to_python_receiver_with(
                 if let Some(gst::PadProbeData::BufferList(list)) = &mut info.data {
                     list.make_mut().foreach_mut(|b, _| {
                         let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                        std::ops::ControlFlow::Continue((i % drop_every != 0).then_some(b))
+                        std::ops::ControlFlow::Continue(
+                            (!i.is_multiple_of(drop_every)).then_some(b),
+                        )
                     });
                     if list.is_empty() {
                         return gst::PadProbeReturn::Drop;
