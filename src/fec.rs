@@ -21,6 +21,10 @@ pub const ALIGNMENT: usize = 8;
 /// Most data chunks a frame may have for parity to be sent or used: keeps a
 /// decode bounded in time and memory.
 pub const MAX_SOURCE_SYMBOLS: usize = 8192;
+/// Most bytes (K * T) a frame may span for parity: within it, the common
+/// `with_defaults` parameter choice of RaptorQ libraries (10 MiB working
+/// memory) gives exactly one source block and one sub-block, as we use.
+pub const MAX_SOURCE_BYTES: usize = 8 * 1024 * 1024;
 /// Most parity chunks per frame.
 pub const MAX_REPAIR_SYMBOLS: usize = 8192;
 /// Decodes tried per frame (at K, K+1 and K+2 chunks held) before giving up:
@@ -34,6 +38,7 @@ pub fn valid_layout(len: usize, t: usize, k: usize) -> bool {
         && t.is_multiple_of(ALIGNMENT)
         && t <= usize::from(u16::MAX)
         && (1..=MAX_SOURCE_SYMBOLS).contains(&k)
+        && k * t <= MAX_SOURCE_BYTES
         && len > (k - 1) * t
         && len <= k * t
 }
@@ -235,6 +240,10 @@ mod tests {
         assert!(
             encode(&frame(8 * 9000, 0), 8, 1).is_none(),
             "too many symbols"
+        );
+        assert!(
+            encode(&frame(9 << 20, 0), 8192, 1).is_none(),
+            "too many bytes"
         );
         let f = frame(100, 0);
         let crc = crc32(&f);
