@@ -468,18 +468,39 @@ impl Scanner {
                         };
                     }
                     Step::Entropy => {
-                        let rest = &data[pos..end];
-                        match memchr::memchr(0xFF, rest) {
-                            Some(i) => {
-                                self.scanned += i as u64 + 1;
-                                pos += i + 1;
-                                frame.step = Step::EntropyFf;
-                            }
-                            None => {
-                                self.scanned += rest.len() as u64;
-                                pos = end;
+                        // The hot loop: skip stuffed FF 00 and restart markers
+                        // here; anything else after an FF goes to EntropyFf.
+                        let start = pos;
+                        let mut p = pos;
+                        loop {
+                            match memchr::memchr(0xFF, &data[p..end]) {
+                                Some(i) => {
+                                    let at = p + i;
+                                    match data.get(at + 1) {
+                                        Some(&c)
+                                            if at + 1 < end
+                                                && (c == 0x00
+                                                    || (marker::RST0..=marker::RST7)
+                                                        .contains(&c)) =>
+                                        {
+                                            p = at + 2;
+                                        }
+                                        _ => {
+                                            pos = at + 1;
+                                            frame.step = Step::EntropyFf;
+                                            break;
+                                        }
+                                    }
+                                }
+                                None => {
+                                    pos = end;
+                                    break;
+                                }
                             }
                         }
+                        // Every byte up to `pos` was looked at once (the byte
+                        // after a final FF is EntropyFf's).
+                        self.scanned += (pos - start) as u64;
                     }
                     Step::EntropyFf => {
                         self.scanned += 1;
