@@ -290,7 +290,7 @@ fn picks_four_clicks(sink: &[&str], file_name: &str) {
     let x = Xvfb::start();
     let file = temp_file(file_name);
     let picker = start_picker(&x, &file, sink);
-    let window = x.find_window("udpjpeg area picker", Duration::from_secs(20));
+    let window = x.find_window("udpjpeg area picker", Duration::from_secs(60));
     // Let the first frame reach the window.
     std::thread::sleep(Duration::from_millis(500));
 
@@ -301,7 +301,7 @@ fn picks_four_clicks(sink: &[&str], file_name: &str) {
     for c in corners {
         click(&x, &window, c, 1);
     }
-    let out = wait(picker, Duration::from_secs(20));
+    let out = wait(picker, Duration::from_secs(60));
     assert!(
         out.status.success(),
         "area_picker: {}{}",
@@ -341,14 +341,14 @@ fn corners_in_the_wrong_order_start_again_and_escape_saves_nothing() {
     let x = Xvfb::start();
     let file = temp_file("escape.json");
     let picker = start_picker(&x, &file, &["--sink", "ximagesink"]);
-    let window = x.find_window("udpjpeg area picker", Duration::from_secs(20));
+    let window = x.find_window("udpjpeg area picker", Duration::from_secs(60));
     std::thread::sleep(Duration::from_millis(500));
     // Anticlockwise: refused.
     for c in [[100.0, 50.0], [40.0, 300.0], [600.0, 330.0], [540.0, 70.0]] {
         click(&x, &window, c, 1);
     }
     x.xdotool(&["key", "--window", &window, "Escape"]);
-    let out = wait(picker, Duration::from_secs(20));
+    let out = wait(picker, Duration::from_secs(60));
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("start again"),
