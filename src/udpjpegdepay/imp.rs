@@ -141,6 +141,54 @@ impl UdpJpegDepay {
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let settings = *self.settings.lock().unwrap();
+        let mut state = self.state.lock().unwrap();
+        let out = self.handle_datagram(&mut state, &settings, buffer)?;
+        drop(state);
+        match out {
+            Some((events, frame)) => self.push_frame(events, frame),
+            None => Ok(gst::FlowSuccess::Ok),
+        }
+    }
+
+    /// A whole burst of datagrams (from udpjpegpay in the same process, say)
+    /// under one lock.
+    fn sink_chain_list(
+        &self,
+        _pad: &gst::Pad,
+        list: gst::BufferList,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let settings = *self.settings.lock().unwrap();
+        let mut state = self.state.lock().unwrap();
+        let mut out = Vec::new();
+        for buffer in list.iter_owned() {
+            out.extend(self.handle_datagram(&mut state, &settings, buffer)?);
+        }
+        drop(state);
+        for (events, frame) in out {
+            self.push_frame(events, frame)?;
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn push_frame(
+        &self,
+        events: Vec<gst::Event>,
+        buffer: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        for event in events {
+            self.srcpad.push_event(event);
+        }
+        self.srcpad.push(buffer)
+    }
+
+    /// Feeds one datagram to the reassembler; returns the frame it
+    /// completed, with the events to push before it.
+    fn handle_datagram(
+        &self,
+        state: &mut State,
+        settings: &Settings,
+        buffer: gst::Buffer,
+    ) -> Result<Option<(Vec<gst::Event>, gst::Buffer)>, gst::FlowError> {
         let sender = sender_of(&buffer);
         let pts = buffer.pts().map(gst::ClockTime::nseconds);
         let datagram = buffer.into_mapped_buffer_readable().map_err(|_| {
@@ -148,7 +196,6 @@ impl UdpJpegDepay {
             gst::FlowError::Error
         })?;
 
-        let mut state = self.state.lock().unwrap();
         if state.filter_generation != settings.source_generation {
             // First datagram, or changed while running.
             let source = self.source.lock().unwrap().clone();
@@ -173,9 +220,9 @@ impl UdpJpegDepay {
                 "Rejected a datagram from {} (source property)",
                 sender_name(&sender),
             );
-            return Ok(gst::FlowSuccess::Ok);
+            return Ok(None);
         }
-        self.apply_settings(&mut state, &settings);
+        self.apply_settings(state, settings);
         let now = state.now();
         let outcome = state.reassembler.push(sender, datagram, now, pts);
         for a in state.reassembler.take_abandoned() {
@@ -194,7 +241,7 @@ impl UdpJpegDepay {
             Outcome::Frame(frame) => frame,
             Outcome::Pending => {
                 gst::trace!(CAT, imp = self, "Chunk from {} held", sender_name(&sender));
-                return Ok(gst::FlowSuccess::Ok);
+                return Ok(None);
             }
             Outcome::Duplicate => {
                 gst::trace!(
@@ -203,7 +250,7 @@ impl UdpJpegDepay {
                     "Duplicate chunk from {}",
                     sender_name(&sender)
                 );
-                return Ok(gst::FlowSuccess::Ok);
+                return Ok(None);
             }
             Outcome::ParityUnneeded => {
                 gst::trace!(
@@ -212,7 +259,7 @@ impl UdpJpegDepay {
                     "Parity chunk from {} for a frame already whole",
                     sender_name(&sender)
                 );
-                return Ok(gst::FlowSuccess::Ok);
+                return Ok(None);
             }
             Outcome::Late => {
                 gst::debug!(
@@ -221,7 +268,7 @@ impl UdpJpegDepay {
                     "Late chunk from {} dropped",
                     sender_name(&sender)
                 );
-                return Ok(gst::FlowSuccess::Ok);
+                return Ok(None);
             }
             Outcome::UnknownKind(kind) => {
                 gst::debug!(
@@ -230,11 +277,11 @@ impl UdpJpegDepay {
                     "Ignoring chunk of unknown kind 0x{kind:02x} from {}",
                     sender_name(&sender)
                 );
-                return Ok(gst::FlowSuccess::Ok);
+                return Ok(None);
             }
             Outcome::Invalid(reason) => {
                 self.log_invalid(&sender, reason);
-                return Ok(gst::FlowSuccess::Ok);
+                return Ok(None);
             }
         };
         let (buffer, dims) = self.frame_buffer(&frame)?;
@@ -252,11 +299,6 @@ impl UdpJpegDepay {
             events.push(gst::event::Caps::new(&caps));
         }
         events.append(&mut state.pending_events);
-        drop(state);
-
-        for event in events {
-            self.srcpad.push_event(event);
-        }
         gst::trace!(
             CAT,
             imp = self,
@@ -266,7 +308,7 @@ impl UdpJpegDepay {
             frame.len,
             buffer.pts().display()
         );
-        self.srcpad.push(buffer)
+        Ok(Some((events, buffer)))
     }
 
     fn log_invalid(&self, sender: &SenderKey, reason: Invalid) {
@@ -496,6 +538,13 @@ impl ObjectSubclass for UdpJpegDepay {
                     parent,
                     || Err(gst::FlowError::Error),
                     |depay| depay.sink_chain(pad, buffer),
+                )
+            })
+            .chain_list_function(|pad, parent, list| {
+                UdpJpegDepay::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::FlowError::Error),
+                    |depay| depay.sink_chain_list(pad, list),
                 )
             })
             .event_function(|pad, parent, event| {
