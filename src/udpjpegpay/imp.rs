@@ -191,20 +191,36 @@ impl UdpJpegPay {
         let dts = buffer.dts();
         let discont = buffer.flags().contains(gst::BufferFlags::DISCONT);
         let mut datagrams = Vec::with_capacity(plan.count);
+        // A frame in one memory (as jpegenc makes it): share slices of it
+        // directly; otherwise let GStreamer share the region's memories.
+        let single = (buffer.n_memory() == 1).then(|| buffer.peek_memory(0));
         for i in 0..plan.count {
-            let mut datagram = buffer
-                .copy_region(gst::BufferCopyFlags::MEMORY, plan.range(i))
-                .map_err(|err| {
-                    gst::element_imp_error!(
-                        self,
-                        gst::CoreError::Failed,
-                        ("Could not share the frame's memory: {err}")
-                    );
-                    gst::FlowError::Error
-                })?;
+            let header = headers.share(i * hlen..(i + 1) * hlen);
+            let mut datagram = match single {
+                Some(mem) => {
+                    let mut d = gst::Buffer::new();
+                    let dm = d.get_mut().expect("new buffer is writable");
+                    dm.append_memory(header);
+                    dm.append_memory(mem.share(plan.range(i)));
+                    d
+                }
+                None => {
+                    let mut d = buffer
+                        .copy_region(gst::BufferCopyFlags::MEMORY, plan.range(i))
+                        .map_err(|err| {
+                            gst::element_imp_error!(
+                                self,
+                                gst::CoreError::Failed,
+                                ("Could not share the frame's memory: {err}")
+                            );
+                            gst::FlowError::Error
+                        })?;
+                    d.make_mut().insert_memory(0, header);
+                    d
+                }
+            };
             {
                 let d = datagram.make_mut();
-                d.insert_memory(0, headers.share(i * hlen..(i + 1) * hlen));
                 d.set_pts(pts);
                 d.set_dts(dts);
                 if i == 0 && discont {
