@@ -4,6 +4,7 @@
 
 #[path = "../examples/common/area.rs"]
 mod area;
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -13,11 +14,8 @@ use std::time::{Duration, Instant};
 use gst::prelude::*;
 
 use area::{Area, Point, apply};
-
-fn init() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| gst::init().expect("GStreamer initialises"));
-}
+use common::process::{example, text, wait_exit};
+use common::{free_udp_port, init};
 
 /// A `w` x `h` RGB picture whose pixel (x, y) holds R = 4x, G = 4y.
 fn coordinate_picture(w: usize, h: usize) -> Vec<u8> {
@@ -96,23 +94,6 @@ fn perspective_with_the_area_matrix_shows_the_area() {
 // ---------------------------------------------------------------------------
 // The programs
 
-/// `target/<profile>/examples/<name>`, built by `cargo test` with the tests.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: cargo test builds the examples; run `cargo build --examples`",
-        path.display()
-    );
-    path
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 fn require_tool(path: &str, package: &str) {
     assert!(
         Path::new(path).exists(),
@@ -121,21 +102,14 @@ fn require_tool(path: &str, package: &str) {
 }
 
 /// Waits for `child` to exit within `limit`, killing it otherwise.
-fn wait(mut child: Child, limit: Duration) -> Output {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    panic!(
-        "did not exit within {limit:?}: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+fn wait(child: Child, limit: Duration) -> Output {
+    wait_exit(child, limit, Duration::from_millis(50)).unwrap_or_else(|out| {
+        panic!(
+            "did not exit within {limit:?}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        )
+    })
 }
 
 /// An Xvfb server on a free display number, killed at the end.
@@ -326,8 +300,8 @@ fn picks_four_clicks(sink: &[&str], file_name: &str) {
 }
 
 #[test]
-fn the_picker_saves_four_clicks_with_autovideosink() {
-    picks_four_clicks(&[], "auto.json");
+fn the_picker_saves_four_clicks_with_its_default_sink() {
+    picks_four_clicks(&[], "default.json");
 }
 
 #[test]
@@ -392,12 +366,7 @@ fn the_picker_needs_a_display_and_an_area_file() {
 /// Runs the receiver for a while and the sender with `sender_args` into it;
 /// returns the received JPEG files.
 fn send_to_receiver(name: &str, sender_args: &[&str]) -> Vec<Vec<u8>> {
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let port = free_udp_port().to_string();
     let dir = std::env::temp_dir().join(format!("udpjpeg-area-{name}-{port}"));
     let _ = std::fs::remove_dir_all(&dir);
     let receiver = Command::new(example("receiver"))

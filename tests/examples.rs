@@ -1,62 +1,28 @@
 //! The sender and receiver example programs, run as a user would run them:
 //! a round trip over 127.0.0.1, a taken port, Ctrl+C, bad flags.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// `target/<profile>/examples/<name>`, built by `cargo test` with the tests.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: cargo test builds the examples; run `cargo build --examples`",
-        path.display()
-    );
-    path
-}
-
-fn free_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::free_udp_port;
+use common::process::{example, interrupt, text, wait_exit};
 
 fn run(cmd: &mut Command) -> Output {
     cmd.stdin(Stdio::null()).output().unwrap()
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 /// Waits for `child` to exit within `limit`, killing it otherwise.
-fn wait(mut child: std::process::Child, limit: Duration) -> Output {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    panic!("{:?} did not exit within {limit:?}", child.id());
-}
-
-fn interrupt(child: &std::process::Child) {
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+fn wait(child: std::process::Child, limit: Duration) -> Output {
+    let id = child.id();
+    wait_exit(child, limit, Duration::from_millis(50))
+        .unwrap_or_else(|_| panic!("{id:?} did not exit within {limit:?}"))
 }
 
 fn round_trip(wire_format: &str) {
-    let port = free_port().to_string();
+    let port = free_udp_port().to_string();
     let dir = std::env::temp_dir().join(format!("udpjpeg-example-{wire_format}-{port}"));
     let _ = std::fs::remove_dir_all(&dir);
     let receiver = Command::new(example("receiver"))
@@ -144,7 +110,7 @@ fn a_taken_port_is_a_clear_error() {
 
 #[test]
 fn one_ctrl_c_stops_each_program_cleanly() {
-    let port = free_port().to_string();
+    let port = free_udp_port().to_string();
     let dir = std::env::temp_dir().join(format!("udpjpeg-example-int-{port}"));
     let receiver = Command::new(example("receiver"))
         .args(["--port", &port])

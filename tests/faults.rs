@@ -101,13 +101,6 @@ impl Run {
     }
 }
 
-fn by_name(bin: &gst::Element, name: &str) -> gst::Element {
-    bin.downcast_ref::<gst::Bin>()
-        .unwrap()
-        .by_name(name)
-        .unwrap()
-}
-
 /// Sends `frames` at 30 fps of PTS through `udpjpegpay ! <middle> ! udpjpegdepay`
 /// (or over UDP when `udp`), netsim configured by `netsim`.
 fn run(frames: Vec<Vec<u8>>, netsim: &str, udp: bool, live: bool) -> Run {
@@ -287,15 +280,7 @@ fn run_with(
     // Then EOS, which makes the depayloader count what it still holds as lost.
     appsrc.end_of_stream().unwrap();
     if !udp {
-        let msg = sender
-            .bus()
-            .unwrap()
-            .timed_pop_filtered(
-                gst::ClockTime::from_seconds(10),
-                &[gst::MessageType::Eos, gst::MessageType::Error],
-            )
-            .expect("EOS reaches the sink");
-        assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+        expect_eos(&sender, 10, "EOS reaches the sink");
     }
     for p in [Some(&*sender), receiver.as_deref()].into_iter().flatten() {
         if let Some(msg) = p.bus().unwrap().pop_filtered(&[gst::MessageType::Error]) {

@@ -90,29 +90,6 @@ fn datagram_from(data: Vec<u8>, ip: &str, port: u16) -> gst::Buffer {
     b
 }
 
-fn depay(props: &[(&str, &str)]) -> Harness {
-    init();
-    let mut e = gst::ElementFactory::make("udpjpegdepay");
-    for (k, v) in props {
-        e = e.property_from_str(k, v);
-    }
-    let mut h = Harness::with_element(&e.build().unwrap(), Some("sink"), Some("src"));
-    h.play();
-    h.push_event(gst::event::StreamStart::new("udp"));
-    h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
-        gst::ClockTime,
-    >::new()));
-    h
-}
-
-fn stat(h: &Harness, name: &str) -> u64 {
-    h.element()
-        .unwrap()
-        .property::<gst::Structure>("stats")
-        .get::<u64>(name)
-        .unwrap()
-}
-
 /// Runs a valid stream from 127.0.0.1:9000 with `per_datagram` hostile
 /// datagrams after each of its datagrams, from the addresses `flood_addr`
 /// picks, and checks that every valid frame comes out exact and in order,
@@ -121,7 +98,7 @@ fn flood(per_datagram: usize, flood_addr: impl Fn(&mut Rng) -> (String, u16)) {
     const MAX_FRAME: u64 = 1 << 20;
     const PENDING: u64 = 4;
     const SENDERS: u64 = 64;
-    let mut h = depay(&[
+    let mut h = depay_unchecked(&[
         ("max-frame-size", &MAX_FRAME.to_string()),
         ("max-pending-frames", &PENDING.to_string()),
         ("max-senders", &SENDERS.to_string()),
@@ -168,7 +145,7 @@ fn flood_from_one_address_does_not_touch_another_senders_frames() {
 #[test]
 fn flood_without_address_is_one_more_sender() {
     init();
-    let mut h = depay(&[]);
+    let mut h = depay_unchecked(&[]);
     let mut rng = Rng(7);
     let f = &FRAMES_360P[0];
     for d in Plan::new(WireFormat::Sce, f.len(), 1400)
@@ -210,7 +187,7 @@ fn rss_kib() -> u64 {
 fn forged_frames_fill_up_to_the_limits_and_no_further() {
     // Well-formed middle chunks of four forged frames from one address: the
     // frames grow to max-frame-size and stop there.
-    let mut h = depay(&[
+    let mut h = depay_unchecked(&[
         ("max-frame-size", "1048576"),
         ("max-pending-frames", "4"),
         ("timeout", "60000"),
@@ -241,7 +218,7 @@ fn memory_stays_flat_over_a_long_flood() {
     // from 5,000 addresses, for at most 16 seconds: once the reassembler's
     // tables are full (after 20,000), the resident size may not grow by more
     // than its small limits allow.
-    let mut h = depay(&[
+    let mut h = depay_unchecked(&[
         ("max-frame-size", "1048576"),
         ("max-pending-frames", "4"),
         ("max-senders", "64"),
@@ -291,10 +268,7 @@ fn mjpegsplit_survives_hostile_streams() {
     e = e.property("max-frame-size", 1_048_576u32);
     let mut h = Harness::with_element(&e.build().unwrap(), Some("sink"), Some("src"));
     h.play();
-    h.push_event(gst::event::StreamStart::new("tcp"));
-    h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
-        gst::ClockTime,
-    >::new()));
+    start_stream(&mut h, "tcp", false);
     let good = &FRAMES_360P[0];
     let mut rng = Rng(3);
     // Random bytes.

@@ -1,6 +1,9 @@
 //! Tests of the `mjpegsplit` element: Harness tests on hand-made streams and
 //! a filesrc ! mjpegsplit ! jpegdec pipeline.
 
+mod common;
+
+use common::*;
 use gst::prelude::*;
 use gst_check::Harness;
 
@@ -8,15 +11,6 @@ const BASELINE: &[u8] = include_bytes!("fixtures/baseline.jpg");
 const PROGRESSIVE: &[u8] = include_bytes!("fixtures/progressive.jpg");
 const RESTART: &[u8] = include_bytes!("fixtures/restart.jpg");
 const EXIF: &[u8] = include_bytes!("fixtures/exif.jpg");
-
-fn init() {
-    use std::sync::Once;
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        gst::init().unwrap();
-        gstudpjpeg::plugin_register_static().expect("register udpjpeg plugin");
-    });
-}
 
 fn ms(n: u64) -> gst::ClockTime {
     gst::ClockTime::from_mseconds(n)
@@ -39,37 +33,6 @@ fn push_chunks(h: &mut Harness, stream: &[u8], chunk: usize) {
         buffer.get_mut().unwrap().set_pts(ms(i as u64));
         assert_eq!(h.push(buffer), Ok(gst::FlowSuccess::Ok));
     }
-}
-
-fn pull_all(h: &mut Harness) -> Vec<gst::Buffer> {
-    let mut out = Vec::new();
-    while let Some(b) = h.try_pull() {
-        out.push(b);
-    }
-    out
-}
-
-/// All events that reached the harness sink, in order.
-fn events(h: &mut Harness) -> Vec<gst::Event> {
-    let mut out = Vec::new();
-    while let Some(e) = h.try_pull_event() {
-        out.push(e);
-    }
-    out
-}
-
-fn caps_events(events: &[gst::Event]) -> Vec<gst::Caps> {
-    events
-        .iter()
-        .filter_map(|e| match e.view() {
-            gst::EventView::Caps(c) => Some(c.caps_owned()),
-            _ => None,
-        })
-        .collect()
-}
-
-fn stats(h: &Harness) -> gst::Structure {
-    h.element().unwrap().property::<gst::Structure>("stats")
 }
 
 fn stat(s: &gst::Structure, name: &str) -> u64 {
@@ -362,15 +325,6 @@ fn stats_reset_on_paused_to_ready() {
     }
 }
 
-/// Sets the pipeline to NULL however the test ends.
-struct NullOnDrop(gst::Pipeline);
-
-impl Drop for NullOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.set_state(gst::State::Null);
-    }
-}
-
 #[test]
 fn filesrc_pipeline_decodes_every_frame() {
     init();
@@ -392,7 +346,7 @@ fn filesrc_pipeline_decodes_every_frame() {
     .unwrap()
     .downcast::<gst::Pipeline>()
     .unwrap();
-    let guard = NullOnDrop(pipeline.clone());
+    let guard = PipelineGuard(pipeline.clone().upcast());
     let sink = pipeline
         .by_name("sink")
         .unwrap()
@@ -406,14 +360,7 @@ fn filesrc_pipeline_decodes_every_frame() {
         assert_eq!(info.fps(), gst::Fraction::new(10, 1));
         sizes.push((info.width(), info.height()));
     }
-    let bus = pipeline.bus().unwrap();
-    let msg = bus
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(5),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("no EOS");
-    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+    expect_eos(pipeline.upcast_ref(), 5, "no EOS");
     drop(guard);
     let _ = std::fs::remove_file(&path);
     assert_eq!(

@@ -11,33 +11,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::process::{Kill, Netns, plugin_dir, require_gst_launch, require_ip, require_root};
 use common::*;
 use gst::prelude::*;
-
-fn by_name(bin: &gst::Element, name: &str) -> gst::Element {
-    bin.downcast_ref::<gst::Bin>()
-        .unwrap()
-        .by_name(name)
-        .unwrap_or_else(|| panic!("no element {name}"))
-}
-
-fn assert_no_error(pipeline: &gst::Element, what: &str) {
-    let bus = pipeline.bus().unwrap();
-    while let Some(msg) = bus.pop() {
-        if let gst::MessageView::Error(e) = msg.view() {
-            panic!(
-                "{what}: error from {:?}: {} ({:?})",
-                msg.src().map(|s| s.path_string()),
-                e.error(),
-                e.debug()
-            );
-        }
-    }
-}
 
 /// `udpsrc address=127.0.0.1 port=0 ! udpjpegdepay ! appsink`.
 struct Receiver {
@@ -107,26 +87,6 @@ fn sender(sink: &str) -> (PipelineGuard, gst_app::AppSrc) {
     (pipeline, appsrc)
 }
 
-/// Pushes `frames` `ms` apart (paced by the sink's clock sync) and waits for
-/// the end of stream.
-fn send_all(pipeline: &gst::Element, appsrc: &gst_app::AppSrc, frames: &[Vec<u8>], ms: u64) {
-    for (i, f) in frames.iter().enumerate() {
-        appsrc
-            .push_buffer(buffer_with_pts(f.clone(), ms * i as u64))
-            .unwrap();
-    }
-    appsrc.end_of_stream().unwrap();
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(30),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("the sender finishes within 30 s");
-    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
-}
-
 fn tagged(n: usize, tag: &str) -> Vec<Vec<u8>> {
     (0..n)
         .map(|i| tag_frame(&FRAMES_360P[i % FRAMES_360P.len()], &format!("{tag} {i}")))
@@ -157,14 +117,6 @@ fn multiudpsink_to_two_receivers_every_frame_exact() {
         assert_eq!(stats.get::<u64>("frames-lost").unwrap(), 0, "{stats}");
         assert_eq!(stats.get::<u64>("senders").unwrap(), 1, "{stats}");
     }
-}
-
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Three senders at once into one receiver, each from its own port on
@@ -224,172 +176,34 @@ fn source_keeps_only_one_of_three_senders() {
 // ---- multicast between network namespaces ----
 
 fn require_root_and_tools() {
-    let uid = Command::new("id")
-        .arg("-u")
-        .output()
-        .expect("the id command runs");
-    assert_eq!(
-        String::from_utf8_lossy(&uid.stdout).trim(),
-        "0",
-        "this test needs root to create network namespaces, a bridge and veth pairs; run it as \
-         root (CI does)"
-    );
-    assert!(
-        Command::new("ip")
-            .arg("-V")
-            .output()
-            .is_ok_and(|o| o.status.success()),
-        "the ip command (Debian package iproute2) is missing"
-    );
-    assert!(
-        Command::new("gst-launch-1.0")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success()),
-        "gst-launch-1.0 is missing: install the Debian package gstreamer1.0-tools"
-    );
+    require_root("create network namespaces, a bridge and veth pairs");
+    require_ip();
+    require_gst_launch();
 }
 
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().unwrap();
+/// Waits up to `secs` for the child to exit, which it must with status 0.
+fn wait(child: Kill, secs: u64, what: &str) -> Output {
+    let out = child
+        .wait_exit(Duration::from_secs(secs), Duration::from_millis(20))
+        .unwrap_or_else(|out| {
+            panic!(
+                "{what} did not exit within {secs} s: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
     assert!(
         out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
+        "{what} exits with status 0 ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// A network namespace with its links, all removed on drop.
-struct Netns {
-    name: String,
-    links: Vec<String>,
-}
-
-impl Netns {
-    fn new(name: String) -> Netns {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &name])
-            .stderr(Stdio::null())
-            .status();
-        ip(&["netns", "add", &name]);
-        let ns = Netns {
-            name,
-            links: Vec::new(),
-        };
-        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
-        ns
-    }
-
-    fn ip(&self, args: &[&str]) {
-        let mut all = vec!["-n", &self.name];
-        all.extend_from_slice(args);
-        ip(&all);
-    }
-
-    fn cmd(&self, program: &str) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name, program]);
-        c
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        for link in self.links.iter().rev() {
-            let _ = Command::new("ip")
-                .args(["-n", &self.name, "link", "del", link])
-                .stderr(Stdio::null())
-                .status();
-        }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-/// A child process, killed on drop.
-struct Kill(Option<Child>);
-
-impl Kill {
-    fn interrupt(&self) {
-        let pid = self.0.as_ref().unwrap().id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-INT", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
-
-    fn wait(mut self, secs: u64, what: &str) -> Output {
-        let mut child = self.0.take().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        while child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let out = child.wait_with_output().unwrap();
-                panic!(
-                    "{what} did not exit within {secs} s: {}{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{what} exits with status 0 ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    }
-}
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The folder holding libgstudpjpeg.so (target/<profile>).
-fn plugin_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    assert!(
-        dir.join("libgstudpjpeg.so").exists(),
-        "{} is missing: run `cargo build`",
-        dir.join("libgstudpjpeg.so").display()
-    );
-    dir
+    out
 }
 
 fn count_files(dir: &Path) -> usize {
     std::fs::read_dir(dir).map_or(0, |d| d.count())
-}
-
-fn read_frames(dir: &Path) -> Vec<Vec<u8>> {
-    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    names.sort();
-    names.iter().map(|p| std::fs::read(p).unwrap()).collect()
 }
 
 const GROUP: &str = "239.255.42.42";
@@ -527,7 +341,7 @@ fn multicast_to_two_receivers_in_network_namespaces() {
             frames.len() - 1
         ),
     );
-    sender.wait(30, "the multicast sender");
+    wait(sender, 30, "the multicast sender");
 
     let deadline = Instant::now() + Duration::from_secs(10);
     while receivers
@@ -539,7 +353,7 @@ fn multicast_to_two_receivers_in_network_namespaces() {
     }
     for (rx, dir) in receivers {
         rx.interrupt();
-        rx.wait(10, "a multicast receiver");
+        wait(rx, 10, "a multicast receiver");
         let got = read_frames(&dir);
         assert_exact(&got, &frames, &format!("receiver {}", dir.display()));
     }

@@ -6,91 +6,21 @@
 //! Needs root (network namespaces, raw sockets); CI runs as root. Without
 //! root the test fails and says so.
 
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
+use common::process::{Kill, Netns, example_or, require_ip, require_root};
+
 fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --examples`",
-        path.display()
-    );
-    path
+    example_or(name, "run `cargo build --examples`")
 }
 
 fn require_root_and_ip() {
-    let uid = Command::new("id")
-        .arg("-u")
-        .output()
-        .expect("the id command runs");
-    assert_eq!(
-        String::from_utf8_lossy(&uid.stdout).trim(),
-        "0",
-        "this test needs root to create a network namespace and send raw packets; run it as \
-         root (CI does)"
-    );
-    assert!(
-        Command::new("ip")
-            .arg("-V")
-            .output()
-            .is_ok_and(|o| o.status.success()),
-        "the ip command (Debian package iproute2) is missing"
-    );
-}
-
-/// A network namespace, deleted on drop.
-struct Netns(String);
-
-impl Netns {
-    fn new(name: &str) -> Netns {
-        let _ = Command::new("ip").args(["netns", "del", name]).status();
-        let ok = Command::new("ip")
-            .args(["netns", "add", name])
-            .status()
-            .unwrap();
-        assert!(ok.success(), "ip netns add {name}");
-        let ns = Netns(name.to_string());
-        let ok = ns
-            .cmd("ip")
-            .args(["link", "set", "lo", "up"])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        ns
-    }
-
-    fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.0]).arg(program);
-        c
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-/// Kills the child on drop, so no process outlives a failed test.
-struct Kill(Option<Child>);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+    require_root("create a network namespace and send raw packets");
+    require_ip();
 }
 
 fn status_kib(pid: u32, field: &str) -> u64 {
@@ -106,7 +36,7 @@ fn status_kib(pid: u32, field: &str) -> u64 {
 #[test]
 fn receiver_stays_flat_under_a_spoofed_flood_in_a_namespace() {
     require_root_and_ip();
-    let ns = Netns::new(&format!("udpjpeg-flood-{}", std::process::id()));
+    let ns = Netns::new(format!("udpjpeg-flood-{}", std::process::id()));
     let out_dir = std::env::temp_dir().join(format!("udpjpeg-flood-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out_dir);
 

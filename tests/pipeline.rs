@@ -10,30 +10,6 @@ use common::*;
 use gst::prelude::*;
 use gst_check::Harness;
 
-fn by_name<T: IsA<gst::Element>>(pipeline: &gst::Element, name: &str) -> T {
-    pipeline
-        .downcast_ref::<gst::Bin>()
-        .unwrap()
-        .by_name(name)
-        .unwrap_or_else(|| panic!("no element {name}"))
-        .downcast::<T>()
-        .unwrap()
-}
-
-fn assert_no_error(pipeline: &gst::Element) {
-    let bus = pipeline.bus().unwrap();
-    while let Some(msg) = bus.pop() {
-        if let gst::MessageView::Error(e) = msg.view() {
-            panic!(
-                "error from {:?}: {} ({:?})",
-                msg.src().map(|s| s.path_string()),
-                e.error(),
-                e.debug()
-            );
-        }
-    }
-}
-
 #[test]
 fn udp_loopback_delivers_at_least_99_percent_byte_for_byte() {
     for f in ["appsrc", "udpsink", "udpsrc", "appsink"] {
@@ -56,7 +32,7 @@ fn udp_loopback_delivers_at_least_99_percent_byte_for_byte() {
         .unwrap(),
     );
     receiver.set_state(gst::State::Playing).unwrap();
-    let port: i32 = by_name::<gst::Element>(&receiver, "src").property("port");
+    let port: i32 = by_name(&receiver, "src").property("port");
     assert_ne!(port, 0, "udpsrc reports the port it bound");
 
     let sender = PipelineGuard(
@@ -66,28 +42,12 @@ fn udp_loopback_delivers_at_least_99_percent_byte_for_byte() {
         ))
         .unwrap(),
     );
-    let appsrc: gst_app::AppSrc = by_name(&sender, "src");
+    let appsrc: gst_app::AppSrc = by_name_as(&sender, "src");
     sender.set_state(gst::State::Playing).unwrap();
     // 100 frames a second, paced by udpsink's clock sync.
-    for (i, f) in frames.iter().enumerate() {
-        let mut b = gst::Buffer::from_slice(f.clone());
-        b.get_mut()
-            .unwrap()
-            .set_pts(gst::ClockTime::from_mseconds(10 * i as u64));
-        appsrc.push_buffer(b).unwrap();
-    }
-    appsrc.end_of_stream().unwrap();
-    let msg = sender
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(30),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("the sender finishes within 30 s");
-    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+    send_all(&sender, &appsrc, &frames, 10);
 
-    let sink: gst_app::AppSink = by_name(&receiver, "sink");
+    let sink: gst_app::AppSink = by_name_as(&receiver, "sink");
     let mut got = Vec::new();
     while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(500)) {
         let data = bytes(sample.buffer().unwrap());
@@ -99,12 +59,12 @@ fn udp_loopback_delivers_at_least_99_percent_byte_for_byte() {
         assert_eq!(caps.get::<i32>("width").unwrap(), 640);
         assert_eq!(caps.get::<i32>("height").unwrap(), 360);
     }
-    assert_no_error(&receiver);
+    assert_no_error(&receiver, "");
     let mut sorted = got.clone();
     sorted.sort_unstable();
     sorted.dedup();
     assert_eq!(sorted, got, "frames arrive once each, in order");
-    let stats: gst::Structure = by_name::<gst::Element>(&receiver, "depay").property("stats");
+    let stats: gst::Structure = by_name(&receiver, "depay").property("stats");
     assert!(
         got.len() * 100 >= N * 99,
         "received {} of {N} frames; stats {stats}",
@@ -203,10 +163,7 @@ fn reorder_interleave_duplicate_and_drop_between_pay_and_depay() {
 
     let mut h = Harness::new("udpjpegdepay");
     h.play();
-    h.push_event(gst::event::StreamStart::new("udp"));
-    h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
-        gst::ClockTime,
-    >::new()));
+    start_stream(&mut h, "udp", false);
     for b in wire {
         h.push(b).unwrap();
     }
@@ -259,7 +216,7 @@ fn countdown_over_udp_loopback() {
         .unwrap(),
     );
     receiver.set_state(gst::State::Playing).unwrap();
-    let port: i32 = by_name::<gst::Element>(&receiver, "src").property("port");
+    let port: i32 = by_name(&receiver, "src").property("port");
     let sender = PipelineGuard(
         gst::parse::launch(&format!(
             "appsrc name=src format=time caps=image/jpeg ! \
@@ -267,24 +224,22 @@ fn countdown_over_udp_loopback() {
         ))
         .unwrap(),
     );
-    let appsrc: gst_app::AppSrc = by_name(&sender, "src");
+    let appsrc: gst_app::AppSrc = by_name_as(&sender, "src");
     sender.set_state(gst::State::Playing).unwrap();
     for (i, f) in frames.iter().enumerate() {
-        let mut b = gst::Buffer::from_slice(f.clone());
-        b.get_mut()
-            .unwrap()
-            .set_pts(gst::ClockTime::from_mseconds(20 * i as u64));
-        appsrc.push_buffer(b).unwrap();
+        appsrc
+            .push_buffer(buffer_with_pts(f.clone(), 20 * i as u64))
+            .unwrap();
     }
     appsrc.end_of_stream().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    let sink: gst_app::AppSink = by_name(&receiver, "sink");
+    let sink: gst_app::AppSink = by_name_as(&receiver, "sink");
     let mut got = Vec::new();
     while got.len() < frames.len() && Instant::now() < deadline {
         if let Some(s) = sink.try_pull_sample(gst::ClockTime::from_mseconds(500)) {
             got.push(bytes(s.buffer().unwrap()));
         }
     }
-    assert_no_error(&receiver);
+    assert_no_error(&receiver, "");
     assert_eq!(got, frames);
 }

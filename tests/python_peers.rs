@@ -14,67 +14,23 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::process::Kill;
 use common::*;
 use gst::prelude::*;
 
-/// A fresh folder under the temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(what: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "udpjpeg-python-{what}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Kills the child on drop, so no process outlives a failed test.
-struct Kill(Option<Child>);
-
-impl Kill {
-    /// Waits for the child to exit within `limit` and returns its output.
-    fn wait(mut self, limit: Duration) -> Output {
-        let mut child = self.0.take().unwrap();
-        let deadline = Instant::now() + limit;
-        while child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let out = child.wait_with_output().unwrap();
-                panic!(
-                    "a Python peer did not exit within {limit:?}; stderr: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child.wait_with_output().unwrap()
-    }
-}
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+/// Waits for a Python peer to exit within `limit` and returns its output.
+fn wait(peer: Kill, limit: Duration) -> Output {
+    peer.wait_exit(limit, Duration::from_millis(20))
+        .unwrap_or_else(|out| {
+            panic!(
+                "a Python peer did not exit within {limit:?}; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
 }
 
 fn python(script: &str) -> Command {
@@ -115,37 +71,6 @@ fn write_frames(dir: &Path, frames: &[Vec<u8>]) {
     }
 }
 
-/// The frames a Python receiver wrote, in order.
-fn read_frames(dir: &Path) -> Vec<Vec<u8>> {
-    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    names.sort();
-    names.iter().map(|p| std::fs::read(p).unwrap()).collect()
-}
-
-fn by_name(bin: &gst::Element, name: &str) -> gst::Element {
-    bin.downcast_ref::<gst::Bin>()
-        .unwrap()
-        .by_name(name)
-        .unwrap_or_else(|| panic!("no element {name}"))
-}
-
-fn assert_no_error(pipeline: &gst::Element) {
-    let bus = pipeline.bus().unwrap();
-    while let Some(msg) = bus.pop() {
-        if let gst::MessageView::Error(e) = msg.view() {
-            panic!(
-                "error from {:?}: {} ({:?})",
-                msg.src().map(|s| s.path_string()),
-                e.error(),
-                e.debug()
-            );
-        }
-    }
-}
-
 /// Python sender -> udpsrc ! udpjpegdepay ! appsink: every frame, in order,
 /// byte for byte.
 fn python_sender_to_depay(
@@ -157,7 +82,7 @@ fn python_sender_to_depay(
     for f in ["udpsrc", "appsink"] {
         require(f);
     }
-    let dir = TempDir::new("send");
+    let dir = TempDir::new("udpjpeg-python-send");
     write_frames(&dir.0, frames);
 
     let receiver = PipelineGuard(
@@ -182,7 +107,7 @@ fn python_sender_to_depay(
             .spawn()
             .unwrap(),
     ));
-    let out = sender.wait(Duration::from_secs(60));
+    let out = wait(sender, Duration::from_secs(60));
     let said = check(&out, script);
     assert_eq!(said.trim(), format!("sent {} frames", frames.len()));
 
@@ -198,7 +123,7 @@ fn python_sender_to_depay(
         assert_eq!(caps.name(), "image/jpeg");
         got.push(bytes(sample.buffer().unwrap()));
     }
-    assert_no_error(&receiver);
+    assert_no_error(&receiver, "");
     let stats: gst::Structure = by_name(&receiver, "depay").property("stats");
     eprintln!(
         "{script} -> udpjpegdepay wire-format={wire_format}: {} of {} frames in {:?}; {stats}",
@@ -241,7 +166,7 @@ fn pay_to_python_receiver_with(
     for f in ["appsrc", "udpsink"] {
         require(f);
     }
-    let dir = TempDir::new("recv");
+    let dir = TempDir::new("udpjpeg-python-recv");
     let mut receiver = Kill(Some(
         python(script)
             .args(["--host", "127.0.0.1", "--port", "0", "--timeout", "60"])
@@ -295,24 +220,10 @@ fn pay_to_python_receiver_with(
     }
     sender.set_state(gst::State::Playing).unwrap();
     // 100 frames a second, paced by udpsink's clock sync.
-    for (i, f) in frames.iter().enumerate() {
-        appsrc
-            .push_buffer(buffer_with_pts(f.clone(), 10 * i as u64))
-            .unwrap();
-    }
-    appsrc.end_of_stream().unwrap();
-    let msg = sender
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(30),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("the sender finishes within 30 s");
-    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+    send_all(&sender, &appsrc, frames, 10);
     let pay_stats: gst::Structure = by_name(&sender, "pay").property("stats");
 
-    let out = receiver.wait(Duration::from_secs(90));
+    let out = wait(receiver, Duration::from_secs(90));
     let said = check(&out, script);
     let got = read_frames(&dir.0);
     eprintln!(

@@ -28,13 +28,8 @@ fn receiver(depay_props: &str) -> Receiver {
         .unwrap(),
     );
     pipeline.set_state(gst::State::Playing).unwrap();
-    let bin = pipeline.downcast_ref::<gst::Bin>().unwrap();
-    let port = bin.by_name("src").unwrap().property::<i32>("port") as u16;
-    let sink = bin
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let port = by_name(&pipeline, "src").property::<i32>("port") as u16;
+    let sink = by_name_as::<gst_app::AppSink>(&pipeline, "sink");
     Receiver {
         pipeline,
         sink,
@@ -53,12 +48,7 @@ impl Receiver {
     }
 
     fn stats(&self) -> gst::Structure {
-        self.pipeline
-            .downcast_ref::<gst::Bin>()
-            .unwrap()
-            .by_name("depay")
-            .unwrap()
-            .property("stats")
+        by_name(&self.pipeline, "depay").property("stats")
     }
 }
 

@@ -15,20 +15,13 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::process::{Kill, plugin_dir, require_gst_launch, wait_exit};
 use common::*;
 use gst::prelude::*;
-
-fn by_name(bin: &gst::Element, name: &str) -> gst::Element {
-    bin.downcast_ref::<gst::Bin>()
-        .unwrap()
-        .by_name(name)
-        .unwrap_or_else(|| panic!("no element {name}"))
-}
 
 /// Waits for EOS on `pipeline`'s bus, failing on an error or after `secs`.
 fn wait_eos(pipeline: &gst::Element, what: &str, secs: u64) {
@@ -42,28 +35,6 @@ fn wait_eos(pipeline: &gst::Element, what: &str, secs: u64) {
         .unwrap_or_else(|| panic!("{what}: no end of stream within {secs} s"));
     if let gst::MessageView::Error(e) = msg.view() {
         panic!("{what}: {} ({:?})", e.error(), e.debug());
-    }
-}
-
-/// Fails on any error or warning message left on the bus.
-fn assert_clean(pipeline: &gst::Element, what: &str) {
-    let bus = pipeline.bus().unwrap();
-    while let Some(msg) = bus.pop() {
-        match msg.view() {
-            gst::MessageView::Error(e) => panic!(
-                "{what}: error from {:?}: {} ({:?})",
-                msg.src().map(|s| s.path_string()),
-                e.error(),
-                e.debug()
-            ),
-            gst::MessageView::Warning(w) => panic!(
-                "{what}: warning from {:?}: {} ({:?})",
-                msg.src().map(|s| s.path_string()),
-                w.error(),
-                w.debug()
-            ),
-            _ => {}
-        }
     }
 }
 
@@ -356,36 +327,17 @@ fn eos_on_a_live_sender_stops_sender_and_receiver_cleanly() {
 
 // ---- the same with gst-launch-1.0 processes and a real SIGINT ----
 
-/// The folder holding libgstudpjpeg.so (target/<profile>), for
-/// GST_PLUGIN_PATH.
-fn plugin_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    assert!(
-        dir.join("libgstudpjpeg.so").exists(),
-        "{} is missing: run `cargo build`",
-        dir.join("libgstudpjpeg.so").display()
-    );
-    dir
-}
-
 /// A gst-launch-1.0 process; its stdout is collected by a thread, and it is
 /// killed on drop.
 struct Launch {
-    child: Option<Child>,
+    child: Kill,
     stdout: Arc<Mutex<String>>,
     reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Launch {
     fn new(args: &str) -> Launch {
-        assert!(
-            Command::new("gst-launch-1.0")
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success()),
-            "gst-launch-1.0 is missing: install the Debian package gstreamer1.0-tools"
-        );
+        require_gst_launch();
         let mut child = Command::new("gst-launch-1.0")
             .args(args.split_whitespace())
             .env("GST_PLUGIN_PATH", plugin_dir())
@@ -406,7 +358,7 @@ impl Launch {
             }
         });
         Launch {
-            child: Some(child),
+            child: Kill(Some(child)),
             stdout,
             reader: Some(reader),
         }
@@ -425,45 +377,23 @@ impl Launch {
     }
 
     fn interrupt(&self) {
-        let pid = self.child.as_ref().unwrap().id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-INT", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
+        self.child.interrupt();
     }
 
     /// Waits for exit within `secs`; returns (output, everything on stdout).
     fn wait(mut self, secs: u64) -> (Output, String) {
-        let mut child = self.child.take().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        while child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let out = child.wait_with_output().unwrap();
+        let child = self.child.0.take().unwrap();
+        let out = wait_exit(child, Duration::from_secs(secs), Duration::from_millis(20))
+            .unwrap_or_else(|out| {
                 panic!(
                     "gst-launch-1.0 did not exit within {secs} s: {}{}",
                     self.stdout.lock().unwrap(),
                     String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let out = child.wait_with_output().unwrap();
+                )
+            });
         self.reader.take().unwrap().join().unwrap();
         let stdout = self.stdout.lock().unwrap().clone();
         (out, stdout)
-    }
-}
-
-impl Drop for Launch {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.child {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
     }
 }
 
@@ -482,14 +412,6 @@ fn assert_clean_exit(out: &Output, stdout: &str, what: &str) {
         stdout.contains("Got EOS from element"),
         "{what} ends on end of stream: {stdout}"
     );
-}
-
-fn free_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]
@@ -541,13 +463,7 @@ fn gst_launch_ctrl_c_on_a_tcpclientsink_stops_the_tcpserversrc_receiver() {
     let dir = std::env::temp_dir().join(format!("udpjpeg-tcp-{}-{port}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    struct Remove(PathBuf);
-    impl Drop for Remove {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-    let _remove = Remove(dir.clone());
+    let _remove = TempDir(dir.clone());
     let receiver = Launch::new(&format!(
         "tcpserversrc host=127.0.0.1 port={port} ! mjpegsplit ! \
          multifilesink location={}/frame-%05d.jpg",

@@ -9,28 +9,6 @@ use gst_check::Harness;
 use gst_net::gio;
 use gstudpjpeg::wire::{Plan, WireFormat};
 
-fn depay(props: &[(&str, &str)]) -> Harness {
-    init();
-    let mut e = gst::ElementFactory::make("udpjpegdepay");
-    for (k, v) in props {
-        e = e.property_from_str(k, v);
-    }
-    let mut h = Harness::with_element(&e.build().unwrap(), Some("sink"), Some("src"));
-    h.play();
-    start_like_udpsrc(&mut h);
-    h
-}
-
-/// What a bare udpsrc sends before data: stream-start and a segment, no caps.
-fn start_like_udpsrc(h: &mut Harness) {
-    assert!(h.push_event(gst::event::StreamStart::new("udp")));
-    assert!(
-        h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
-            gst::ClockTime,
-        >::new()))
-    );
-}
-
 fn datagrams(format: WireFormat, mtu: usize, id: u16, frame: &[u8]) -> Vec<Vec<u8>> {
     Plan::new(format, frame.len(), mtu)
         .unwrap()
@@ -49,33 +27,11 @@ fn push_from(h: &mut Harness, d: &[u8], pts_ms: u64, port: u16) {
     h.push(b).unwrap();
 }
 
-fn stat(h: &Harness, name: &str) -> u64 {
-    let s = h.element().unwrap().property::<gst::Structure>("stats");
-    s.get::<u64>(name)
-        .unwrap_or_else(|_| panic!("stats has no {name}: {s}"))
-}
-
-fn pull_all(h: &mut Harness) -> Vec<gst::Buffer> {
-    std::iter::from_fn(|| h.try_pull()).collect()
-}
-
-fn caps_events(h: &mut Harness) -> Vec<gst::Caps> {
-    std::iter::from_fn(|| h.try_pull_event())
-        .filter_map(|e| match e.view() {
-            gst::EventView::Caps(c) => Some(c.caps_owned()),
-            _ => None,
-        })
-        .collect()
-}
-
 #[test]
 fn works_without_caps_and_sets_caps_from_the_sof() {
     let mut h = depay(&[]);
     // As from a bare udpsrc: stream-start and a segment, no caps.
-    h.push_event(gst::event::StreamStart::new("udp"));
-    h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
-        gst::ClockTime,
-    >::new()));
+    start_stream(&mut h, "udp", false);
     let frame = &FRAMES_360P[0];
     for (i, d) in datagrams(WireFormat::Sce, 1400, 7, frame)
         .iter()
@@ -179,7 +135,7 @@ fn caps_are_pushed_again_only_when_they_change() {
         }
     }
     assert_eq!(pull_all(&mut h).len(), 5);
-    let sizes: Vec<(i32, i32)> = caps_events(&mut h)
+    let sizes: Vec<(i32, i32)> = caps_events(&events(&mut h))
         .iter()
         .map(|c| {
             let s = c.structure(0).unwrap();
@@ -198,7 +154,7 @@ fn frame_without_sof_keeps_caps_without_dimensions() {
         0,
     );
     assert_eq!(pull_all(&mut h).len(), 1);
-    let caps = caps_events(&mut h);
+    let caps = caps_events(&events(&mut h));
     assert_eq!(
         caps[0].to_string(),
         "image/jpeg, parsed=(boolean)true, framerate=(fraction)0/1"
@@ -562,7 +518,7 @@ fn source_first_locks_onto_the_first_host_until_ready() {
     let e = h.element().unwrap();
     e.set_state(gst::State::Ready).unwrap();
     h.play();
-    start_like_udpsrc(&mut h);
+    start_stream(&mut h, "udp", true);
     let mut b = buffer_with_pts(
         datagrams(WireFormat::Sce, 1400, 3, &fake_jpeg(10, 0))[0].clone(),
         0,
@@ -607,7 +563,7 @@ fn stats_interval_posts_element_messages() {
     let bus = gst::Bus::new();
     e.set_bus(Some(&bus));
     h.play();
-    start_like_udpsrc(&mut h);
+    start_stream(&mut h, "udp", true);
     push(
         &mut h,
         &datagrams(WireFormat::Sce, 1400, 1, &fake_jpeg(10, 0))[0],

@@ -10,26 +10,13 @@ use gst::prelude::*;
 use gst_check::Harness;
 
 fn pay(props: &[(&str, &str)]) -> (Harness, gst::Bus) {
-    init();
-    let mut e = gst::ElementFactory::make("udpjpegpay");
-    for (k, v) in props {
-        e = e.property_from_str(k, v);
-    }
-    let mut h = Harness::with_element(&e.build().unwrap(), Some("sink"), Some("src"));
+    let mut h = harness_with("udpjpegpay", props);
     let element = h.element().unwrap();
     let bus = gst::Bus::new();
     element.set_bus(Some(&bus));
     h.set_src_caps_str("image/jpeg");
     h.play();
     (h, bus)
-}
-
-fn pull_all(h: &mut Harness) -> Vec<gst::Buffer> {
-    let mut v = Vec::new();
-    while let Some(b) = h.try_pull() {
-        v.push(b);
-    }
-    v
 }
 
 /// Counts the buffer lists leaving the element's src pad.

@@ -3,101 +3,38 @@
 //! TcpStream (page, snapshot, MJPEG parts, errors, the client cap) and in
 //! headless Chromium (two screenshots: a picture, and it moves).
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::process::{Kill, example, text, wait_exit};
+use common::{free_tcp_port, free_udp_port};
 use gst::prelude::*;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// `target/<profile>/examples/<name>`, built by `cargo test` with the tests.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: cargo test builds the examples; run `cargo build --examples`",
-        path.display()
-    );
-    path
-}
-
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn free_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// A child process killed when the test ends, however it ends.
-struct Running(Option<Child>);
-
-impl Running {
-    fn spawn(cmd: &mut Command) -> Self {
-        Running(Some(
-            cmd.stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap(),
-        ))
-    }
-
-    /// Ctrl+C, then the output once it has exited.
-    fn interrupt(mut self, limit: Duration) -> Output {
-        let mut child = self.0.take().unwrap();
-        let status = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if child.try_wait().unwrap().is_some() {
-                return child.wait_with_output().unwrap();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let out = child.wait_with_output().unwrap();
-        panic!(
-            "did not exit within {limit:?} after Ctrl+C: {}",
-            text(&out.stderr)
-        );
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+/// Ctrl+C, then the output once it has exited.
+fn interrupt(running: Kill, limit: Duration) -> Output {
+    running.interrupt();
+    running
+        .wait_exit(limit, Duration::from_millis(50))
+        .unwrap_or_else(|out| {
+            panic!(
+                "did not exit within {limit:?} after Ctrl+C: {}",
+                text(&out.stderr)
+            )
+        })
 }
 
 /// A viewer on 127.0.0.1 and a sender of the moving `ball` pattern to it.
 struct Setup {
     http_port: u16,
-    viewer: Running,
-    _sender: Running,
+    viewer: Kill,
+    _sender: Kill,
 }
 
 fn start(extra_viewer_args: &[&str]) -> Setup {
@@ -109,8 +46,8 @@ fn start(extra_viewer_args: &[&str]) -> Setup {
         .arg(http_port.to_string())
         .args(["--duration", "120"])
         .args(extra_viewer_args);
-    let viewer = Running::spawn(&mut viewer);
-    let sender = Running::spawn(Command::new(example("sender")).args([
+    let viewer = Kill::spawn(&mut viewer);
+    let sender = Kill::spawn(Command::new(example("sender")).args([
         "--port",
         &udp,
         "--pattern",
@@ -342,7 +279,7 @@ fn page_snapshot_and_stream_over_http() {
 
     // Ctrl+C: a clean stop with a summary (after a statistics line).
     std::thread::sleep(Duration::from_millis(1500));
-    let out = setup.viewer.interrupt(Duration::from_secs(10));
+    let out = interrupt(setup.viewer, Duration::from_secs(10));
     assert!(out.status.success(), "viewer: {}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("open http://127.0.0.1:"), "{stdout}");
@@ -459,7 +396,7 @@ fn screenshot(url: &str, png: &Path, profile: &Path) {
     );
     let _ = std::fs::remove_file(png);
     let _ = std::fs::remove_dir_all(profile);
-    let mut child = Command::new(CHROMIUM)
+    let child = Command::new(CHROMIUM)
         .args([
             "--headless",
             "--no-sandbox",
@@ -483,16 +420,8 @@ fn screenshot(url: &str, png: &Path, profile: &Path) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!("chromium did not finish in 60 s: {}", text(&out.stderr));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = wait_exit(child, Duration::from_secs(60), Duration::from_millis(100))
+        .unwrap_or_else(|out| panic!("chromium did not finish in 60 s: {}", text(&out.stderr)));
     assert!(
         png.exists(),
         "chromium wrote no screenshot ({}): {}",

@@ -1,9 +1,16 @@
-//! Shared test helpers: plugin registration, real JPEG frames, pipeline guards.
+//! Shared test helpers: plugin registration, real JPEG frames, pipeline guards,
+//! bus checks, free ports, temp dirs and Harness helpers; `process` has the
+//! helpers for child processes.
 #![allow(dead_code)]
 
+pub mod process;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{LazyLock, Once};
 
 use gst::prelude::*;
+use gst_check::Harness;
 
 pub fn init() {
     static INIT: Once = Once::new();
@@ -116,4 +123,204 @@ pub fn bytes(b: &gst::BufferRef) -> Vec<u8> {
 /// The first error or warning message posted on `bus`, if any.
 pub fn first_message(bus: &gst::Bus, kind: gst::MessageType) -> Option<gst::Message> {
     bus.iter().find(|m| m.type_() == kind)
+}
+
+/// The element called `name` in the bin `bin`.
+pub fn by_name(bin: &gst::Element, name: &str) -> gst::Element {
+    bin.downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name(name)
+        .unwrap_or_else(|| panic!("no element {name}"))
+}
+
+/// The element called `name` in the bin `bin`, as a `T` (an AppSrc, ...).
+pub fn by_name_as<T: IsA<gst::Element>>(bin: &gst::Element, name: &str) -> T {
+    by_name(bin, name).downcast::<T>().unwrap()
+}
+
+/// Fails on any error message left on `pipeline`'s bus; `what` (when not
+/// empty) names the pipeline in the message.
+pub fn assert_no_error(pipeline: &gst::Element, what: &str) {
+    check_bus(pipeline, what, false);
+}
+
+/// Fails on any error or warning message left on `pipeline`'s bus.
+pub fn assert_clean(pipeline: &gst::Element, what: &str) {
+    check_bus(pipeline, what, true);
+}
+
+fn check_bus(pipeline: &gst::Element, what: &str, warnings: bool) {
+    let prefix = if what.is_empty() {
+        String::new()
+    } else {
+        format!("{what}: ")
+    };
+    let bus = pipeline.bus().unwrap();
+    while let Some(msg) = bus.pop() {
+        match msg.view() {
+            gst::MessageView::Error(e) => panic!(
+                "{prefix}error from {:?}: {} ({:?})",
+                msg.src().map(|s| s.path_string()),
+                e.error(),
+                e.debug()
+            ),
+            gst::MessageView::Warning(w) if warnings => panic!(
+                "{prefix}warning from {:?}: {} ({:?})",
+                msg.src().map(|s| s.path_string()),
+                w.error(),
+                w.debug()
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// Waits up to `secs` for the end of stream on `pipeline`'s bus (failing
+/// with `expect` when neither it nor an error comes) and fails on an error.
+pub fn expect_eos(pipeline: &gst::Element, secs: u64, expect: &str) {
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(secs),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect(expect);
+    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+}
+
+/// Pushes `frames` `ms` apart (paced by the sink's clock sync) and waits for
+/// the end of stream.
+pub fn send_all(pipeline: &gst::Element, appsrc: &gst_app::AppSrc, frames: &[Vec<u8>], ms: u64) {
+    for (i, f) in frames.iter().enumerate() {
+        appsrc
+            .push_buffer(buffer_with_pts(f.clone(), ms * i as u64))
+            .unwrap();
+    }
+    appsrc.end_of_stream().unwrap();
+    expect_eos(pipeline, 30, "the sender finishes within 30 s");
+}
+
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A folder removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// A fresh, empty `<prefix>-<pid>-<n>` under the temp dir.
+    pub fn new(prefix: &str) -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "{prefix}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The files in `dir` (frames written by a receiver), in name order.
+pub fn read_frames(dir: &Path) -> Vec<Vec<u8>> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    names.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+// ---- Harness helpers ----
+
+/// A Harness around a fresh `factory` element with `props` set from strings.
+pub fn harness_with(factory: &str, props: &[(&str, &str)]) -> Harness {
+    init();
+    let mut e = gst::ElementFactory::make(factory);
+    for (k, v) in props {
+        e = e.property_from_str(k, v);
+    }
+    Harness::with_element(&e.build().unwrap(), Some("sink"), Some("src"))
+}
+
+/// What a bare source (udpsrc, tcpserversrc) sends before data: stream-start
+/// and a TIME segment, no caps. With `check`, each event must be accepted.
+pub fn start_stream(h: &mut Harness, stream_id: &str, check: bool) {
+    let accepted = h.push_event(gst::event::StreamStart::new(stream_id));
+    assert!(accepted || !check, "stream-start is accepted");
+    let accepted = h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+        gst::ClockTime,
+    >::new()));
+    assert!(accepted || !check, "the segment is accepted");
+}
+
+/// A playing udpjpegdepay with `props`, after stream-start and a segment
+/// as from a bare udpsrc (each checked to be accepted).
+pub fn depay(props: &[(&str, &str)]) -> Harness {
+    depay_with(props, true)
+}
+
+/// As `depay`, without checking that the first events are accepted.
+pub fn depay_unchecked(props: &[(&str, &str)]) -> Harness {
+    depay_with(props, false)
+}
+
+fn depay_with(props: &[(&str, &str)], check: bool) -> Harness {
+    let mut h = harness_with("udpjpegdepay", props);
+    h.play();
+    start_stream(&mut h, "udp", check);
+    h
+}
+
+/// The element's `stats` structure.
+pub fn stats(h: &Harness) -> gst::Structure {
+    h.element().unwrap().property::<gst::Structure>("stats")
+}
+
+/// One counter of the element's `stats`.
+pub fn stat(h: &Harness, name: &str) -> u64 {
+    let s = stats(h);
+    s.get::<u64>(name)
+        .unwrap_or_else(|_| panic!("stats has no {name}: {s}"))
+}
+
+/// Every buffer waiting at the harness sink.
+pub fn pull_all(h: &mut Harness) -> Vec<gst::Buffer> {
+    std::iter::from_fn(|| h.try_pull()).collect()
+}
+
+/// Every event waiting at the harness sink, in order.
+pub fn events(h: &mut Harness) -> Vec<gst::Event> {
+    std::iter::from_fn(|| h.try_pull_event()).collect()
+}
+
+/// The caps of the caps events among `events`.
+pub fn caps_events(events: &[gst::Event]) -> Vec<gst::Caps> {
+    events
+        .iter()
+        .filter_map(|e| match e.view() {
+            gst::EventView::Caps(c) => Some(c.caps_owned()),
+            _ => None,
+        })
+        .collect()
 }

@@ -1,0 +1,196 @@
+//! Helpers for tests that run programs: the example binaries, child-process
+//! guards, Ctrl+C, waiting with a time limit, root and network namespaces.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// `target/<profile>`, the folder of the test binary's `deps` folder.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+/// `target/<profile>/examples/<name>`, built by `cargo test` with the tests.
+pub fn example(name: &str) -> PathBuf {
+    example_or(
+        name,
+        "cargo test builds the examples; run `cargo build --examples`",
+    )
+}
+
+/// As `example`, failing with `hint` after "... is missing: " when absent.
+pub fn example_or(name: &str, hint: &str) -> PathBuf {
+    let path = target_dir().join("examples").join(name);
+    assert!(path.exists(), "{} is missing: {hint}", path.display());
+    path
+}
+
+/// The folder holding libgstudpjpeg.so (target/<profile>), for
+/// GST_PLUGIN_PATH.
+pub fn plugin_dir() -> PathBuf {
+    let dir = target_dir();
+    assert!(
+        dir.join("libgstudpjpeg.so").exists(),
+        "{} is missing: run `cargo build`",
+        dir.join("libgstudpjpeg.so").display()
+    );
+    dir
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Ctrl+C: SIGINT to `child`.
+pub fn interrupt(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits up to `limit` for `child` to exit, looking every `poll`: its
+/// output, or `Err` with its output after killing it when it did not exit.
+pub fn wait_exit(mut child: Child, limit: Duration, poll: Duration) -> Result<Output, Output> {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return Err(child.wait_with_output().unwrap());
+        }
+        std::thread::sleep(poll);
+    }
+    Ok(child.wait_with_output().unwrap())
+}
+
+/// A child process, killed on drop so that no process outlives a failed
+/// test.
+pub struct Kill(pub Option<Child>);
+
+impl Kill {
+    /// Spawns `cmd` with stdin closed and stdout and stderr piped.
+    pub fn spawn(cmd: &mut Command) -> Kill {
+        Kill(Some(
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        ))
+    }
+
+    /// Ctrl+C.
+    pub fn interrupt(&self) {
+        interrupt(self.0.as_ref().unwrap());
+    }
+
+    /// `wait_exit` for the child.
+    pub fn wait_exit(mut self, limit: Duration, poll: Duration) -> Result<Output, Output> {
+        wait_exit(self.0.take().unwrap(), limit, poll)
+    }
+}
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Fails unless the test runs as root, which it needs `to` do something.
+pub fn require_root(to: &str) {
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .expect("the id command runs");
+    assert_eq!(
+        String::from_utf8_lossy(&uid.stdout).trim(),
+        "0",
+        "this test needs root to {to}; run it as root (CI does)"
+    );
+}
+
+pub fn require_ip() {
+    assert!(
+        Command::new("ip")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "the ip command (Debian package iproute2) is missing"
+    );
+}
+
+pub fn require_gst_launch() {
+    assert!(
+        Command::new("gst-launch-1.0")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "gst-launch-1.0 is missing: install the Debian package gstreamer1.0-tools"
+    );
+}
+
+/// `ip <args>`, which must succeed.
+pub fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A network namespace (with lo up) and its links, all removed on drop.
+pub struct Netns {
+    pub name: String,
+    pub links: Vec<String>,
+}
+
+impl Netns {
+    pub fn new(name: String) -> Netns {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &name])
+            .stderr(Stdio::null())
+            .status();
+        ip(&["netns", "add", &name]);
+        let ns = Netns {
+            name,
+            links: Vec::new(),
+        };
+        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// `ip -n <name> <args>`, which must succeed.
+    pub fn ip(&self, args: &[&str]) {
+        let mut all = vec!["-n", &self.name];
+        all.extend_from_slice(args);
+        ip(&all);
+    }
+
+    /// `program` to run inside the namespace.
+    pub fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).arg(program);
+        c
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for link in self.links.iter().rev() {
+            let _ = Command::new("ip")
+                .args(["-n", &self.name, "link", "del", link])
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
