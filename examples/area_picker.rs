@@ -48,8 +48,9 @@ Options:
   --pattern NAME        videotestsrc pattern for --test-pattern (default smpte)
   --width N             picture width in pixels (default 640); use the sender's
   --height N            picture height in pixels (default 360); use the sender's
-  --sink NAME           video sink that opens the window (default autovideosink;
-                        ximagesink or xvimagesink for X11)
+  --sink NAME           video sink that opens the window (default: ximagesink
+                        on X11, which works on every X server, else
+                        autovideosink)
   --duration SECONDS    give up after this long (default 0 = wait for clicks)
   -h, --help            show this help
 
@@ -82,7 +83,14 @@ fn parse_args(args: &mut Args) -> Options {
     let mut test_pattern = false;
     let mut pattern = None;
     let (mut width, mut height) = (640, 360);
-    let mut sink = "autovideosink".to_string();
+    // autovideosink on X11 first tries xvimagesink, which fails on servers
+    // without XVideo (Xvfb, many VMs) in ways that sometimes leave no
+    // window; ximagesink always opens one.
+    let mut sink = if std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty()) {
+        "ximagesink".to_string()
+    } else {
+        "autovideosink".to_string()
+    };
     let mut duration = None;
     while let Some((flag, inline)) = args.next_flag() {
         match flag.as_str() {
