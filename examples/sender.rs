@@ -227,20 +227,7 @@ fn capture(args: &Args, o: &Options) -> (Vec<gst::Element>, String) {
 
     match &o.source {
         Source::TestPattern(pattern) => {
-            let src = common::make("videotestsrc");
-            src.set_property("is-live", true);
-            let pspec = src
-                .find_property("pattern")
-                .expect("videotestsrc has pattern");
-            let class = glib::EnumClass::with_type(pspec.value_type()).expect("an enum");
-            if class.value_by_nick(pattern).is_none() {
-                let names: Vec<&str> = class.values().iter().map(|v| v.nick()).collect();
-                args.fail(format_args!(
-                    "--pattern '{pattern}' is not a videotestsrc pattern; pick one of: {}",
-                    names.join(", ")
-                ));
-            }
-            src.set_property_from_str("pattern", pattern);
+            let src = common::test_pattern(args, pattern);
             let mut elements = vec![
                 src,
                 common::make("videoconvert"),

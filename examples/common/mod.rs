@@ -145,6 +145,27 @@ impl Args {
 // Elements
 
 /// Creates an element, or exits with a line saying which package to install.
+/// A live `videotestsrc` showing `pattern`; an unknown pattern is a usage
+/// error that lists the known ones. (Used by the sender and the area picker.)
+#[allow(dead_code)]
+pub fn test_pattern(args: &Args, pattern: &str) -> gst::Element {
+    let src = make("videotestsrc");
+    src.set_property("is-live", true);
+    let pspec = src
+        .find_property("pattern")
+        .expect("videotestsrc has pattern");
+    let class = glib::EnumClass::with_type(pspec.value_type()).expect("an enum");
+    if class.value_by_nick(pattern).is_none() {
+        let names: Vec<&str> = class.values().iter().map(|v| v.nick()).collect();
+        args.fail(format_args!(
+            "--pattern '{pattern}' is not a videotestsrc pattern; pick one of: {}",
+            names.join(", ")
+        ));
+    }
+    src.set_property_from_str("pattern", pattern);
+    src
+}
+
 pub fn make(factory: &str) -> gst::Element {
     gst::ElementFactory::make(factory)
         .build()
