@@ -6,4 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 export G_DEBUG=fatal_warnings
+# The plugin file itself (target/debug/libgstudpjpeg.so): tests that run
+# gst-launch-1.0 load it with GST_PLUGIN_PATH; `cargo test` alone builds
+# only the rlib.
+cargo build --locked
 cargo test --locked
