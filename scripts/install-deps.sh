@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the project needs (scripts/apt-packages.txt)
-# and checks for a Rust toolchain. Safe to run again: it skips apt when
-# every package is already installed.
+# Installs the Debian packages the project needs (scripts/apt-packages.txt;
+# with --test also scripts/apt-packages-test.txt and the Python package the
+# parity tests use) and checks for a Rust toolchain. Safe to run again: it
+# skips apt when every package is already installed.
+#
+#   scripts/install-deps.sh          to build and run the plugin and examples
+#   scripts/install-deps.sh --test   to run every test as well
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-mapfile -t packages < <(grep -v '^\s*#' "$here/apt-packages.txt" | grep -v '^\s*$')
+lists=("$here/apt-packages.txt")
+if [ "${1:-}" = "--test" ]; then
+  lists+=("$here/apt-packages-test.txt")
+fi
+mapfile -t packages < <(cat "${lists[@]}" | grep -v '^\s*#' | grep -v '^\s*$')
 
 missing=()
 for p in "${packages[@]}"; do
@@ -31,7 +39,7 @@ MSG
 fi
 
 # The parity-aware Python peer of the tests uses RaptorQ from PyPI.
-if ! python3 -c 'import raptorq' >/dev/null 2>&1; then
+if [ "${1:-}" = "--test" ] && ! python3 -c 'import raptorq' >/dev/null 2>&1; then
   echo "Installing the Python package raptorq (for the parity tests)"
   python3 -m pip install --quiet 'raptorq==2.0.0' ||
     python3 -m pip install --quiet --break-system-packages 'raptorq==2.0.0'

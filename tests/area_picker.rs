@@ -97,7 +97,7 @@ fn perspective_with_the_area_matrix_shows_the_area() {
 fn require_tool(path: &str, package: &str) {
     assert!(
         Path::new(path).exists(),
-        "{path} is missing: install the Debian package {package} (scripts/apt-packages.txt)"
+        "{path} is missing: install the Debian package {package} (scripts/apt-packages-test.txt)"
     );
 }
 
