@@ -953,10 +953,10 @@ impl<K: Clone + Eq + Hash, B: AsRef<[u8]>> Reassembler<K, B> {
         if !continues && let Some(f) = s.countdown.take() {
             self.record_abandoned(key.clone(), None, Cause::Resync, f.chunks.len(), f.bytes);
         }
-        let s = self
-            .senders
-            .get_mut(&key)
-            .expect("sender was just inserted");
+        let Some(s) = self.senders.get_mut(&key) else {
+            // Not reached: sender_mut has just made the sender.
+            return Outcome::Pending;
+        };
         let held = s.countdown.as_ref().map_or(0, |f| f.bytes);
         if held + payload_len > max {
             if let Some(f) = s.countdown.take() {
@@ -967,10 +967,10 @@ impl<K: Clone + Eq + Hash, B: AsRef<[u8]>> Reassembler<K, B> {
                 max,
             });
         }
-        let s = self
-            .senders
-            .get_mut(&key)
-            .expect("sender was just inserted");
+        let Some(s) = self.senders.get_mut(&key) else {
+            // Not reached: sender_mut has just made the sender.
+            return Outcome::Pending;
+        };
         let f = s.countdown.get_or_insert_with(|| Countdown {
             prev: c,
             first_arrival: now,
