@@ -471,32 +471,19 @@ impl Scanner {
                         // The hot loop: skip stuffed FF 00 and restart markers
                         // here; anything else after an FF goes to EntropyFf.
                         let start = pos;
-                        let mut p = pos;
-                        loop {
-                            match memchr::memchr(0xFF, &data[p..end]) {
-                                Some(i) => {
-                                    let at = p + i;
-                                    match data.get(at + 1) {
-                                        Some(&c)
-                                            if at + 1 < end
-                                                && (c == 0x00
-                                                    || (marker::RST0..=marker::RST7)
-                                                        .contains(&c)) =>
-                                        {
-                                            p = at + 2;
-                                        }
-                                        _ => {
-                                            pos = at + 1;
-                                            frame.step = Step::EntropyFf;
-                                            break;
-                                        }
-                                    }
-                                }
-                                None => {
-                                    pos = end;
-                                    break;
-                                }
+                        let stop = memchr::memchr_iter(0xFF, &data[pos..end])
+                            .map(|i| start + i)
+                            .find(|&at| {
+                                !(at + 1 < end
+                                    && (data[at + 1] == 0x00
+                                        || (marker::RST0..=marker::RST7).contains(&data[at + 1])))
+                            });
+                        match stop {
+                            Some(at) => {
+                                pos = at + 1;
+                                frame.step = Step::EntropyFf;
                             }
+                            None => pos = end,
                         }
                         // Every byte up to `pos` was looked at once (the byte
                         // after a final FF is EntropyFf's).
