@@ -140,18 +140,7 @@ fn parse_args(args: &mut Args) -> Options {
 fn source_element(args: &Args, source: &Source) -> gst::Element {
     match source {
         Source::TestPattern(pattern) => common::test_pattern(args, pattern),
-        Source::Camera(device) => {
-            if !Path::new(device).exists() {
-                eprintln!(
-                    "error: camera device {device} does not exist; check --device \
-                     (ls /dev/video*) or use --test-pattern"
-                );
-                std::process::exit(1);
-            }
-            let src = common::make("v4l2src");
-            src.set_property("device", device);
-            src
-        }
+        Source::Camera(device) => common::camera(device),
     }
 }
 

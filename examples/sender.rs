@@ -22,7 +22,6 @@ mod area;
 mod common;
 
 use std::net::ToSocketAddrs;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use gst::glib;
@@ -239,15 +238,7 @@ fn capture(args: &Args, o: &Options) -> (Vec<gst::Element>, String) {
             (elements, format!("test pattern '{pattern}'"))
         }
         Source::Camera(device) => {
-            if !Path::new(device).exists() {
-                eprintln!(
-                    "error: camera device {device} does not exist; check --device \
-                     (ls /dev/video*) or use --test-pattern"
-                );
-                std::process::exit(1);
-            }
-            let src = common::make("v4l2src");
-            src.set_property("device", device);
+            let src = common::camera(device);
             // Open the device once to see whether it sends JPEG at this size.
             if src.set_state(gst::State::Ready).is_err() {
                 eprintln!(

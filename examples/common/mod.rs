@@ -166,6 +166,22 @@ pub fn test_pattern(args: &Args, pattern: &str) -> gst::Element {
     src
 }
 
+/// A `v4l2src` for `device`; a device that does not exist ends the program
+/// with a message saying what to do. (Used by the sender and the area picker.)
+#[allow(dead_code)]
+pub fn camera(device: &str) -> gst::Element {
+    if !std::path::Path::new(device).exists() {
+        eprintln!(
+            "error: camera device {device} does not exist; check --device \
+             (ls /dev/video*) or use --test-pattern"
+        );
+        std::process::exit(1);
+    }
+    let src = make("v4l2src");
+    src.set_property("device", device);
+    src
+}
+
 pub fn make(factory: &str) -> gst::Element {
     gst::ElementFactory::make(factory)
         .build()
