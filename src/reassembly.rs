@@ -5,11 +5,12 @@
 //! became of it ([`Outcome`]). Frames abandoned along the way are counted in
 //! [`Stats`] and listed for the caller's log by [`Reassembler::take_abandoned`].
 //!
-//! Datagrams are kept as they arrive (type `B`, anything that derefs to bytes),
-//! without copying; memory follows the bytes actually received, never a size
+//! Datagrams are kept as they arrive (type `B`, any [`Datagram`]: bytes in
+//! one piece, or a header part and a payload part), without copying; memory follows the bytes actually received, never a size
 //! that a header claims. A finished [`Frame`] hands its chunks back in order,
 //! so the caller copies each byte once into the output.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::hash::Hash;
@@ -17,6 +18,67 @@ use std::hash::Hash;
 use crate::fec;
 use crate::jpeg;
 use crate::wire::{self, Kind, SceHeader, WireError, WireFormat};
+
+/// A datagram as the reassembler holds it: its bytes in one slice, or in two
+/// (a header part, then the payload, as a buffer of a header memory and a
+/// payload memory has them), so that holding it copies nothing.
+pub trait Datagram {
+    /// The datagram's bytes as `(head, tail)`: the datagram is `head`
+    /// followed by `tail`. One in one piece is all head.
+    fn parts(&self) -> (&[u8], &[u8]);
+}
+
+impl<T: AsRef<[u8]>> Datagram for T {
+    fn parts(&self) -> (&[u8], &[u8]) {
+        (self.as_ref(), &[])
+    }
+}
+
+/// Length of a datagram in bytes.
+fn total_len<B: Datagram>(d: &B) -> usize {
+    let (h, t) = d.parts();
+    h.len() + t.len()
+}
+
+/// The bytes after the first `skip` of a datagram, in up to two pieces.
+fn after<B: Datagram>(d: &B, skip: usize) -> (&[u8], &[u8]) {
+    let (h, t) = d.parts();
+    match h.get(skip..) {
+        Some(rest) => (rest, t),
+        None => (&[], t.get(skip - h.len()..).unwrap_or(&[])),
+    }
+}
+
+/// The bytes after the first `skip` in one slice: borrowed unless they lie
+/// in both parts (then copied; only parity recovery asks for this).
+fn after_joined<B: Datagram>(d: &B, skip: usize) -> Cow<'_, [u8]> {
+    match after(d, skip) {
+        (a, []) => Cow::Borrowed(a),
+        ([], b) => Cow::Borrowed(b),
+        (a, b) => Cow::Owned([a, b].concat()),
+    }
+}
+
+/// The bytes a header parser of `format` needs to see. A datagram in one
+/// piece is passed whole. One in two parts passes its first
+/// `SCE_HEADER_LEN + 1` bytes (enough for the header and its "payload not
+/// empty" check; callers take the payload length from [`total_len`]), except
+/// a parity chunk, whose parser checks the symbol length: it is joined.
+fn parse_view<B: Datagram>(d: &B, format: WireFormat) -> Cow<'_, [u8]> {
+    let (h, t) = d.parts();
+    if t.is_empty() {
+        return Cow::Borrowed(h);
+    }
+    let first = h.first().or(t.first()).copied();
+    if format == WireFormat::Sce && first == Some(wire::PARITY_KIND) {
+        return Cow::Owned([h, t].concat());
+    }
+    let want = wire::SCE_HEADER_LEN + 1;
+    let mut v = Vec::with_capacity(want);
+    v.extend_from_slice(&h[..h.len().min(want)]);
+    v.extend_from_slice(&t[..t.len().min(want - v.len())]);
+    Cow::Owned(v)
+}
 
 /// A frame whose id lies 1 to `LATE_WINDOW` ids behind the last frame emitted
 /// from its sender is late.
@@ -244,12 +306,17 @@ pub struct Frame<K, B> {
     rebuilt: Option<Vec<u8>>,
 }
 
-impl<K, B: AsRef<[u8]>> Frame<K, B> {
-    /// The frame's bytes, chunk by chunk, in order.
+impl<K, B: Datagram> Frame<K, B> {
+    /// The frame's bytes, chunk by chunk (a chunk in two parts gives two
+    /// slices), in order.
     pub fn payloads(&self) -> impl Iterator<Item = &[u8]> {
         self.chunks
             .iter()
-            .map(|c| &c.as_ref()[self.header_len..])
+            .flat_map(|c| {
+                let (a, b) = after(c, self.header_len);
+                [a, b]
+            })
+            .filter(|p| !p.is_empty())
             .chain(self.rebuilt.as_deref())
     }
 
@@ -402,7 +469,7 @@ pub struct Reassembler<K, B> {
 /// two calls of `take_abandoned` (the counters always count them all).
 const ABANDONED_LOG_CAP: usize = 256;
 
-impl<K: Clone + Eq + Hash, B: AsRef<[u8]>> Reassembler<K, B> {
+impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
     pub fn new(format: WireFormat, limits: Limits) -> Self {
         Reassembler {
             format,
@@ -481,7 +548,7 @@ impl<K: Clone + Eq + Hash, B: AsRef<[u8]>> Reassembler<K, B> {
     /// monotonic clock) with tag `pts`.
     pub fn push(&mut self, sender: K, datagram: B, now: u64, pts: Option<u64>) -> Outcome<K, B> {
         self.stats.chunks_received += 1;
-        self.stats.bytes_received += datagram.as_ref().len() as u64;
+        self.stats.bytes_received += total_len(&datagram) as u64;
         if self.next_deadline.is_some_and(|d| now >= d) {
             self.expire(now);
         }
@@ -606,10 +673,11 @@ impl<K: Clone + Eq + Hash, B: AsRef<[u8]>> Reassembler<K, B> {
     }
 
     fn push_sce(&mut self, key: K, datagram: B, now: u64, pts: Option<u64>) -> Outcome<K, B> {
-        let (header, payload_len) = match SceHeader::parse(datagram.as_ref()) {
-            Ok((h, p)) => (h, p.len()),
+        let header = match SceHeader::parse(&parse_view(&datagram, WireFormat::Sce)) {
+            Ok((h, _)) => h,
             Err(e) => return Outcome::Invalid(Invalid::Wire(e)),
         };
+        let payload_len = total_len(&datagram) - wire::SCE_HEADER_LEN;
         match header.kind {
             Kind::Other(wire::PARITY_KIND) => {
                 self.stats.chunks_parity += 1;
@@ -669,7 +737,7 @@ impl<K: Clone + Eq + Hash, B: AsRef<[u8]>> Reassembler<K, B> {
     /// A parity (`F`) chunk: checked against its frame, held, and used to
     /// rebuild the frame once enough chunks are in.
     fn push_parity(&mut self, key: K, datagram: B, now: u64, pts: Option<u64>) -> Outcome<K, B> {
-        let (h, t) = match wire::ParityHeader::parse(datagram.as_ref()) {
+        let (h, t) = match wire::ParityHeader::parse(&parse_view(&datagram, WireFormat::Sce)) {
             Ok((h, symbol)) => (h, symbol.len()),
             Err(e) => return Outcome::Invalid(Invalid::Parity(e)),
         };
@@ -796,7 +864,7 @@ impl<K: Clone + Eq + Hash, B: AsRef<[u8]>> Reassembler<K, B> {
         let e_len = f
             .chunks
             .get(&e)
-            .map_or(0, |c| c.as_ref().len() - wire::SCE_HEADER_LEN);
+            .map_or(0, |c| total_len(c) - wire::SCE_HEADER_LEN);
         if e_len > p || usize::from(e) * p + e_len > max {
             f.chunks.remove(&e);
             f.bytes -= e_len;
@@ -822,7 +890,7 @@ impl<K: Clone + Eq + Hash, B: AsRef<[u8]>> Reassembler<K, B> {
             let data_bytes = f
                 .chunks
                 .values()
-                .map(|c| c.as_ref().len() - wire::SCE_HEADER_LEN)
+                .map(|c| total_len(c) - wire::SCE_HEADER_LEN)
                 .sum();
             let chunks: Vec<B> = f.chunks.into_values().collect();
             return self.finish(key, Some(f.id), f.pts, data_bytes, chunks, None);
@@ -834,23 +902,33 @@ impl<K: Clone + Eq + Hash, B: AsRef<[u8]>> Reassembler<K, B> {
             return Outcome::Pending;
         }
         f.attempts += 1;
-        let data = f
+        let data: Vec<(usize, Cow<[u8]>)> = f
             .chunks
             .iter()
-            .map(|(&cid, c)| (usize::from(cid), &c.as_ref()[wire::SCE_HEADER_LEN..]));
-        let parity = f.parity.values().map(|c| {
-            let d = c.as_ref();
-            let mut id = [0u8; 4];
-            id.copy_from_slice(&d[wire::PARITY_HEADER_LEN - 4..wire::PARITY_HEADER_LEN]);
-            (id, &d[wire::PARITY_HEADER_LEN..])
-        });
+            .map(|(&cid, c)| (usize::from(cid), after_joined(c, wire::SCE_HEADER_LEN)))
+            .collect();
+        let parity: Vec<([u8; 4], Cow<[u8]>)> = f
+            .parity
+            .values()
+            .map(|c| {
+                // Parsed when it was pushed: longer than its header.
+                let whole = after_joined(c, 0);
+                let mut id = [0u8; 4];
+                if let Some(b) = whole.get(wire::PARITY_HEADER_LEN - 4..wire::PARITY_HEADER_LEN) {
+                    id.copy_from_slice(b);
+                }
+                (id, whole)
+            })
+            .collect();
         let rebuilt = fec::decode(
             info.len as usize,
             info.t,
             usize::from(info.k),
             info.crc,
-            data,
-            parity,
+            data.iter().map(|(cid, d)| (*cid, d.as_ref())),
+            parity
+                .iter()
+                .map(|(id, d)| (*id, d.get(wire::PARITY_HEADER_LEN..).unwrap_or(&[]))),
         );
         let Some(frame) = rebuilt else {
             return Outcome::Pending;
@@ -940,10 +1018,11 @@ impl<K: Clone + Eq + Hash, B: AsRef<[u8]>> Reassembler<K, B> {
     }
 
     fn push_countdown(&mut self, key: K, datagram: B, now: u64, pts: Option<u64>) -> Outcome<K, B> {
-        let (c, payload_len) = match wire::parse_countdown(datagram.as_ref()) {
-            Ok((c, p)) => (c, p.len()),
+        let c = match wire::parse_countdown(&parse_view(&datagram, WireFormat::Countdown)) {
+            Ok((c, _)) => c,
             Err(e) => return Outcome::Invalid(Invalid::Wire(e)),
         };
+        let payload_len = total_len(&datagram) - wire::COUNTDOWN_HEADER_LEN;
         let max = self.limits.max_frame_size;
         let s = self.sender_mut(&key, now);
         let continues = s
@@ -1019,7 +1098,7 @@ impl FrameView {
 
 /// Whether a parity chunk describing the frame as `info` agrees with what
 /// the frame already holds.
-fn parity_fits<B: AsRef<[u8]>>(f: &Pending<B>, info: FecInfo) -> bool {
+fn parity_fits<B: Datagram>(f: &Pending<B>, info: FecInfo) -> bool {
     if f.fec.is_some_and(|known| known != info) || f.p.is_some_and(|p| p != info.t) {
         return false;
     }
@@ -1034,7 +1113,7 @@ fn parity_fits<B: AsRef<[u8]>>(f: &Pending<B>, info: FecInfo) -> bool {
             let e_len = f
                 .chunks
                 .get(&e)
-                .map_or(0, |c| c.as_ref().len() - wire::SCE_HEADER_LEN);
+                .map_or(0, |c| total_len(c) - wire::SCE_HEADER_LEN);
             e + 1 == info.k && usize::from(e) * info.t + e_len == info.len as usize
         }
         None => true,
@@ -1110,7 +1189,7 @@ fn check_chunk(f: FrameView, kind: Kind, cid: u16, len: usize, max: usize) -> Re
 }
 
 /// A complete frame must start with FF D8 (and for countdown end with FF D9).
-fn is_jpeg<K, B: AsRef<[u8]>>(frame: &Frame<K, B>, format: WireFormat) -> bool {
+fn is_jpeg<K, B: Datagram>(frame: &Frame<K, B>, format: WireFormat) -> bool {
     let mut head = [0u8; 2];
     let mut n = 0;
     'outer: for p in frame.payloads() {
@@ -1819,6 +1898,94 @@ mod tests {
         assert_eq!(r.stats().chunks_parity, 2);
         assert_eq!(r.stats().chunks_invalid, 2);
         assert_eq!(r.pending_frames(), 0);
+    }
+
+    /// A datagram held in two parts, as a header memory and a payload
+    /// memory of a GStreamer buffer are.
+    #[derive(Debug, Clone)]
+    struct Two(Vec<u8>, Vec<u8>);
+
+    impl Datagram for Two {
+        fn parts(&self) -> (&[u8], &[u8]) {
+            (&self.0, &self.1)
+        }
+    }
+
+    /// What became of a datagram, comparable across datagram types.
+    fn summary<B: Datagram + fmt::Debug>(o: &Outcome<u32, B>) -> String {
+        match o {
+            Outcome::Frame(f) => format!(
+                "frame {:?} {} {:?} {} {}",
+                f.image_id,
+                f.len,
+                f.pts,
+                f.recovered,
+                f.to_vec()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            ),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn datagrams_in_two_parts_behave_as_in_one() {
+        // Frames whole and with a lost chunk rebuilt from parity, duplicates,
+        // invalid datagrams (too short, C at 0), a parity chunk for a frame
+        // already whole, an unknown kind; then the same in countdown.
+        let f1 = jpeg(1000, 1);
+        let f2 = jpeg(700, 2);
+        let (d1, p1) = with_parity(&f1, 1, 64, 2);
+        let (d2, p2) = with_parity(&f2, 2, 64, 2);
+        let mut sce_input: Vec<Vec<u8>> = d1.clone();
+        sce_input.extend(p1.iter().cloned());
+        sce_input.extend(d2.iter().skip(1).cloned());
+        sce_input.push(d2[3].clone());
+        sce_input.extend(p2.iter().cloned());
+        sce_input.extend([
+            vec![b'S', 0, 3, 0],
+            dg(b'C', 3, 0, b"x"),
+            dg(b'S', 4, 0, b""),
+            dg(b'Z', 4, 0, b""),
+            p2[0][..wire::PARITY_HEADER_LEN].to_vec(),
+        ]);
+        let f3 = jpeg(40, 3);
+        let cd_input: Vec<Vec<u8>> = Plan::new(WireFormat::Countdown, 40, 9)
+            .unwrap()
+            .datagrams(0, &f3);
+        for (format, input) in [
+            (WireFormat::Sce, &sce_input),
+            (WireFormat::Countdown, &cd_input),
+        ] {
+            let longest = input.iter().map(Vec::len).max().unwrap();
+            for split in 0..=longest {
+                let mut one = R::new(format, Limits::default());
+                let mut two = Reassembler::<u32, Two>::new(format, Limits::default());
+                let mut frames = 0;
+                for (i, d) in input.iter().enumerate() {
+                    let at = split.min(d.len());
+                    let parts = Two(d[..at].to_vec(), d[at..].to_vec());
+                    let a = summary(&one.push(1, d.clone(), i as u64, Some(i as u64)));
+                    let b = summary(&two.push(1, parts, i as u64, Some(i as u64)));
+                    assert_eq!(a, b, "{format:?}, datagram {i} split at {at}");
+                    frames += usize::from(a.starts_with("frame"));
+                }
+                assert_eq!(one.stats(), two.stats(), "{format:?}, split at {split}");
+                assert_eq!(one.held_bytes(), two.held_bytes());
+                let want = if format == WireFormat::Sce { 2 } else { 1 };
+                assert_eq!(frames, want, "{format:?}, split at {split}");
+            }
+        }
+        assert_eq!(one_rebuilt(&sce_input), 1, "the second frame is rebuilt");
+    }
+
+    fn one_rebuilt(input: &[Vec<u8>]) -> u64 {
+        let mut r = sce();
+        for d in input {
+            r.push(1, d.clone(), 0, None);
+        }
+        r.stats().frames_recovered
     }
 
     fn cd(c: u8, payload: &[u8]) -> Vec<u8> {

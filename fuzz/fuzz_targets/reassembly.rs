@@ -42,19 +42,54 @@
 //!   known frame pushed whole, never seen before, that fits the limits and
 //!   is not late or a duplicate, comes out on its last datagram;
 //! - after a drain: nothing held, no pending frame, no sender, and every
-//!   held byte was reported as abandoned with cause `Drained`.
+//!   held byte was reported as abandoned with cause `Drained`;
+//! - a twin reassembler fed the same datagrams each in two parts (split at
+//!   a fuzzer-chosen offset, as a header memory and a payload memory are)
+//!   gives the same outcome, frame bytes, counters and held bytes.
 #![no_main]
 
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use arbitrary::{Arbitrary, Result, Unstructured};
-use gstudpjpeg::reassembly::{Cause, Frame, Invalid, LATE_WINDOW, Limits, Outcome, Reassembler};
+use gstudpjpeg::reassembly::{
+    Cause, Datagram, Frame, Invalid, LATE_WINDOW, Limits, Outcome, Reassembler,
+};
 use gstudpjpeg::wire::{self, Kind, Plan, SceHeader, WireFormat};
 use libfuzzer_sys::fuzz_target;
 
 type Dg = Rc<[u8]>;
 type R = Reassembler<u8, Dg>;
+
+/// A datagram in two parts, for the twin reassembler.
+struct Two(Vec<u8>, Vec<u8>);
+
+impl Datagram for Two {
+    fn parts(&self) -> (&[u8], &[u8]) {
+        (&self.0, &self.1)
+    }
+}
+
+/// An outcome in a form that compares across datagram types.
+fn summary<B: Datagram>(o: &Outcome<u8, B>) -> String {
+    match o {
+        Outcome::Frame(f) => format!(
+            "frame {} {:?} {} {:?} {} {:?}",
+            f.sender,
+            f.image_id,
+            f.len,
+            f.pts,
+            f.discont,
+            f.to_vec()
+        ),
+        Outcome::Pending => "pending".into(),
+        Outcome::Duplicate => "duplicate".into(),
+        Outcome::Late => "late".into(),
+        Outcome::Invalid(i) => format!("invalid {i:?}"),
+        Outcome::UnknownKind(k) => format!("unknown {k}"),
+        Outcome::ParityUnneeded => "parity unneeded".into(),
+    }
+}
 
 const SENDERS: u8 = 6;
 
@@ -125,6 +160,9 @@ struct Harness {
     limits: Limits,
     strict: bool,
     r: R,
+    /// Fed every datagram `r` is, in two parts split at `split`.
+    twin: Reassembler<u8, Two>,
+    split: usize,
     known: Vec<Known>,
     /// Known (sender, image id) -> index into `known` (`sce` only).
     known_ids: HashMap<(u8, u16), usize>,
@@ -195,6 +233,8 @@ impl Harness {
         self.now += 1;
         let seq = self.log.len();
         let valid = self.is_valid(&bytes);
+        let at = self.split.min(bytes.len());
+        let two = Two(bytes[..at].to_vec(), bytes[at..].to_vec());
         let dg: Dg = Rc::from(bytes);
         if !dg.is_empty() {
             self.by_addr.insert(dg.as_ptr() as usize, seq);
@@ -217,6 +257,11 @@ impl Harness {
         let held_before = self.r.held_bytes();
 
         let outcome = self.r.push(sender, dg, self.now, Some(seq as u64));
+        let twin = self.twin.push(sender, two, self.now, Some(seq as u64));
+        assert_eq!(summary(&outcome), summary(&twin), "split at {at}");
+        assert_eq!(self.r.stats(), self.twin.stats(), "split at {at}");
+        assert_eq!(self.r.held_bytes(), self.twin.held_bytes());
+        let _ = self.twin.take_abandoned();
 
         let after = self.r.stats().clone();
         let abandoned = self.r.take_abandoned();
@@ -462,6 +507,9 @@ impl Harness {
         let held = self.r.held_bytes();
         let lost = self.r.stats().frames_lost;
         self.r.drain();
+        self.twin.drain();
+        let _ = self.twin.take_abandoned();
+        assert_eq!(self.r.stats(), self.twin.stats());
         let abandoned = self.r.take_abandoned();
         assert!(abandoned.iter().all(|a| a.cause == Cause::Drained));
         assert_eq!(self.r.stats().frames_lost - lost, abandoned.len() as u64);
@@ -651,6 +699,9 @@ fn build(data: &[u8]) -> Result<(Harness, Vec<Op>)> {
         // starts at 1, so only direct users of `Limits` can hit it).
         max_senders: u.int_in_range(1..=4)?,
     };
+    // Where the twin splits each datagram (taken from the length, so the
+    // bytes of existing seeds keep their meaning).
+    let split = data.len() % 25;
     let known = known_frames(&mut u, format, strict)?;
     let known_ids = if format == WireFormat::Sce {
         known
@@ -670,6 +721,8 @@ fn build(data: &[u8]) -> Result<(Harness, Vec<Op>)> {
         limits,
         strict,
         r: R::new(format, limits),
+        twin: Reassembler::new(format, limits),
+        split,
         known,
         known_ids,
         known_touched: HashSet::new(),

@@ -69,7 +69,43 @@ impl Settings {
 /// A sender: the source address udpsrc attached, or `None` for buffers
 /// without one (all of those count as one anonymous sender).
 type SenderKey = Option<SocketAddr>;
-type Datagram = gst::MappedBuffer<gst::buffer::Readable>;
+
+/// A datagram held by the reassembler, mapped without copying: a buffer of
+/// one memory (as udpsrc makes them) whole; a buffer of two memories (as
+/// udpjpegpay makes them: header, then a slice of the frame) memory by
+/// memory, since mapping such a buffer whole would merge, that is copy, it.
+enum Datagram {
+    Whole(gst::MappedBuffer<gst::buffer::Readable>),
+    Parts(
+        gst::MappedMemory<gst::memory::Readable>,
+        gst::MappedMemory<gst::memory::Readable>,
+    ),
+}
+
+impl Datagram {
+    fn map(buffer: gst::Buffer) -> Result<Self, ()> {
+        if buffer.n_memory() == 2 {
+            let head = buffer.peek_memory(0).to_owned();
+            let tail = buffer.peek_memory(1).to_owned();
+            let head = head.into_mapped_memory_readable().map_err(|_| ())?;
+            let tail = tail.into_mapped_memory_readable().map_err(|_| ())?;
+            return Ok(Datagram::Parts(head, tail));
+        }
+        buffer
+            .into_mapped_buffer_readable()
+            .map(Datagram::Whole)
+            .map_err(|_| ())
+    }
+}
+
+impl crate::reassembly::Datagram for Datagram {
+    fn parts(&self) -> (&[u8], &[u8]) {
+        match self {
+            Datagram::Whole(b) => (b.as_slice(), &[]),
+            Datagram::Parts(h, t) => (h.as_slice(), t.as_slice()),
+        }
+    }
+}
 
 struct State {
     reassembler: Reassembler<SenderKey, Datagram>,
@@ -191,7 +227,7 @@ impl UdpJpegDepay {
     ) -> Result<Option<(Vec<gst::Event>, gst::Buffer)>, gst::FlowError> {
         let sender = sender_of(&buffer);
         let pts = buffer.pts().map(gst::ClockTime::nseconds);
-        let datagram = buffer.into_mapped_buffer_readable().map_err(|_| {
+        let datagram = Datagram::map(buffer).map_err(|_| {
             gst::element_imp_error!(self, gst::CoreError::Failed, ("Could not map a datagram"));
             gst::FlowError::Error
         })?;
