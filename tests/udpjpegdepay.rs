@@ -623,3 +623,50 @@ fn invalid_source_set_while_playing_stops_with_a_clear_error() {
     };
     assert!(err.error().to_string().contains("Invalid source property"));
 }
+
+/// References held on a memory (its mini object refcount).
+fn refs(mem: &gst::Memory) -> i32 {
+    // SAFETY: reads the refcount field of a live memory the caller holds.
+    unsafe { (*mem.as_ptr()).mini_object.refcount }
+}
+
+#[test]
+fn datagrams_of_two_memories_are_held_as_they_are_not_merged() {
+    // As udpjpegpay hands them over in the same process: a header memory and
+    // a payload memory per datagram. Mapping such a buffer whole would merge
+    // the two into a new memory (a copy, and the buffer would drop the
+    // originals); the depayloader maps each memory instead and holds the
+    // very payload memories until the frame is whole.
+    let mut h = depay(&[]);
+    start_stream(&mut h, "two-memories", false);
+    let frame = &FRAMES_360P[0];
+    let sent = datagrams(WireFormat::Sce, 1400, 3, frame);
+    let mut payloads = Vec::new();
+    for (i, d) in sent.iter().enumerate() {
+        let head = gst::Memory::from_mut_slice(d[..5].to_vec());
+        let payload = gst::Memory::from_mut_slice(d[5..].to_vec());
+        let mut b = gst::Buffer::new();
+        {
+            let b = b.get_mut().unwrap();
+            b.append_memory(head);
+            b.append_memory(payload.clone());
+            b.set_pts(gst::ClockTime::from_mseconds(i as u64));
+        }
+        assert_eq!(refs(&payload), 2, "the buffer's and ours");
+        h.push(b).unwrap();
+        payloads.push(payload);
+        if i + 1 < sent.len() {
+            assert_eq!(
+                refs(&payloads[i]),
+                2,
+                "datagram {i}: the depayloader holds the payload memory itself"
+            );
+        }
+    }
+    let out = h.pull().unwrap();
+    assert_eq!(bytes(&out), *frame, "the frame, byte for byte");
+    assert_eq!(out.n_memory(), 1, "copied once, into one memory");
+    for (i, p) in payloads.iter().enumerate() {
+        assert_eq!(refs(p), 1, "datagram {i} released once the frame is out");
+    }
+}

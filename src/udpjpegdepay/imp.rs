@@ -85,8 +85,11 @@ enum Datagram {
 impl Datagram {
     fn map(buffer: gst::Buffer) -> Result<Self, ()> {
         if buffer.n_memory() == 2 {
-            let head = buffer.peek_memory(0).to_owned();
-            let tail = buffer.peek_memory(1).to_owned();
+            // References to the buffer's own memories (`to_owned` on a
+            // memory would copy it).
+            let (Some(head), Some(tail)) = (buffer.memory(0), buffer.memory(1)) else {
+                return Err(());
+            };
             let head = head.into_mapped_memory_readable().map_err(|_| ())?;
             let tail = tail.into_mapped_memory_readable().map_err(|_| ())?;
             return Ok(Datagram::Parts(head, tail));
