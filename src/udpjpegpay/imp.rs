@@ -196,12 +196,20 @@ impl UdpJpegPay {
         let single = (buffer.n_memory() == 1).then(|| buffer.peek_memory(0));
         for i in 0..plan.count {
             let header = headers.share(i * hlen..(i + 1) * hlen);
-            let mut datagram = match single {
+            let stamp = |d: &mut gst::BufferRef| {
+                d.set_pts(pts);
+                d.set_dts(dts);
+                if i == 0 && discont {
+                    d.set_flags(gst::BufferFlags::DISCONT);
+                }
+            };
+            let datagram = match single {
                 Some(mem) => {
                     let mut d = gst::Buffer::new();
                     let dm = d.get_mut().expect("new buffer is writable");
                     dm.append_memory(header);
                     dm.append_memory(mem.share(plan.range(i)));
+                    stamp(dm);
                     d
                 }
                 None => {
@@ -215,18 +223,12 @@ impl UdpJpegPay {
                             );
                             gst::FlowError::Error
                         })?;
-                    d.make_mut().insert_memory(0, header);
+                    let dm = d.make_mut();
+                    dm.insert_memory(0, header);
+                    stamp(dm);
                     d
                 }
             };
-            {
-                let d = datagram.make_mut();
-                d.set_pts(pts);
-                d.set_dts(dts);
-                if i == 0 && discont {
-                    d.set_flags(gst::BufferFlags::DISCONT);
-                }
-            }
             datagrams.push(datagram);
         }
         let parity = if fec_on {
