@@ -1673,7 +1673,12 @@ fn main() {
         let hd_datagrams = Plan::new(WireFormat::Sce, hd.mean_size() as usize, 1400)
             .unwrap()
             .count;
-        let expected_ms = (hd_datagrams.div_ceil(32) - 1) as f64 * 0.5;
+        // The payloader's own defaults.
+        let pay = gst::ElementFactory::make("udpjpegpay").build().unwrap();
+        let burst = pay.property::<u32>("burst-size") as usize;
+        let interval_us = pay.property::<u32>("burst-interval");
+        let expected_ms =
+            (hd_datagrams.div_ceil(burst) - 1) as f64 * f64::from(interval_us) / 1000.0;
         let rmem_max = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| "?".into());
@@ -1693,9 +1698,9 @@ fn main() {
              {rmem_max}; {}). Last column (not in the brief, default buffers only): \
              `appsrc ! identity sync=true ! udpjpegpay ! udpsink sync=false`, the clock wait \
              moved before the payloader. Pacing as seen at udpsink, median gap between \
-             consecutive bursts of a frame from its second burst on (burst-interval, 500 us \
-             by default; {hd_datagrams} datagrams make {} bursts of 32 spread over \
-             {expected_ms:.1} ms): ours paced (defaults) {:.0} us, with the clock wait before \
+             consecutive bursts of a frame from its second burst on (burst-interval, \
+             {interval_us} us by default; {hd_datagrams} datagrams make {} bursts of {burst} \
+             spread over {expected_ms:.1} ms): ours paced (defaults) {:.0} us, with the clock wait before \
              udpjpegpay {:.0} us.",
                 cfg.udp_secs,
                 cfg.udp_rounds,
@@ -1704,7 +1709,7 @@ fn main() {
                 } else {
                     "not root, so the kernel caps it at rmem_max"
                 },
-                hd_datagrams.div_ceil(32),
+                hd_datagrams.div_ceil(burst),
                 gap_us(Sender::OursPaced),
                 gap_us(Sender::OursPacedSyncFirst),
             ),
