@@ -637,6 +637,35 @@ fn datagram_buffers_floor(frames: &[gst::Buffer], count: usize) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
+/// How late a thread wakes from 100 µs sleeps over `span`, on an otherwise
+/// idle process: the stalls a receiving thread suffers on this machine.
+fn wake_up_delays(span: Duration) -> String {
+    let mut late = Vec::new();
+    let end = Instant::now() + span;
+    while Instant::now() < end {
+        let t = Instant::now();
+        std::thread::sleep(Duration::from_micros(100));
+        late.push(t.elapsed().saturating_sub(Duration::from_micros(100)));
+    }
+    late.sort();
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let over = |ms: u64| {
+        late.iter()
+            .filter(|d| **d > Duration::from_millis(ms))
+            .count()
+    };
+    format!(
+        "a thread sleeping 100 us woke late by {:.0} us (median), {:.0} us (99.9th \
+         percentile), {:.0} us at worst, {} times over 1 ms and {} over 2 ms in {} s",
+        us(late[late.len() / 2]),
+        us(late[late.len() * 999 / 1000]),
+        us(*late.last().unwrap()),
+        over(1),
+        over(2),
+        span.as_secs()
+    )
+}
+
 fn memchr_floor(stream: &[u8]) -> (f64, usize) {
     let start = Instant::now();
     let n = memchr::memchr_iter(0xFF, std::hint::black_box(stream)).count();
@@ -1654,6 +1683,7 @@ fn main() {
                 }
             }
         }
+        let wake = wake_up_delays(Duration::from_secs(if cfg.quick { 2 } else { 5 }));
         let mut losses: Vec<Vec<Loss>> = loss_cases.iter().map(|_| Vec::new()).collect();
         for round in 0..cfg.udp_rounds {
             eprintln!("UDP loss round {}/{} ...", round + 1, cfg.udp_rounds);
@@ -1679,6 +1709,8 @@ fn main() {
         let interval_us = pay.property::<u32>("burst-interval");
         let expected_ms =
             (hd_datagrams.div_ceil(burst) - 1) as f64 * f64::from(interval_us) / 1000.0;
+        let rate = burst as f64 * 1000.0 / f64::from(interval_us.max(1));
+        let stall_ms = 90.0 / rate;
         let rmem_max = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| "?".into());
@@ -1701,7 +1733,10 @@ fn main() {
              consecutive bursts of a frame from its second burst on (burst-interval, \
              {interval_us} us by default; {hd_datagrams} datagrams make {} bursts of {burst} \
              spread over {expected_ms:.1} ms): ours paced (defaults) {:.0} us, with the clock wait before \
-             udpjpegpay {:.0} us.",
+             udpjpegpay {:.0} us. The machine's scheduling, measured just before: {wake}. A \
+             default buffer holds about 90 datagrams of 1400 bytes, so a receiver kept off the \
+             CPU for more than about {stall_ms:.1} ms while a 1080p frame arrives ({rate:.0} \
+             datagrams a ms when paced) loses it, whatever the software.",
                 cfg.udp_secs,
                 cfg.udp_rounds,
                 if root {
