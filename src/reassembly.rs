@@ -6,8 +6,8 @@
 //! [`Stats`] and listed for the caller's log by [`Reassembler::take_abandoned`].
 //!
 //! Datagrams are kept as they arrive (type `B`, any [`Datagram`]: bytes in
-//! one piece, or a header part and a payload part), without copying; memory follows the bytes actually received, never a size
-//! that a header claims. A finished [`Frame`] hands its chunks back in order,
+//! one piece, or a header part and a payload part), without copying; memory
+//! follows the bytes actually received, never a size that a header claims. A finished [`Frame`] hands its chunks back in order,
 //! so the caller copies each byte once into the output.
 
 use std::borrow::Cow;
@@ -59,25 +59,49 @@ fn after_joined<B: Datagram>(d: &B, skip: usize) -> Cow<'_, [u8]> {
     }
 }
 
+/// Length of [`ParseView::Short`]: a header and the first payload byte.
+const SHORT_VIEW: usize = wire::SCE_HEADER_LEN + 1;
+
+/// The bytes a header parser sees (see [`parse_view`]).
+enum ParseView<'a> {
+    Whole(&'a [u8]),
+    /// The first bytes (at most [`SHORT_VIEW`]) of a datagram in two parts.
+    Short([u8; SHORT_VIEW], usize),
+    /// A parity chunk in two parts, joined.
+    Joined(Vec<u8>),
+}
+
+impl std::ops::Deref for ParseView<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            ParseView::Whole(b) => b,
+            ParseView::Short(a, n) => &a[..*n],
+            ParseView::Joined(v) => v,
+        }
+    }
+}
+
 /// The bytes a header parser of `format` needs to see. A datagram in one
-/// piece is passed whole. One in two parts passes its first
+/// piece is passed whole. One in two parts passes a copy of its first
 /// `SCE_HEADER_LEN + 1` bytes (enough for the header and its "payload not
 /// empty" check; callers take the payload length from [`total_len`]), except
 /// a parity chunk, whose parser checks the symbol length: it is joined.
-fn parse_view<B: Datagram>(d: &B, format: WireFormat) -> Cow<'_, [u8]> {
+fn parse_view<B: Datagram>(d: &B, format: WireFormat) -> ParseView<'_> {
     let (h, t) = d.parts();
     if t.is_empty() {
-        return Cow::Borrowed(h);
+        return ParseView::Whole(h);
     }
     let first = h.first().or(t.first()).copied();
     if format == WireFormat::Sce && first == Some(wire::PARITY_KIND) {
-        return Cow::Owned([h, t].concat());
+        return ParseView::Joined([h, t].concat());
     }
-    let want = wire::SCE_HEADER_LEN + 1;
-    let mut v = Vec::with_capacity(want);
-    v.extend_from_slice(&h[..h.len().min(want)]);
-    v.extend_from_slice(&t[..t.len().min(want - v.len())]);
-    Cow::Owned(v)
+    let mut v = [0u8; SHORT_VIEW];
+    let n = h.len().min(SHORT_VIEW);
+    v[..n].copy_from_slice(&h[..n]);
+    let m = t.len().min(SHORT_VIEW - n);
+    v[n..n + m].copy_from_slice(&t[..m]);
+    ParseView::Short(v, n + m)
 }
 
 /// A frame whose id lies 1 to `LATE_WINDOW` ids behind the last frame emitted
