@@ -1664,7 +1664,8 @@ fn main() {
             f0(buffers_fps * hd_mean / MB),
             String::new(),
             format!(
-                "in-memory pay+depay (mtu 1400): {}; 5x the RTP pair ({} fps): {}",
+                "in-memory pay+depay (mtu 1400): {}; 5x the RTP pair would need {} fps, {} \
+                 this floor",
                 ratio(ours_hd_1400_fps, buffers_fps),
                 f0(5.0 * rtp_hd_1400_fps),
                 ratio(5.0 * rtp_hd_1400_fps, buffers_fps)
@@ -1729,7 +1730,7 @@ fn main() {
             .count;
         // The payloader's own defaults.
         let pay = gst::ElementFactory::make("udpjpegpay").build().unwrap();
-        let burst = pay.property::<u32>("burst-size") as usize;
+        let burst = (pay.property::<u32>("burst-size") as usize).max(1);
         let interval_us = pay.property::<u32>("burst-interval");
         let expected_ms =
             (hd_datagrams.div_ceil(burst) - 1) as f64 * f64::from(interval_us) / 1000.0;
