@@ -67,8 +67,6 @@ enum ParseView<'a> {
     Whole(&'a [u8]),
     /// The first bytes (at most [`SHORT_VIEW`]) of a datagram in two parts.
     Short([u8; SHORT_VIEW], usize),
-    /// A parity chunk in two parts, joined.
-    Joined(Vec<u8>),
 }
 
 impl std::ops::Deref for ParseView<'_> {
@@ -77,24 +75,20 @@ impl std::ops::Deref for ParseView<'_> {
         match self {
             ParseView::Whole(b) => b,
             ParseView::Short(a, n) => &a[..*n],
-            ParseView::Joined(v) => v,
         }
     }
 }
 
-/// The bytes a header parser of `format` needs to see. A datagram in one
-/// piece is passed whole. One in two parts passes a copy of its first
+/// The bytes an `sce` or countdown header parser needs to see. A datagram
+/// in one piece is passed whole; one in two parts, a copy of its first
 /// `SCE_HEADER_LEN + 1` bytes (enough for the header and its "payload not
-/// empty" check; callers take the payload length from [`total_len`]), except
-/// a parity chunk, whose parser checks the symbol length: it is joined.
-fn parse_view<B: Datagram>(d: &B, format: WireFormat) -> ParseView<'_> {
+/// empty" check; callers take the payload length from [`total_len`]). The
+/// parity parser checks the symbol length, so it is given the whole
+/// datagram ([`after_joined`] from 0) instead.
+fn parse_view<B: Datagram>(d: &B) -> ParseView<'_> {
     let (h, t) = d.parts();
     if t.is_empty() {
         return ParseView::Whole(h);
-    }
-    let first = h.first().or(t.first()).copied();
-    if format == WireFormat::Sce && first == Some(wire::PARITY_KIND) {
-        return ParseView::Joined([h, t].concat());
     }
     let mut v = [0u8; SHORT_VIEW];
     let n = h.len().min(SHORT_VIEW);
@@ -762,7 +756,7 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
     }
 
     fn push_sce(&mut self, key: K, datagram: B, now: u64, pts: Option<u64>) -> Outcome<K, B> {
-        let header = match SceHeader::parse(&parse_view(&datagram, WireFormat::Sce)) {
+        let header = match SceHeader::parse(&parse_view(&datagram)) {
             Ok((h, _)) => h,
             Err(e) => return Outcome::Invalid(Invalid::Wire(e)),
         };
@@ -826,7 +820,7 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
     /// A parity (`F`) chunk: checked against its frame, held, and used to
     /// rebuild the frame once enough chunks are in.
     fn push_parity(&mut self, key: K, datagram: B, now: u64, pts: Option<u64>) -> Outcome<K, B> {
-        let (h, t) = match wire::ParityHeader::parse(&parse_view(&datagram, WireFormat::Sce)) {
+        let (h, t) = match wire::ParityHeader::parse(&after_joined(&datagram, 0)) {
             Ok((h, symbol)) => (h, symbol.len()),
             Err(e) => return Outcome::Invalid(Invalid::Parity(e)),
         };
@@ -1107,7 +1101,7 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
     }
 
     fn push_countdown(&mut self, key: K, datagram: B, now: u64, pts: Option<u64>) -> Outcome<K, B> {
-        let c = match wire::parse_countdown(&parse_view(&datagram, WireFormat::Countdown)) {
+        let c = match wire::parse_countdown(&parse_view(&datagram)) {
             Ok((c, _)) => c,
             Err(e) => return Outcome::Invalid(Invalid::Wire(e)),
         };
