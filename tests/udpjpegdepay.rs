@@ -593,6 +593,83 @@ fn stats_interval_posts_element_messages() {
     );
 }
 
+/// Element messages that arrive on `bus` within `ms` milliseconds.
+fn element_messages_within(bus: &gst::Bus, ms: u64) -> u64 {
+    let end = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+    let mut n = 0;
+    loop {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return n;
+        }
+        let left = gst::ClockTime::from_nseconds(left.as_nanos() as u64);
+        if bus
+            .timed_pop_filtered(left, &[gst::MessageType::Element])
+            .is_some()
+        {
+            n += 1;
+        }
+    }
+}
+
+/// Lets a stats callback already under way finish, then empties the bus.
+fn settle(bus: &gst::Bus) {
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    while bus.pop().is_some() {}
+}
+
+#[test]
+fn stats_interval_set_during_state_changes_leaves_one_timer_and_none_outside_playing() {
+    init();
+    let e = gst::ElementFactory::make("udpjpegdepay").build().unwrap();
+    let bus = gst::Bus::new();
+    e.set_bus(Some(&bus));
+    e.set_state(gst::State::Paused).unwrap();
+    // One thread sets stats-interval over and over while this one takes the
+    // element between PLAYING and PAUSED.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let toggler = std::thread::spawn({
+        let (e, stop) = (e.clone(), stop.clone());
+        move || {
+            let mut sets = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                e.set_property("stats-interval", [1u32, 2, 0][sets as usize % 3]);
+                sets += 1;
+            }
+            sets
+        }
+    });
+    for _ in 0..2000 {
+        e.set_state(gst::State::Playing).unwrap();
+        e.set_state(gst::State::Paused).unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sets = toggler.join().unwrap();
+    // Set while PAUSED: no timer yet.
+    e.set_property("stats-interval", 10u32);
+    settle(&bus);
+    let paused = element_messages_within(&bus, 300);
+    // In PLAYING, one timer at 10 ms: at most one message per 10 ms since
+    // PLAYING began (a late periodic timer catches up, never exceeds that).
+    let start = std::time::Instant::now();
+    e.set_state(gst::State::Playing).unwrap();
+    let playing = element_messages_within(&bus, 500);
+    let one_timer = start.elapsed().as_millis() as u64 / 10 + 1;
+    e.set_state(gst::State::Null).unwrap();
+    settle(&bus);
+    let null = element_messages_within(&bus, 300);
+    eprintln!(
+        "{sets} stats-interval sets; messages: {paused} in 300 ms PAUSED, {playing} in 500 ms \
+         PLAYING (one timer: at most {one_timer}), {null} in 300 ms NULL"
+    );
+    assert_eq!(paused, 0, "no stats message in PAUSED");
+    assert!(
+        (1..=one_timer).contains(&playing),
+        "one timer in PLAYING: {playing} messages, at most {one_timer}"
+    );
+    assert_eq!(null, 0, "no stats message in NULL");
+}
+
 #[test]
 fn no_stats_messages_by_default() {
     init();

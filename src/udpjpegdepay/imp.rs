@@ -38,7 +38,6 @@ struct Settings {
     max_senders: u32,
     /// Bumped on every change of the `source` property (kept in `source`).
     source_generation: u64,
-    stats_interval_ms: u32,
 }
 
 impl Default for Settings {
@@ -50,7 +49,6 @@ impl Default for Settings {
             timeout_ms: DEFAULT_TIMEOUT_MS,
             max_senders: DEFAULT_MAX_SENDERS,
             source_generation: 0,
-            stats_interval_ms: DEFAULT_STATS_INTERVAL_MS,
         }
     }
 }
@@ -148,6 +146,26 @@ impl State {
     }
 }
 
+/// The stats timer and all that decides whether it runs, under one lock:
+/// a timer runs only while PLAYING with a non-zero interval, and replacing
+/// it always unschedules the one before, so there is never more than one.
+struct StatsTimer {
+    interval_ms: u32,
+    /// Set once PAUSED->PLAYING is done, cleared before PLAYING->PAUSED.
+    playing: bool,
+    id: Option<gst::PeriodicClockId>,
+}
+
+impl Default for StatsTimer {
+    fn default() -> Self {
+        StatsTimer {
+            interval_ms: DEFAULT_STATS_INTERVAL_MS,
+            playing: false,
+            id: None,
+        }
+    }
+}
+
 pub struct UdpJpegDepay {
     srcpad: gst::Pad,
     sinkpad: gst::Pad,
@@ -156,7 +174,7 @@ pub struct UdpJpegDepay {
     source: Mutex<String>,
     state: Mutex<State>,
     /// Posts the stats as an element message every `stats-interval`.
-    stats_timer: Mutex<Option<gst::PeriodicClockId>>,
+    stats_timer: Mutex<StatsTimer>,
 }
 
 fn sender_of(buffer: &gst::BufferRef) -> SenderKey {
@@ -495,36 +513,67 @@ impl UdpJpegDepay {
         gst::Pad::event_default(pad, Some(&*self.obj()), event)
     }
 
-    fn start_stats_timer(&self) {
-        let ms = self.settings.lock().unwrap().stats_interval_ms;
-        if ms == 0 {
-            return;
+    /// Sets `stats-interval`: takes effect at once when PLAYING.
+    fn set_stats_interval(&self, ms: u32) {
+        let mut timer = self.stats_timer.lock().unwrap();
+        timer.interval_ms = ms;
+        self.reschedule_stats(&mut timer);
+    }
+
+    /// Follows the state: the stats timer runs only while PLAYING.
+    fn set_stats_playing(&self, playing: bool) {
+        let mut timer = self.stats_timer.lock().unwrap();
+        timer.playing = playing;
+        self.reschedule_stats(&mut timer);
+    }
+
+    /// Unschedules the running timer, if any, and starts the one the
+    /// interval and state call for, if any.
+    fn reschedule_stats(&self, timer: &mut StatsTimer) {
+        if let Some(id) = timer.id.take() {
+            id.unschedule();
+            gst::debug!(CAT, imp = self, "Stats timer stopped");
         }
+        if timer.playing && timer.interval_ms > 0 {
+            timer.id = self.schedule_stats(timer.interval_ms);
+        }
+    }
+
+    fn schedule_stats(&self, ms: u32) -> Option<gst::PeriodicClockId> {
         let interval = gst::ClockTime::from_mseconds(u64::from(ms));
         let clock = gst::SystemClock::obtain();
-        let now = clock.time();
-        let id = clock.new_periodic_id(now + interval, interval);
+        let id = clock.new_periodic_id(clock.time() + interval, interval);
         let weak = self.obj().downgrade();
-        let scheduled = id.wait_async(move |_, _, _| {
+        let scheduled = id.wait_async(move |_, _, id| {
             if let Some(obj) = weak.upgrade() {
-                let imp = obj.imp();
-                let stats = imp.stats();
-                gst::log!(CAT, imp = imp, "Posting {stats}");
-                let _ = obj.post_message(gst::message::Element::builder(stats).src(&obj).build());
+                obj.imp().post_stats(id);
             }
         });
         if scheduled.is_err() {
             gst::warning!(CAT, imp = self, "Could not schedule the stats timer");
-            return;
+            return None;
         }
         gst::debug!(CAT, imp = self, "Posting stats every {interval}");
-        *self.stats_timer.lock().unwrap() = Some(id);
+        Some(id)
     }
 
-    fn stop_stats_timer(&self) {
-        if let Some(id) = self.stats_timer.lock().unwrap().take() {
-            id.unschedule();
+    /// The stats timer's callback (on the clock thread): posts the stats
+    /// unless timer `id` was replaced or stopped meanwhile.
+    fn post_stats(&self, id: &gst::ClockId) {
+        let current = self
+            .stats_timer
+            .lock()
+            .unwrap()
+            .id
+            .as_ref()
+            .is_some_and(|cur| **cur == *id);
+        if !current {
+            return;
         }
+        let stats = self.stats();
+        gst::log!(CAT, imp = self, "Posting {stats}");
+        let obj = self.obj();
+        let _ = obj.post_message(gst::message::Element::builder(stats).src(&*obj).build());
     }
 
     fn stats(&self) -> gst::Structure {
@@ -603,7 +652,7 @@ impl ObjectSubclass for UdpJpegDepay {
             state: Mutex::new(State::new(&settings)),
             settings: Mutex::new(settings),
             source: Mutex::new(String::new()),
-            stats_timer: Mutex::new(None),
+            stats_timer: Mutex::new(StatsTimer::default()),
         }
     }
 }
@@ -730,12 +779,8 @@ impl ObjectImpl for UdpJpegDepay {
                 settings.source_generation += 1;
             }
             "stats-interval" => {
-                settings.stats_interval_ms = value.get().expect("type checked upstream");
                 drop(settings);
-                if self.obj().current_state() == gst::State::Playing {
-                    self.stop_stats_timer();
-                    self.start_stats_timer();
-                }
+                self.set_stats_interval(value.get().expect("type checked upstream"));
                 return;
             }
             _ => unimplemented!(),
@@ -752,7 +797,7 @@ impl ObjectImpl for UdpJpegDepay {
             "timeout" => settings.timeout_ms.to_value(),
             "max-senders" => settings.max_senders.to_value(),
             "source" => self.source.lock().unwrap().to_value(),
-            "stats-interval" => settings.stats_interval_ms.to_value(),
+            "stats-interval" => self.stats_timer.lock().unwrap().interval_ms.to_value(),
             "stats" => self.stats().to_value(),
             _ => unimplemented!(),
         }
@@ -763,6 +808,11 @@ impl ObjectImpl for UdpJpegDepay {
         let obj = self.obj();
         obj.add_pad(&self.sinkpad).unwrap();
         obj.add_pad(&self.srcpad).unwrap();
+    }
+
+    /// An element dropped without going back to NULL leaves no timer behind.
+    fn dispose(&self) {
+        self.set_stats_playing(false);
     }
 }
 
@@ -825,12 +875,12 @@ impl ElementImpl for UdpJpegDepay {
                 }
                 *self.state.lock().unwrap() = State::new(&settings);
             }
-            gst::StateChange::PlayingToPaused => self.stop_stats_timer(),
+            gst::StateChange::PlayingToPaused => self.set_stats_playing(false),
             _ => {}
         }
         let res = self.parent_change_state(transition)?;
         if transition == gst::StateChange::PausedToPlaying {
-            self.start_stats_timer();
+            self.set_stats_playing(true);
         }
         Ok(res)
     }
