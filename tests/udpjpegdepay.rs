@@ -21,10 +21,25 @@ fn push(h: &mut Harness, d: &[u8], pts_ms: u64) {
 }
 
 fn push_from(h: &mut Harness, d: &[u8], pts_ms: u64, port: u16) {
+    push_from_host(h, d, pts_ms, "127.0.0.1", port);
+}
+
+fn push_from_host(h: &mut Harness, d: &[u8], pts_ms: u64, ip: &str, port: u16) {
     let mut b = buffer_with_pts(d.to_vec(), pts_ms);
-    let addr = gio::InetSocketAddress::from_string("127.0.0.1", port.into()).unwrap();
+    let addr = gio::InetSocketAddress::from_string(ip, port.into()).unwrap();
     gst_net::NetAddressMeta::add(b.get_mut().unwrap(), &addr);
     h.push(b).unwrap();
+}
+
+/// Flush-start, flush-stop and a new segment, as a flushing seek brings.
+fn flush(h: &mut Harness) {
+    assert!(h.push_event(gst::event::FlushStart::new()));
+    assert!(h.push_event(gst::event::FlushStop::new(true)));
+    assert!(
+        h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+            gst::ClockTime,
+        >::new()))
+    );
 }
 
 #[test]
@@ -372,6 +387,55 @@ fn flush_drops_partial_frames() {
     }
     let out = h.pull().unwrap();
     assert!(out.flags().contains(gst::BufferFlags::DISCONT));
+}
+
+#[test]
+fn flush_counts_discarded_frames_and_keeps_the_source_lock_and_rejections_until_ready() {
+    let mut h = depay(&[("source", "first")]);
+    let b_frame = datagrams(WireFormat::Sce, 1400, 9, &fake_jpeg(10, 9))[0].clone();
+    // A (127.0.0.1) is heard first and locks; B (127.0.0.9) is rejected.
+    one_frame_from(&mut h, 8005, 1);
+    push_from_host(&mut h, &b_frame, 0, "127.0.0.9", 8005);
+    // A leaves an incomplete frame behind.
+    let partial = datagrams(WireFormat::Sce, 1400, 2, &fake_jpeg(3000, 2));
+    push_from(&mut h, &partial[0], 0, 8005);
+    assert_eq!(pull_all(&mut h).len(), 1);
+    assert_eq!(stat(&h, "pending-frames"), 1);
+    assert_eq!(stat(&h, "frames-lost"), 0);
+
+    flush(&mut h);
+    // The flush discards the incomplete frame and counts it, as EOS does.
+    assert_eq!(stat(&h, "pending-frames"), 0);
+    assert_eq!(stat(&h, "bytes-held"), 0);
+    assert_eq!(stat(&h, "frames-lost"), 1);
+    assert_eq!(stat(&h, "frames-received"), 1, "stats last until READY");
+    // What the documentation says lasts until READY survives the flush.
+    assert_eq!(stat(&h, "datagrams-rejected"), 1);
+    assert_eq!(stat(&h, "senders-rejected"), 1);
+    push_from_host(&mut h, &b_frame, 0, "127.0.0.9", 8005);
+    assert!(
+        h.try_pull().is_none(),
+        "B is still rejected after the flush"
+    );
+    assert_eq!(stat(&h, "datagrams-rejected"), 2);
+    assert_eq!(stat(&h, "senders-rejected"), 1);
+    one_frame_from(&mut h, 8006, 3);
+    assert_eq!(
+        pull_all(&mut h).len(),
+        1,
+        "A is still taken after the flush"
+    );
+
+    // READY releases the lock and resets the counters.
+    let e = h.element().unwrap();
+    e.set_state(gst::State::Ready).unwrap();
+    h.play();
+    start_stream(&mut h, "udp", true);
+    assert_eq!(stat(&h, "datagrams-rejected"), 0);
+    assert_eq!(stat(&h, "senders-rejected"), 0);
+    assert_eq!(stat(&h, "frames-lost"), 0);
+    push_from_host(&mut h, &b_frame, 0, "127.0.0.9", 8005);
+    assert!(h.try_pull().is_some(), "B is the first sender after READY");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use gst::{glib, prelude::*, subclass::prelude::*};
 use gst_net::gio::prelude::InetSocketAddressExt;
 
 use crate::jpeg;
-use crate::reassembly::{Frame, Invalid, Limits, Outcome, Reassembler, Stats};
+use crate::reassembly::{Abandoned, Frame, Invalid, Limits, Outcome, Reassembler, Stats};
 use crate::source::SourceFilter;
 use crate::wire::WireFormat;
 use crate::wireformat::{CAPS_NAME, WireFormatEnum};
@@ -282,18 +282,7 @@ impl UdpJpegDepay {
         self.apply_settings(state, settings);
         let now = state.now();
         let outcome = state.reassembler.push(sender, datagram, now, pts);
-        for a in state.reassembler.take_abandoned() {
-            gst::debug!(
-                CAT,
-                imp = self,
-                "Lost frame {} from {}: {} ({} chunks, {} bytes held)",
-                a.image_id.map_or("-".to_string(), |i| i.to_string()),
-                sender_name(&a.sender),
-                a.cause,
-                a.chunks,
-                a.bytes
-            );
-        }
+        self.log_abandoned(state);
         let frame = match outcome {
             Outcome::Frame(frame) => frame,
             Outcome::Pending => {
@@ -366,6 +355,51 @@ impl UdpJpegDepay {
             buffer.pts().display()
         );
         Ok(Some((events, buffer)))
+    }
+
+    /// Logs the frames the reassembler gave up since the last call.
+    fn log_abandoned(&self, state: &mut State) {
+        for a in state.reassembler.take_abandoned() {
+            self.log_lost(&a, &a.cause.to_string());
+        }
+    }
+
+    fn log_lost(&self, a: &Abandoned<SenderKey>, why: &str) {
+        gst::debug!(
+            CAT,
+            imp = self,
+            "Lost frame {} from {}: {why} ({} chunks, {} bytes held)",
+            a.image_id.map_or("-".to_string(), |i| i.to_string()),
+            sender_name(&a.sender),
+            a.chunks,
+            a.bytes
+        );
+    }
+
+    /// Gives up every incomplete frame, counted as lost, and forgets the
+    /// senders (end of stream, flush).
+    fn drain(&self, state: &mut State, why: &str) {
+        state.reassembler.drain();
+        for a in state.reassembler.take_abandoned() {
+            self.log_lost(&a, why);
+        }
+    }
+
+    /// FLUSH_STOP: discards what belongs to the stream (incomplete frames,
+    /// counted as lost as at EOS; the senders' ids; held-back events but
+    /// the sticky ones) and keeps what lasts until READY: the counters, the
+    /// `source=first` lock and the rejected senders. The next frame is
+    /// marked DISCONT.
+    fn flush(&self) {
+        let mut state = self.state.lock().unwrap();
+        self.drain(&mut state, "flushed");
+        let fresh = Reassembler::new(state.reassembler.format(), state.reassembler.limits());
+        let old = std::mem::replace(&mut state.reassembler, fresh);
+        state.carried = state.carried.merged(old.stats());
+        state.pending_events.retain(|e| {
+            e.is_sticky() && ![gst::EventType::Eos, gst::EventType::Segment].contains(&e.type_())
+        });
+        gst::debug!(CAT, imp = self, "Flushed");
     }
 
     fn log_invalid(&self, sender: &SenderKey, reason: Invalid) {
@@ -462,34 +496,10 @@ impl UdpJpegDepay {
                 }
                 return true;
             }
-            gst::EventView::FlushStop(_) => {
-                let settings = *self.settings.lock().unwrap();
-                let mut state = self.state.lock().unwrap();
-                let carried = state.carried.merged(state.reassembler.stats());
-                let caps_dims = state.caps_dims;
-                let mut pending = std::mem::take(&mut state.pending_events);
-                pending.retain(|e| {
-                    e.is_sticky()
-                        && ![gst::EventType::Eos, gst::EventType::Segment].contains(&e.type_())
-                });
-                *state = State::new(&settings);
-                state.carried = carried;
-                state.caps_dims = caps_dims;
-                state.pending_events = pending;
-            }
+            gst::EventView::FlushStop(_) => self.flush(),
             gst::EventView::Eos(_) => {
                 let mut state = self.state.lock().unwrap();
-                state.reassembler.drain();
-                for a in state.reassembler.take_abandoned() {
-                    gst::debug!(
-                        CAT,
-                        imp = self,
-                        "Lost frame {} from {} at end of stream ({} chunks)",
-                        a.image_id.map_or("-".to_string(), |i| i.to_string()),
-                        sender_name(&a.sender),
-                        a.chunks
-                    );
-                }
+                self.drain(&mut state, "end of stream");
                 let pending = std::mem::take(&mut state.pending_events);
                 drop(state);
                 for e in pending {
@@ -722,8 +732,8 @@ impl ObjectImpl for UdpJpegDepay {
                          address:port (192.0.2.1:5000, [::1]:5000) only that socket; 'first' \
                          locks onto the IP address of the first sender heard (any port, so a \
                          restarted sender on the same host is still taken) until the element \
-                         goes back to READY. Other datagrams are dropped and counted \
-                         (datagrams-rejected, senders-rejected)",
+                         goes back to READY (a flush keeps the lock). Other datagrams are \
+                         dropped and counted (datagrams-rejected, senders-rejected)",
                     )
                     .default_value(Some(""))
                     .mutable_ready()
@@ -742,13 +752,14 @@ impl ObjectImpl for UdpJpegDepay {
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb(
-                        "Counters since the element left READY (read-only), a structure named \
-                         udpjpegdepay-stats: frames-received, frames-lost (incomplete frames \
-                         dropped: frames-superseded + frames-pending-limit + frames-timeout + \
-                         forgotten senders + end of stream), frames-late, frames-invalid, \
-                         ids-skipped, chunks-received (every datagram), chunks-duplicate, \
-                         chunks-late, chunks-invalid, chunks-unknown-kind, bytes-received, \
-                         max-reorder (chunks), senders, senders-evicted, pending-frames, bytes-held",
+                        "Counters since the element left READY (read-only; a flush keeps them), \
+                         a structure named udpjpegdepay-stats: frames-received, frames-lost \
+                         (incomplete frames dropped: frames-superseded + frames-pending-limit + \
+                         frames-timeout + forgotten senders + end of stream or flush), \
+                         frames-late, frames-invalid, ids-skipped, chunks-received (every \
+                         datagram), chunks-duplicate, chunks-late, chunks-invalid, \
+                         chunks-unknown-kind, bytes-received, max-reorder (chunks), senders, \
+                         senders-evicted, pending-frames, bytes-held",
                     )
                     .read_only()
                     .build(),
