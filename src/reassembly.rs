@@ -651,6 +651,13 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         outcome
     }
 
+    /// When `expire` may next have work: no later than the first pending
+    /// frame's timeout (possibly earlier, never later); `None` means nothing
+    /// is held. For a caller that expires on a timer when no datagram comes.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.next_deadline
+    }
+
     /// Abandons the frames that have timed out by `now`.
     pub fn expire(&mut self, now: u64) {
         let timeout = self.limits.timeout_ns;
@@ -2190,6 +2197,28 @@ mod tests {
         assert_eq!(r.pending_frames(), 0);
         assert_eq!(r.held_bytes(), 0);
         assert_eq!(r.stats().frames_lost, 1);
+    }
+
+    #[test]
+    fn next_deadline_tells_when_to_expire_without_a_datagram() {
+        let limits = Limits {
+            timeout_ns: 100,
+            ..Limits::default()
+        };
+        let mut r = R::new(WireFormat::Sce, limits);
+        assert_eq!(r.next_deadline(), None);
+        assert_pending(r.push(1, dg(b'S', 1, 0, &[0xFF, 0xD8]), 10, None));
+        assert_pending(r.push(2, dg(b'S', 1, 0, &[0xFF, 0xD8]), 30, None));
+        assert_eq!(r.next_deadline(), Some(110));
+        r.expire(109);
+        assert_eq!(r.pending_frames(), 2);
+        r.expire(110);
+        assert_eq!(r.pending_frames(), 1);
+        assert_eq!(r.next_deadline(), Some(130));
+        r.expire(130);
+        assert_eq!((r.pending_frames(), r.held_bytes()), (0, 0));
+        assert_eq!(r.stats().frames_timeout, 2);
+        assert_eq!(r.next_deadline(), None);
     }
 
     #[test]

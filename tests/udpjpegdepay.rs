@@ -282,7 +282,8 @@ fn timeout_property_uses_the_wall_clock() {
     let f = fake_jpeg(3000, 1);
     push(&mut h, &datagrams(WireFormat::Sce, 1400, 1, &f)[0], 0);
     std::thread::sleep(std::time::Duration::from_millis(60));
-    // Any datagram after the deadline triggers the sweep.
+    // Freed by the element's timer by now (or by the sweep this datagram
+    // after the deadline triggers, were the timer late).
     push(&mut h, &[b'x', 0, 0, 0, 0, 0], 0);
     assert_eq!(stat(&h, "frames-timeout"), 1);
     assert_eq!(stat(&h, "pending-frames"), 0);
@@ -293,6 +294,89 @@ fn timeout_property_uses_the_wall_clock() {
     }
     assert!(h.try_pull().is_none());
     assert_eq!(h.element().unwrap().property::<u32>("timeout"), 20);
+}
+
+/// How long after the last of four incomplete frames (timeout=50, nothing
+/// arriving after them) the stats first show none held, polled every 2 ms;
+/// `None` if they are still held 1 s later. Checks what the stats say then.
+fn idle_expiry_after_last_datagram() -> Option<std::time::Duration> {
+    let mut h = depay(&[("timeout", "50")]);
+    let f = fake_jpeg(3000, 1);
+    for id in 1..=4 {
+        push(&mut h, &datagrams(WireFormat::Sce, 1400, id, &f)[0], 0);
+    }
+    let last = std::time::Instant::now();
+    assert_eq!(stat(&h, "pending-frames"), 4);
+    while stat(&h, "pending-frames") > 0 {
+        if last.elapsed() > std::time::Duration::from_secs(1) {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let took = last.elapsed();
+    assert_eq!(stat(&h, "frames-timeout"), 4);
+    assert_eq!(stat(&h, "frames-lost"), 4);
+    assert_eq!(stat(&h, "bytes-held"), 0);
+    Some(took)
+}
+
+#[test]
+fn timeout_frees_incomplete_frames_when_nothing_more_arrives() {
+    // Freed within timeout + 50 ms of the last datagram, by the element's
+    // own timer. A busy machine can stall the clock thread: one retry, and
+    // the retry must meet the bound.
+    let bound = std::time::Duration::from_millis(50 + 50);
+    let first = idle_expiry_after_last_datagram();
+    eprintln!("incomplete frames freed {first:?} after the last datagram");
+    if first.is_some_and(|t| t <= bound) {
+        return;
+    }
+    let second = idle_expiry_after_last_datagram();
+    eprintln!("retry: freed {second:?} after the last datagram");
+    assert!(
+        second.is_some_and(|t| t <= bound),
+        "incomplete frames freed within {bound:?} of the last datagram: {first:?}, then {second:?}"
+    );
+}
+
+#[test]
+fn timeout_frees_incomplete_frames_in_paused_too() {
+    let mut h = depay(&[("timeout", "50")]);
+    push(
+        &mut h,
+        &datagrams(WireFormat::Sce, 1400, 1, &fake_jpeg(3000, 1))[0],
+        0,
+    );
+    let e = h.element().unwrap();
+    e.set_state(gst::State::Paused).unwrap();
+    let start = std::time::Instant::now();
+    while stat(&h, "pending-frames") > 0 && start.elapsed() < std::time::Duration::from_secs(2) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(stat(&h, "frames-timeout"), 1, "freed in PAUSED");
+    assert_eq!(stat(&h, "bytes-held"), 0);
+}
+
+#[test]
+fn lowering_timeout_on_an_idle_receiver_frees_what_is_now_too_old() {
+    let mut h = depay(&[("timeout", "60000")]);
+    push(
+        &mut h,
+        &datagrams(WireFormat::Sce, 1400, 1, &fake_jpeg(3000, 1))[0],
+        0,
+    );
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    assert_eq!(stat(&h, "pending-frames"), 1);
+    h.element().unwrap().set_property("timeout", 50u32);
+    let start = std::time::Instant::now();
+    while stat(&h, "pending-frames") > 0 && start.elapsed() < std::time::Duration::from_secs(2) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(
+        stat(&h, "frames-timeout"),
+        1,
+        "freed without another datagram"
+    );
 }
 
 #[test]

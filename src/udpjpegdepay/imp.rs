@@ -124,6 +124,12 @@ struct State {
     filter_generation: u64,
     datagrams_rejected: u64,
     senders_rejected: HashSet<SenderKey>,
+    /// Incomplete frames time out on a timer too, not only when a datagram
+    /// comes: set from READY->PAUSED, cleared at PAUSED->READY.
+    expiry_on: bool,
+    /// The timer armed for the reassembler's next deadline (on `now`'s
+    /// scale), with that deadline.
+    expiry: Option<(u64, gst::SingleShotClockId)>,
 }
 
 impl State {
@@ -138,6 +144,8 @@ impl State {
             filter_generation: u64::MAX,
             datagrams_rejected: 0,
             senders_rejected: HashSet::new(),
+            expiry_on: false,
+            expiry: None,
         }
     }
 
@@ -199,9 +207,10 @@ impl UdpJpegDepay {
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let settings = *self.settings.lock().unwrap();
         let mut state = self.state.lock().unwrap();
-        let out = self.handle_datagram(&mut state, &settings, buffer)?;
+        let out = self.handle_datagram(&mut state, &settings, buffer);
+        self.arm_expiry(&mut state);
         drop(state);
-        match out {
+        match out? {
             Some((events, frame)) => self.push_frame(events, frame),
             None => Ok(gst::FlowSuccess::Ok),
         }
@@ -217,10 +226,19 @@ impl UdpJpegDepay {
         let settings = *self.settings.lock().unwrap();
         let mut state = self.state.lock().unwrap();
         let mut out = Vec::new();
+        let mut res = Ok(());
         for buffer in list.iter_owned() {
-            out.extend(self.handle_datagram(&mut state, &settings, buffer)?);
+            match self.handle_datagram(&mut state, &settings, buffer) {
+                Ok(frame) => out.extend(frame),
+                Err(err) => {
+                    res = Err(err);
+                    break;
+                }
+            }
         }
+        self.arm_expiry(&mut state);
         drop(state);
+        res?;
         for (events, frame) in out {
             self.push_frame(events, frame)?;
         }
@@ -400,6 +418,76 @@ impl UdpJpegDepay {
             e.is_sticky() && ![gst::EventType::Eos, gst::EventType::Segment].contains(&e.type_())
         });
         gst::debug!(CAT, imp = self, "Flushed");
+    }
+
+    /// Arms the expiry timer for the reassembler's next deadline, unless one
+    /// is armed for that time or earlier (an early one finds nothing to do
+    /// and arms the next). Costs a comparison per buffer when nothing changes.
+    fn arm_expiry(&self, state: &mut State) {
+        let Some(deadline) = state.reassembler.next_deadline() else {
+            return;
+        };
+        if !state.expiry_on || state.expiry.as_ref().is_some_and(|(at, _)| *at <= deadline) {
+            return;
+        }
+        if let Some((_, old)) = state.expiry.take() {
+            old.unschedule();
+        }
+        let wait = gst::ClockTime::from_nseconds(deadline.saturating_sub(state.now()));
+        state.expiry = self.schedule_expiry(wait).map(|id| (deadline, id));
+    }
+
+    fn schedule_expiry(&self, wait: gst::ClockTime) -> Option<gst::SingleShotClockId> {
+        let clock = gst::SystemClock::obtain();
+        let id = clock.new_single_shot_id(clock.time() + wait);
+        let weak = self.obj().downgrade();
+        let scheduled = id.wait_async(move |_, _, id| {
+            if let Some(obj) = weak.upgrade() {
+                obj.imp().on_expiry(id);
+            }
+        });
+        if scheduled.is_err() {
+            gst::warning!(CAT, imp = self, "Could not schedule the timeout timer");
+            return None;
+        }
+        gst::trace!(CAT, imp = self, "Timeout timer armed in {wait}");
+        Some(id)
+    }
+
+    /// The expiry timer's callback (on the clock thread): frees the frames
+    /// that timed out, unless timer `id` was replaced or stopped meanwhile,
+    /// and arms the timer for the next deadline.
+    fn on_expiry(&self, id: &gst::ClockId) {
+        let mut state = self.state.lock().unwrap();
+        if state.expiry.as_ref().is_none_or(|(_, cur)| **cur != *id) {
+            return;
+        }
+        state.expiry = None;
+        let now = state.now();
+        state.reassembler.expire(now);
+        self.log_abandoned(&mut state);
+        self.arm_expiry(&mut state);
+    }
+
+    /// Starts (PAUSED) or stops (READY) expiring frames on a timer.
+    fn set_expiry_on(&self, on: bool) {
+        let mut state = self.state.lock().unwrap();
+        state.expiry_on = on;
+        if let Some((_, id)) = state.expiry.take() {
+            id.unschedule();
+        }
+        self.arm_expiry(&mut state);
+    }
+
+    /// A new `timeout` applies to the frames held at once, not only from the
+    /// next datagram.
+    fn apply_timeout(&self) {
+        let settings = *self.settings.lock().unwrap();
+        let mut state = self.state.lock().unwrap();
+        if state.expiry_on {
+            self.apply_settings(&mut state, &settings);
+            self.arm_expiry(&mut state);
+        }
     }
 
     fn log_invalid(&self, sender: &SenderKey, reason: Invalid) {
@@ -705,8 +793,8 @@ impl ObjectImpl for UdpJpegDepay {
                     .nick("Timeout")
                     .blurb(
                         "Milliseconds after its first datagram arrived (monotonic wall clock) at \
-                         which an incomplete frame is dropped and counted as lost; 1 to 60000, \
-                         default 500",
+                         which an incomplete frame is dropped and counted as lost, whether or not \
+                         more datagrams arrive (in PAUSED and PLAYING); 1 to 60000, default 500",
                     )
                     .minimum(1)
                     .maximum(60_000)
@@ -778,7 +866,13 @@ impl ObjectImpl for UdpJpegDepay {
             "max-pending-frames" => {
                 settings.max_pending_frames = value.get().expect("type checked upstream")
             }
-            "timeout" => settings.timeout_ms = value.get().expect("type checked upstream"),
+            "timeout" => {
+                settings.timeout_ms = value.get().expect("type checked upstream");
+                gst::debug!(CAT, imp = self, "Settings now {settings:?}");
+                drop(settings);
+                self.apply_timeout();
+                return;
+            }
             "max-senders" => settings.max_senders = value.get().expect("type checked upstream"),
             "source" => {
                 let v: Option<String> = value.get().expect("type checked upstream");
@@ -824,6 +918,7 @@ impl ObjectImpl for UdpJpegDepay {
     /// An element dropped without going back to NULL leaves no timer behind.
     fn dispose(&self) {
         self.set_stats_playing(false);
+        self.set_expiry_on(false);
     }
 }
 
@@ -885,13 +980,16 @@ impl ElementImpl for UdpJpegDepay {
                     return Err(gst::StateChangeError);
                 }
                 *self.state.lock().unwrap() = State::new(&settings);
+                self.set_expiry_on(true);
             }
             gst::StateChange::PlayingToPaused => self.set_stats_playing(false),
             _ => {}
         }
         let res = self.parent_change_state(transition)?;
-        if transition == gst::StateChange::PausedToPlaying {
-            self.set_stats_playing(true);
+        match transition {
+            gst::StateChange::PausedToPlaying => self.set_stats_playing(true),
+            gst::StateChange::PausedToReady => self.set_expiry_on(false),
+            _ => {}
         }
         Ok(res)
     }
