@@ -673,8 +673,6 @@ pub struct Reassembler<K, B> {
     held_bytes: usize,
     /// A frame was lost since the last frame emitted (from any sender).
     discont: bool,
-    /// Earliest time at which a pending frame may time out.
-    next_deadline: Option<u64>,
     abandoned: Vec<Abandoned<K>>,
 }
 
@@ -693,7 +691,6 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
             stats: Stats::default(),
             held_bytes: 0,
             discont: true,
-            next_deadline: None,
             abandoned: Vec::new(),
         }
     }
@@ -710,8 +707,6 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
     /// `max_held_bytes`, which the oldest frames are abandoned to meet at once.
     pub fn set_limits(&mut self, limits: Limits) {
         self.limits = limits;
-        // Deadlines change with the timeout: sweep on the next datagram.
-        self.next_deadline = Some(0);
         self.make_room(0, None, None);
     }
 
@@ -858,7 +853,6 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         for key in senders {
             self.forget_sender(&key, Cause::Drained);
         }
-        self.next_deadline = None;
     }
 
     /// Handles one datagram from `sender`, arrived at `now` (nanoseconds on a
@@ -866,9 +860,7 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
     pub fn push(&mut self, sender: K, datagram: B, now: u64, pts: Option<u64>) -> Outcome<K, B> {
         self.stats.chunks_received += 1;
         self.stats.bytes_received += total_len(&datagram) as u64;
-        if self.next_deadline.is_some_and(|d| now >= d) {
-            self.expire(now);
-        }
+        self.expire(now);
         let outcome = match self.format {
             WireFormat::Sce => self.push_sce(sender, datagram, now, pts),
             WireFormat::Countdown => self.push_countdown(sender, datagram, now, pts),
@@ -885,34 +877,15 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         outcome
     }
 
-    /// Abandons the frames that have timed out by `now`.
+    /// Abandons the frames that have timed out by `now`: the first ones of
+    /// the age order, so each costs O(log frames) and the others nothing.
     pub fn expire(&mut self, now: u64) {
         let timeout = self.limits.timeout_ns;
-        let mut expired = Vec::new();
-        let mut next: Option<u64> = None;
-        for (key, s) in self.senders.iter_mut() {
-            let mut i = 0;
-            while i < s.pending.len() {
-                let deadline = s.pending[i].born.at.saturating_add(timeout);
-                if now >= deadline {
-                    expired.push((key.clone(), s.take_pending(i).gone()));
-                } else {
-                    next = Some(next.map_or(deadline, |n| n.min(deadline)));
-                    i += 1;
-                }
-            }
-            if let Some(c) = &s.countdown {
-                let deadline = c.born.at.saturating_add(timeout);
-                if now >= deadline {
-                    expired.extend(s.countdown.take().map(|c| (key.clone(), c.gone())));
-                } else {
-                    next = Some(next.map_or(deadline, |n| n.min(deadline)));
-                }
-            }
-        }
-        self.next_deadline = next;
-        for (key, gone) in expired {
-            self.record_abandoned(key, gone, Cause::Timeout);
+        while let Some((&born, key)) = self.ages.first_key_value()
+            && now >= born.at.saturating_add(timeout)
+        {
+            let key = key.clone();
+            self.abandon_frame(born, &key, Cause::Timeout);
         }
     }
 
@@ -1253,8 +1226,6 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         for gone in dropped {
             self.record_abandoned(key.clone(), gone, Cause::PendingLimit);
         }
-        let deadline = now.saturating_add(limits.timeout_ns);
-        self.next_deadline = Some(self.next_deadline.map_or(deadline, |d| d.min(deadline)));
         i
     }
 
@@ -1517,8 +1488,6 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
             self.ages.insert(born, key.clone());
             self.held_bytes += held;
         }
-        let deadline = now.saturating_add(self.limits.timeout_ns);
-        self.next_deadline = Some(self.next_deadline.map_or(deadline, |d| d.min(deadline)));
         Ok(())
     }
 }
