@@ -19,7 +19,7 @@
 //! any sender, are abandoned to make room.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, hash_map};
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::mem::size_of;
@@ -535,6 +535,8 @@ struct Sender<B> {
     started: Vec<u16>,
     last_late: Option<u16>,
     last_heard: u64,
+    /// Its key in the reassembler's hearing order.
+    filed: Filed,
     /// Incomplete `sce` frames, oldest first.
     pending: Vec<Pending<B>>,
     /// The `countdown` frame in progress.
@@ -543,17 +545,22 @@ struct Sender<B> {
     discont: bool,
 }
 
+/// Where a sender is filed in the order of hearing: the time it was last
+/// heard when it was filed, and a number no other entry has.
+type Filed = (u64, u64);
+
 /// Room for this many pending frames is kept per sender whatever it holds
 /// (a vector's first allocation); beyond it, at most twice the frames held.
 const PENDING_SPARE: usize = 4;
 
 impl<B> Sender<B> {
-    fn new(now: u64) -> Self {
+    fn new(now: u64, filed: Filed) -> Self {
         Sender {
             last_emitted: None,
             started: Vec::new(),
             last_late: None,
             last_heard: now,
+            filed,
             pending: Vec::new(),
             countdown: None,
             discont: true,
@@ -665,9 +672,12 @@ pub struct Reassembler<K, B> {
     format: WireFormat,
     limits: Limits,
     senders: HashMap<K, Sender<B>, SenderHashState>,
+    /// Every sender once, by `Sender::filed`: least recently heard first,
+    /// but for senders heard since they were filed (refiled when met).
+    heard: BTreeMap<Filed, K>,
     /// Every incomplete frame, oldest first, with its sender.
     ages: BTreeMap<Born, K>,
-    /// Numbers for `Born`.
+    /// Numbers for `Born` and `Filed`.
     tick: u64,
     stats: Stats,
     held_bytes: usize,
@@ -686,6 +696,7 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
             format,
             limits,
             senders: HashMap::with_hasher(SenderHashState::new()),
+            heard: BTreeMap::new(),
             ages: BTreeMap::new(),
             tick: 0,
             stats: Stats::default(),
@@ -742,21 +753,23 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
 
     /// Bytes that a remembered sender takes besides its frames, at most: its
     /// slot in the hash table (which keeps under 3 slots per sender), its
-    /// list of started ids, and room for
+    /// share of the order of hearing, its list of started ids, and room for
     /// `PENDING_SPARE` pending frames. With `frame_charge` this accounts for
     /// a sender's list of pending frames (see `Sender::take_pending`).
     pub fn sender_bytes() -> usize {
         3 * (size_of::<(K, Sender<B>)>() + 1)
+            + btree_node::<Filed, K>().div_ceil(5)
             + heap_block(usize::from(LATE_WINDOW) * size_of::<u16>())
             + heap_block(PENDING_SPARE * size_of::<Pending<B>>())
     }
 
     /// The most memory the reassembler keeps alive with limits `limits`:
     /// `max_held_bytes` in frames, `sender_bytes` per sender remembered, and
-    /// fixed tables (the abandoned-frame log, the first node of the age
-    /// order).
+    /// fixed tables (the abandoned-frame log, the first nodes of the two
+    /// orders).
     pub fn memory_bound(limits: &Limits) -> usize {
         let fixed = ABANDONED_LOG_CAP * size_of::<Abandoned<K>>()
+            + btree_node::<Filed, K>()
             + btree_node::<Born, K>()
             + size_of::<Self>();
         limits
@@ -802,12 +815,15 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
     /// it visits everything held): `held_bytes` is the sum of the frames'
     /// charges and within `max_held_bytes`, each frame's charge is that of
     /// its chunks plus `frame_charge`, the age order lists exactly the
-    /// frames, and no sender keeps more room for pending frames than it is
-    /// charged for.
+    /// frames, the order of hearing each sender once, and no sender keeps
+    /// more room for pending frames than it is charged for.
     pub fn audit(&self) -> Result<(), String> {
         let mut held = 0usize;
         let mut ages = BTreeMap::new();
         for (key, s) in &self.senders {
+            if self.heard.get(&s.filed) != Some(key) {
+                return Err("a sender is not filed in the order of hearing".into());
+            }
             if s.pending.capacity() > PENDING_SPARE.max(2 * s.pending.len()) {
                 return Err(format!(
                     "room for {} pending frames kept for {}",
@@ -834,6 +850,13 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
                 held += charged;
                 ages.insert(born, key);
             }
+        }
+        if self.heard.len() != self.senders.len() {
+            return Err(format!(
+                "{} filed for {} senders",
+                self.heard.len(),
+                self.senders.len()
+            ));
         }
         if held != self.held_bytes || held > self.limits.max_held_bytes {
             return Err(format!(
@@ -925,6 +948,7 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         let Some(s) = self.senders.remove(key) else {
             return;
         };
+        self.heard.remove(&s.filed);
         for f in s.pending {
             self.record_abandoned(key.clone(), f.gone(), cause);
         }
@@ -941,28 +965,44 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
     /// The sender's state, made (and room made for it) if it is new.
     fn sender_mut(&mut self, key: &K, now: u64) -> &mut Sender<B> {
         if !self.senders.contains_key(key) {
-            while self.senders.len() >= self.limits.max_senders.max(1) {
-                let oldest = self
-                    .senders
-                    .iter()
-                    .min_by_key(|(_, s)| s.last_heard)
-                    .map(|(k, _)| k.clone());
-                match oldest {
-                    Some(k) => {
-                        self.forget_sender(&k, Cause::SenderEvicted);
-                        self.stats.senders_evicted += 1;
-                    }
-                    None => break,
-                }
-            }
-            self.senders.insert(key.clone(), Sender::new(now));
+            self.make_room_for_sender();
         }
-        let s = self
-            .senders
-            .entry(key.clone())
-            .or_insert_with(|| Sender::new(now));
+        let s = match self.senders.entry(key.clone()) {
+            hash_map::Entry::Occupied(e) => e.into_mut(),
+            hash_map::Entry::Vacant(e) => {
+                self.tick += 1;
+                let filed = (now, self.tick);
+                self.heard.insert(filed, key.clone());
+                e.insert(Sender::new(now, filed))
+            }
+        };
         s.last_heard = now;
         s
+    }
+
+    /// Forgets the least recently heard senders until there is room for one
+    /// more. A sender is not refiled each time it is heard (that would cost
+    /// every datagram); the first of the order of hearing that was heard
+    /// since it was filed is filed again by when it was last heard, so each
+    /// datagram costs at most one refiling, and each sender forgotten one
+    /// step of the order: O(log senders), amortised.
+    fn make_room_for_sender(&mut self) {
+        while self.senders.len() >= self.limits.max_senders.max(1) {
+            let Some((filed, key)) = self.heard.pop_first() else {
+                return;
+            };
+            let tick = self.next_tick();
+            let Some(s) = self.senders.get_mut(&key) else {
+                continue;
+            };
+            if s.last_heard != filed.0 {
+                s.filed = (s.last_heard, tick);
+                self.heard.insert(s.filed, key);
+            } else {
+                self.forget_sender(&key, Cause::SenderEvicted);
+                self.stats.senders_evicted += 1;
+            }
+        }
     }
 
     /// Abandons incomplete frames until `need` more bytes for sender `key`
@@ -2142,6 +2182,44 @@ mod tests {
         let ab = r.take_abandoned();
         assert_eq!((ab[0].sender, ab[0].cause), (2, Cause::SenderEvicted));
         assert_eq!(frame_of(r.push(1, dg(b'E', 1, 2, &[0]), 4, None)).len, 5);
+    }
+
+    #[test]
+    fn many_senders_are_forgotten_least_recently_heard_first() {
+        // 300 senders heard in a scrambled order, 100 remembered: after every
+        // datagram the table holds exactly the 100 heard last, and each
+        // sender forgotten is counted (the model: last time heard per sender).
+        let limits = Limits {
+            max_senders: 100,
+            ..Limits::default()
+        };
+        let mut r = R::new(WireFormat::Sce, limits);
+        let mut last_heard = HashMap::new();
+        let mut evicted = 0;
+        let mut x = 12345u32;
+        for now in 1..=6000u64 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            // Some senders far more often than others, so that the first of
+            // the order of hearing was often heard again since it was filed.
+            let key = if x.is_multiple_of(3) { x % 20 } else { x % 300 };
+            if !last_heard.contains_key(&key) && last_heard.len() == 100 {
+                let (&oldest, _) = last_heard.iter().min_by_key(|(_, t)| **t).unwrap();
+                last_heard.remove(&oldest);
+                evicted += 1;
+            }
+            last_heard.insert(key, now);
+            assert_pending(r.push(key, dg(b'S', now as u16, 0, &[0xFF, 0xD8]), now, None));
+            let mut kept: Vec<u32> = r.senders.keys().copied().collect();
+            let mut want: Vec<u32> = last_heard.keys().copied().collect();
+            kept.sort_unstable();
+            want.sort_unstable();
+            assert_eq!(kept, want, "after datagram {now}");
+        }
+        assert_eq!(r.stats().senders_evicted, evicted);
+        assert!(evicted > 1000, "{evicted} senders forgotten");
+        assert_eq!(r.audit(), Ok(()));
     }
 
     #[test]
