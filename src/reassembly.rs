@@ -190,8 +190,9 @@ pub enum Invalid {
     /// A parity chunk whose frame description (chunk count, length, CRC,
     /// chunk size, parity count) disagrees with the frame's other chunks.
     ParityMismatch,
-    /// Holding the chunk would take `need` more bytes than `max_held_bytes`
-    /// allows, even with every other frame abandoned.
+    /// Holding the chunk would take `need` bytes (with a new frame's own
+    /// if it starts one), which do not fit within `max_held_bytes` beside
+    /// the frame it joins even with every other frame abandoned.
     Memory { need: usize, max: usize },
 }
 
@@ -227,8 +228,8 @@ impl fmt::Display for Invalid {
             Invalid::Memory { need, max } => {
                 write!(
                     f,
-                    "holding the chunk would take {need} bytes more than max-held-bytes \
-                     {max} allows"
+                    "holding the chunk takes {need} bytes, more than max-held-bytes {max} \
+                     has room for beside its frame"
                 )
             }
         }
