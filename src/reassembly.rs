@@ -6,14 +6,24 @@
 //! [`Stats`] and listed for the caller's log by [`Reassembler::take_abandoned`].
 //!
 //! Datagrams are kept as they arrive (type `B`, any [`Datagram`]: bytes in
-//! one piece, or a header part and a payload part), without copying; memory
-//! follows the bytes actually received, never a size that a header claims. A finished [`Frame`] hands its chunks back in order,
-//! so the caller copies each byte once into the output.
+//! one piece, or a header part and a payload part), without copying. A
+//! finished [`Frame`] hands its chunks back in order, so the caller copies
+//! each byte once into the output.
+//!
+//! Memory: every held datagram is charged what it keeps alive
+//! ([`Datagram::pinned_len`], which is more than its bytes: a 1-byte payload
+//! received by udpsrc pins a 1.5 KB memory) plus its share of the tables
+//! that hold it ([`Reassembler::chunk_charge`], [`Reassembler::frame_charge`]),
+//! never a size that a header claims. The total, [`Reassembler::held_bytes`],
+//! never passes [`Limits::max_held_bytes`]: the oldest incomplete frames, of
+//! any sender, are abandoned to make room.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, hash_map};
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::mem::size_of;
+use std::rc::Rc;
 
 use crate::fec;
 use crate::jpeg;
@@ -26,11 +36,39 @@ pub trait Datagram {
     /// The datagram's bytes as `(head, tail)`: the datagram is `head`
     /// followed by `tail`. One in one piece is all head.
     fn parts(&self) -> (&[u8], &[u8]);
+
+    /// Bytes of memory that holding this datagram keeps alive, beyond the
+    /// value itself (the reassembler counts that as its own bookkeeping):
+    /// its bytes, the unused room of their allocation, and the overhead of
+    /// the allocator and of any header structure. It is charged against
+    /// [`Limits::max_held_bytes`], so it must not undercount.
+    fn pinned_len(&self) -> usize;
 }
 
-impl<T: AsRef<[u8]>> Datagram for T {
+/// Bytes that a heap allocation of `n` bytes takes with glibc's malloc: an
+/// 8-byte header, rounded up to 16 bytes, 32 at least (measured resident:
+/// 6 bytes take 32, 100 take 112, 112 take 128).
+pub const fn heap_block(n: usize) -> usize {
+    let b = n.saturating_add(8 + 15) & !15;
+    if b < 32 { 32 } else { b }
+}
+
+impl Datagram for Vec<u8> {
     fn parts(&self) -> (&[u8], &[u8]) {
-        (self.as_ref(), &[])
+        (self, &[])
+    }
+    fn pinned_len(&self) -> usize {
+        heap_block(self.capacity())
+    }
+}
+
+impl Datagram for Rc<[u8]> {
+    fn parts(&self) -> (&[u8], &[u8]) {
+        (self, &[])
+    }
+    fn pinned_len(&self) -> usize {
+        // The bytes follow the two reference counts in one allocation.
+        heap_block(self.len().saturating_add(2 * size_of::<usize>()))
     }
 }
 
@@ -113,6 +151,10 @@ pub struct Limits {
     pub timeout_ns: u64,
     /// Senders remembered; the least recently heard is forgotten beyond it.
     pub max_senders: usize,
+    /// Most bytes held in incomplete frames, over all senders, as
+    /// [`Reassembler::held_bytes`] counts them (what their datagrams pin and
+    /// the tables that hold them); the oldest frames are abandoned beyond it.
+    pub max_held_bytes: usize,
 }
 
 impl Default for Limits {
@@ -122,20 +164,8 @@ impl Default for Limits {
             max_pending_frames: 4,
             timeout_ns: 500_000_000,
             max_senders: 64,
+            max_held_bytes: 64 * 1024 * 1024,
         }
-    }
-}
-
-impl Limits {
-    /// The most payload bytes the reassembler can hold at once with these
-    /// limits: per pending frame, its data chunks (at most max_frame_size)
-    /// and as many bytes of parity chunks.
-    pub fn max_held_bytes(&self) -> usize {
-        self.max_senders
-            .max(1)
-            .saturating_mul(self.max_pending_frames.max(1))
-            .saturating_mul(self.max_frame_size)
-            .saturating_mul(2)
     }
 }
 
@@ -160,6 +190,10 @@ pub enum Invalid {
     /// A parity chunk whose frame description (chunk count, length, CRC,
     /// chunk size, parity count) disagrees with the frame's other chunks.
     ParityMismatch,
+    /// Holding the chunk would take `need` bytes (with a new frame's own
+    /// if it starts one), which do not fit within `max_held_bytes` beside
+    /// the frame it joins even with every other frame abandoned.
+    Memory { need: usize, max: usize },
 }
 
 impl fmt::Display for Invalid {
@@ -191,6 +225,13 @@ impl fmt::Display for Invalid {
             Invalid::ParityMismatch => {
                 write!(f, "parity chunk disagrees with the frame's other chunks")
             }
+            Invalid::Memory { need, max } => {
+                write!(
+                    f,
+                    "holding the chunk takes {need} bytes, more than max-held-bytes {max} \
+                     has room for beside its frame"
+                )
+            }
         }
     }
 }
@@ -206,6 +247,9 @@ pub enum Cause {
     Timeout,
     /// Its sender was forgotten to make room for another one.
     SenderEvicted,
+    /// It was the oldest frame held when a datagram would have passed
+    /// `max_held_bytes`.
+    MemoryLimit,
     /// Countdown: a datagram broke the countdown.
     Resync,
     /// The stream ended or was flushed.
@@ -219,6 +263,7 @@ impl fmt::Display for Cause {
             Cause::PendingLimit => "too many pending frames",
             Cause::Timeout => "timed out",
             Cause::SenderEvicted => "sender forgotten",
+            Cause::MemoryLimit => "oldest frame over max-held-bytes",
             Cause::Resync => "countdown broken",
             Cause::Drained => "stream ended",
         })
@@ -233,6 +278,7 @@ pub struct Abandoned<K> {
     pub image_id: Option<u16>,
     pub cause: Cause,
     pub chunks: usize,
+    /// Bytes it held, as [`Reassembler::held_bytes`] counts them.
     pub bytes: usize,
 }
 
@@ -255,6 +301,9 @@ pub struct Stats {
     pub frames_pending_limit: u64,
     /// Abandoned on timeout.
     pub frames_timeout: u64,
+    /// Abandoned as the oldest frame held when the memory held would have
+    /// passed `max_held_bytes`.
+    pub frames_memory_limit: u64,
     /// Ids a sender skipped: frames never seen at all.
     pub ids_skipped: u64,
     /// Datagrams handed to the reassembler.
@@ -288,6 +337,7 @@ impl Stats {
             frames_superseded: self.frames_superseded + other.frames_superseded,
             frames_pending_limit: self.frames_pending_limit + other.frames_pending_limit,
             frames_timeout: self.frames_timeout + other.frames_timeout,
+            frames_memory_limit: self.frames_memory_limit + other.frames_memory_limit,
             ids_skipped: self.ids_skipped + other.ids_skipped,
             chunks_received: self.chunks_received + other.chunks_received,
             chunks_duplicate: self.chunks_duplicate + other.chunks_duplicate,
@@ -381,16 +431,33 @@ pub enum Outcome<K, B> {
     ParityUnneeded,
 }
 
+/// When a frame was started (its first datagram's arrival) and a number
+/// that no other frame has: the frame's place in the reassembler's age order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Born {
+    at: u64,
+    seq: u64,
+}
+
+/// What is left to count of a frame that was given up.
+struct Gone {
+    id: Option<u16>,
+    born: Born,
+    chunks: usize,
+    held: usize,
+}
+
 struct Pending<B> {
     id: u16,
-    first_arrival: u64,
+    born: Born,
     pts: Option<u64>,
     /// Payload length of the non-final chunks, once one has arrived.
     p: Option<usize>,
     /// Chunk id of the `E` chunk, once it has arrived.
     end: Option<u16>,
     chunks: BTreeMap<u16, B>,
-    bytes: usize,
+    /// Bytes charged for the frame (see `Reassembler::held_bytes`).
+    held: usize,
     highest: u16,
     /// The frame as its parity chunks describe it.
     fec: Option<FecInfo>,
@@ -410,15 +477,15 @@ struct FecInfo {
 }
 
 impl<B> Pending<B> {
-    fn new(id: u16, now: u64, pts: Option<u64>) -> Self {
+    fn new(id: u16, born: Born, pts: Option<u64>, held: usize) -> Self {
         Pending {
             id,
-            first_arrival: now,
+            born,
             pts,
             p: None,
             end: None,
             chunks: BTreeMap::new(),
-            bytes: 0,
+            held,
             highest: 0,
             fec: None,
             parity: BTreeMap::new(),
@@ -429,14 +496,37 @@ impl<B> Pending<B> {
     fn held_chunks(&self) -> usize {
         self.chunks.len() + self.parity.len()
     }
+
+    fn gone(self) -> Gone {
+        Gone {
+            id: Some(self.id),
+            born: self.born,
+            chunks: self.held_chunks(),
+            held: self.held,
+        }
+    }
 }
 
 struct Countdown<B> {
     prev: u8,
-    first_arrival: u64,
+    born: Born,
     pts: Option<u64>,
     chunks: Vec<B>,
+    /// Payload bytes.
     bytes: usize,
+    /// Bytes charged for the frame (see `Reassembler::held_bytes`).
+    held: usize,
+}
+
+impl<B> Countdown<B> {
+    fn gone(self) -> Gone {
+        Gone {
+            id: None,
+            born: self.born,
+            chunks: self.chunks.len(),
+            held: self.held,
+        }
+    }
 }
 
 struct Sender<B> {
@@ -446,6 +536,8 @@ struct Sender<B> {
     started: Vec<u16>,
     last_late: Option<u16>,
     last_heard: u64,
+    /// Its key in the reassembler's hearing order.
+    filed: Filed,
     /// Incomplete `sce` frames, oldest first.
     pending: Vec<Pending<B>>,
     /// The `countdown` frame in progress.
@@ -454,17 +546,59 @@ struct Sender<B> {
     discont: bool,
 }
 
+/// Where a sender is filed in the order of hearing: the time it was last
+/// heard when it was filed, and a number no other entry has.
+type Filed = (u64, u64);
+
+/// Room for this many pending frames is kept per sender whatever it holds
+/// (a vector's first allocation); beyond it, at most twice the frames held.
+const PENDING_SPARE: usize = 4;
+
 impl<B> Sender<B> {
-    fn new(now: u64) -> Self {
+    fn new(now: u64, filed: Filed) -> Self {
         Sender {
             last_emitted: None,
             started: Vec::new(),
             last_late: None,
             last_heard: now,
+            filed,
             pending: Vec::new(),
             countdown: None,
             discont: true,
         }
+    }
+
+    /// Removes pending frame `i` (which exists), giving back the room of
+    /// the list beyond `PENDING_SPARE` and twice the frames it still holds.
+    fn take_pending(&mut self, i: usize) -> Pending<B> {
+        let f = self.pending.remove(i);
+        let len = self.pending.len();
+        if self.pending.capacity() > PENDING_SPARE.max(2 * len) {
+            self.pending.shrink_to(PENDING_SPARE.max(len));
+        }
+        f
+    }
+
+    /// Bytes its incomplete frames hold.
+    fn held(&self) -> usize {
+        let pending: usize = self.pending.iter().map(|f| f.held).sum();
+        pending + self.countdown.as_ref().map_or(0, |c| c.held)
+    }
+
+    /// Its oldest incomplete frame but the one born `keep`.
+    fn oldest_but(&self, keep: Option<Born>) -> Option<&Born> {
+        let pending = self.pending.iter().map(|f| &f.born);
+        let countdown = self.countdown.iter().map(|c| &c.born);
+        pending.chain(countdown).filter(|b| Some(**b) != keep).min()
+    }
+
+    /// Removes the incomplete frame born `born`, if this sender holds it.
+    fn take_frame(&mut self, born: Born) -> Option<Gone> {
+        if self.countdown.as_ref().is_some_and(|c| c.born == born) {
+            return self.countdown.take().map(Countdown::gone);
+        }
+        let i = self.pending.iter().position(|f| f.born == born)?;
+        Some(self.take_pending(i).gone())
     }
 }
 
@@ -539,12 +673,17 @@ pub struct Reassembler<K, B> {
     format: WireFormat,
     limits: Limits,
     senders: HashMap<K, Sender<B>, SenderHashState>,
+    /// Every sender once, by `Sender::filed`: least recently heard first,
+    /// but for senders heard since they were filed (refiled when met).
+    heard: BTreeMap<Filed, K>,
+    /// Every incomplete frame, oldest first, with its sender.
+    ages: BTreeMap<Born, K>,
+    /// Numbers for `Born` and `Filed`.
+    tick: u64,
     stats: Stats,
     held_bytes: usize,
     /// A frame was lost since the last frame emitted (from any sender).
     discont: bool,
-    /// Earliest time at which a pending frame may time out.
-    next_deadline: Option<u64>,
     abandoned: Vec<Abandoned<K>>,
 }
 
@@ -558,10 +697,12 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
             format,
             limits,
             senders: HashMap::with_hasher(SenderHashState::new()),
+            heard: BTreeMap::new(),
+            ages: BTreeMap::new(),
+            tick: 0,
             stats: Stats::default(),
             held_bytes: 0,
             discont: true,
-            next_deadline: None,
             abandoned: Vec::new(),
         }
     }
@@ -574,20 +715,73 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         self.limits
     }
 
-    /// Changes the limits; they apply from the next datagram on.
+    /// Changes the limits; they apply from the next datagram on, but for
+    /// `max_held_bytes`, which the oldest frames are abandoned to meet at once.
     pub fn set_limits(&mut self, limits: Limits) {
         self.limits = limits;
-        // Deadlines change with the timeout: sweep on the next datagram.
-        self.next_deadline = Some(0);
+        self.make_room(0, None, None);
     }
 
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
 
-    /// Payload bytes held in incomplete frames.
+    /// Bytes held in incomplete frames: for each frame, what its datagrams
+    /// pin and the tables that hold them (the sum of its chunks'
+    /// [`chunk_charge`](Self::chunk_charge) and its
+    /// [`frame_charge`](Self::frame_charge)). At most `max_held_bytes`.
     pub fn held_bytes(&self) -> usize {
         self.held_bytes
+    }
+
+    /// What holding datagram `d` as a chunk costs: what it pins, and at most
+    /// its share of a B-tree node of the frame's chunk table (every node
+    /// but the root is at least 5/11 full).
+    pub fn chunk_charge(d: &B) -> usize {
+        d.pinned_len()
+            .saturating_add(btree_node::<u16, B>().div_ceil(5))
+    }
+
+    /// What an incomplete frame costs besides its chunks: room for it in its
+    /// sender's list (which keeps at most twice its frames), the first node
+    /// of each of its two chunk tables (data and parity; countdown frames'
+    /// chunk lists take less), and its share of the age order.
+    pub fn frame_charge() -> usize {
+        2 * size_of::<Pending<B>>()
+            + 2 * btree_node::<u16, B>()
+            + btree_node::<Born, K>().div_ceil(5)
+    }
+
+    /// Bytes that a remembered sender takes besides its frames, at most: its
+    /// slot in the hash table (which keeps under 3 slots per sender), its
+    /// share of the order of hearing, its list of started ids, and room for
+    /// `PENDING_SPARE` pending frames. With `frame_charge` this accounts for
+    /// a sender's list of pending frames (see `Sender::take_pending`).
+    pub fn sender_bytes() -> usize {
+        3 * (size_of::<(K, Sender<B>)>() + 1)
+            + btree_node::<Filed, K>().div_ceil(5)
+            + heap_block(usize::from(LATE_WINDOW) * size_of::<u16>())
+            + heap_block(PENDING_SPARE * size_of::<Pending<B>>())
+    }
+
+    /// The most memory the reassembler keeps alive with limits `limits`:
+    /// `max_held_bytes` in frames, `sender_bytes` per sender remembered, and
+    /// fixed tables (the abandoned-frame log, the first nodes of the two
+    /// orders).
+    pub fn memory_bound(limits: &Limits) -> usize {
+        let fixed = ABANDONED_LOG_CAP * size_of::<Abandoned<K>>()
+            + btree_node::<Filed, K>()
+            + btree_node::<Born, K>()
+            + size_of::<Self>();
+        limits
+            .max_held_bytes
+            .saturating_add(
+                limits
+                    .max_senders
+                    .max(1)
+                    .saturating_mul(Self::sender_bytes()),
+            )
+            .saturating_add(fixed)
     }
 
     /// Incomplete frames held, over all senders.
@@ -618,13 +812,71 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         std::mem::take(&mut self.abandoned)
     }
 
+    /// Checks the bookkeeping against what is held (for tests and fuzzing;
+    /// it visits everything held): `held_bytes` is the sum of the frames'
+    /// charges and within `max_held_bytes`, each frame's charge is that of
+    /// its chunks plus `frame_charge`, the age order lists exactly the
+    /// frames, the order of hearing each sender once, and no sender keeps
+    /// more room for pending frames than it is charged for.
+    pub fn audit(&self) -> Result<(), String> {
+        let mut held = 0usize;
+        let mut ages = BTreeMap::new();
+        for (key, s) in &self.senders {
+            if self.heard.get(&s.filed) != Some(key) {
+                return Err("a sender is not filed in the order of hearing".into());
+            }
+            if s.pending.capacity() > PENDING_SPARE.max(2 * s.pending.len()) {
+                return Err(format!(
+                    "room for {} pending frames kept for {}",
+                    s.pending.capacity(),
+                    s.pending.len()
+                ));
+            }
+            let frames = s.pending.iter().map(|f| {
+                let chunks = f.chunks.values().chain(f.parity.values());
+                (
+                    f.born,
+                    f.held,
+                    chunks.map(Self::chunk_charge).sum::<usize>(),
+                )
+            });
+            let countdown = s.countdown.iter().map(|c| {
+                let chunks = c.chunks.iter().map(Self::chunk_charge).sum::<usize>();
+                (c.born, c.held, chunks)
+            });
+            for (born, charged, chunks) in frames.chain(countdown) {
+                if charged != chunks + Self::frame_charge() {
+                    return Err(format!("a frame charged {charged} for {chunks} of chunks"));
+                }
+                held += charged;
+                ages.insert(born, key);
+            }
+        }
+        if self.heard.len() != self.senders.len() {
+            return Err(format!(
+                "{} filed for {} senders",
+                self.heard.len(),
+                self.senders.len()
+            ));
+        }
+        if held != self.held_bytes || held > self.limits.max_held_bytes {
+            return Err(format!(
+                "frames hold {held}, held_bytes says {}, max {}",
+                self.held_bytes, self.limits.max_held_bytes
+            ));
+        }
+        if !ages.into_iter().eq(self.ages.iter().map(|(b, k)| (*b, k))) {
+            return Err("the age order does not list exactly the frames".into());
+        }
+        Ok(())
+    }
+
     /// Abandons every incomplete frame (end of stream) and forgets all senders.
     pub fn drain(&mut self) {
         let senders: Vec<K> = self.senders.keys().cloned().collect();
         for key in senders {
             self.forget_sender(&key, Cause::Drained);
         }
-        self.next_deadline = None;
     }
 
     /// Handles one datagram from `sender`, arrived at `now` (nanoseconds on a
@@ -632,9 +884,7 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
     pub fn push(&mut self, sender: K, datagram: B, now: u64, pts: Option<u64>) -> Outcome<K, B> {
         self.stats.chunks_received += 1;
         self.stats.bytes_received += total_len(&datagram) as u64;
-        if self.next_deadline.is_some_and(|d| now >= d) {
-            self.expire(now);
-        }
+        self.expire(now);
         let outcome = match self.format {
             WireFormat::Sce => self.push_sce(sender, datagram, now, pts),
             WireFormat::Countdown => self.push_countdown(sender, datagram, now, pts),
@@ -651,61 +901,42 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         outcome
     }
 
-    /// When `expire` may next have work: no later than the first pending
-    /// frame's timeout (possibly earlier, never later); `None` means nothing
-    /// is held. For a caller that expires on a timer when no datagram comes.
+    /// When `expire` next has work: the first pending frame's timeout;
+    /// `None` means nothing is held. For a caller that expires on a timer
+    /// when no datagram comes.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.next_deadline
+        self.ages
+            .first_key_value()
+            .map(|(born, _)| born.at.saturating_add(self.limits.timeout_ns))
     }
 
-    /// Abandons the frames that have timed out by `now`.
+    /// Abandons the frames that have timed out by `now`: the first ones of
+    /// the age order, so each costs O(log frames) and the others nothing.
     pub fn expire(&mut self, now: u64) {
         let timeout = self.limits.timeout_ns;
-        let mut expired = Vec::new();
-        let mut next: Option<u64> = None;
-        for (key, s) in self.senders.iter_mut() {
-            let mut i = 0;
-            while i < s.pending.len() {
-                let deadline = s.pending[i].first_arrival.saturating_add(timeout);
-                if now >= deadline {
-                    let f = s.pending.remove(i);
-                    expired.push((key.clone(), Some(f.id), f.held_chunks(), f.bytes));
-                } else {
-                    next = Some(next.map_or(deadline, |n| n.min(deadline)));
-                    i += 1;
-                }
-            }
-            if let Some(c) = &s.countdown {
-                let deadline = c.first_arrival.saturating_add(timeout);
-                if now >= deadline {
-                    let c = s.countdown.take();
-                    let (chunks, bytes) = c.map_or((0, 0), |c| (c.chunks.len(), c.bytes));
-                    expired.push((key.clone(), None, chunks, bytes));
-                } else {
-                    next = Some(next.map_or(deadline, |n| n.min(deadline)));
-                }
-            }
-        }
-        self.next_deadline = next;
-        for (key, id, chunks, bytes) in expired {
-            self.record_abandoned(key, id, Cause::Timeout, chunks, bytes);
+        while let Some((&born, key)) = self.ages.first_key_value()
+            && now >= born.at.saturating_add(timeout)
+        {
+            let key = key.clone();
+            self.abandon_frame(born, &key, Cause::Timeout);
         }
     }
 
-    fn record_abandoned(
-        &mut self,
-        sender: K,
-        image_id: Option<u16>,
-        cause: Cause,
-        chunks: usize,
-        bytes: usize,
-    ) {
-        self.held_bytes = self.held_bytes.saturating_sub(bytes);
+    /// Forgets a frame that has left its sender's state: its place in the
+    /// age order and the bytes it held.
+    fn release(&mut self, born: Born, held: usize) {
+        self.ages.remove(&born);
+        self.held_bytes = self.held_bytes.saturating_sub(held);
+    }
+
+    fn record_abandoned(&mut self, sender: K, gone: Gone, cause: Cause) {
+        self.release(gone.born, gone.held);
         self.stats.frames_lost += 1;
         match cause {
             Cause::Superseded => self.stats.frames_superseded += 1,
             Cause::PendingLimit => self.stats.frames_pending_limit += 1,
             Cause::Timeout => self.stats.frames_timeout += 1,
+            Cause::MemoryLimit => self.stats.frames_memory_limit += 1,
             Cause::SenderEvicted | Cause::Resync | Cause::Drained => {}
         }
         self.discont = true;
@@ -715,10 +946,10 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         if self.abandoned.len() < ABANDONED_LOG_CAP {
             self.abandoned.push(Abandoned {
                 sender,
-                image_id,
+                image_id: gone.id,
                 cause,
-                chunks,
-                bytes,
+                chunks: gone.chunks,
+                bytes: gone.held,
             });
         }
     }
@@ -727,39 +958,147 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         let Some(s) = self.senders.remove(key) else {
             return;
         };
+        self.heard.remove(&s.filed);
         for f in s.pending {
-            self.record_abandoned(key.clone(), Some(f.id), cause, f.held_chunks(), f.bytes);
+            self.record_abandoned(key.clone(), f.gone(), cause);
         }
         if let Some(c) = s.countdown {
-            self.record_abandoned(key.clone(), None, cause, c.chunks.len(), c.bytes);
+            self.record_abandoned(key.clone(), c.gone(), cause);
         }
+    }
+
+    fn next_tick(&mut self) -> u64 {
+        self.tick += 1;
+        self.tick
     }
 
     /// The sender's state, made (and room made for it) if it is new.
     fn sender_mut(&mut self, key: &K, now: u64) -> &mut Sender<B> {
         if !self.senders.contains_key(key) {
-            while self.senders.len() >= self.limits.max_senders.max(1) {
-                let oldest = self
-                    .senders
-                    .iter()
-                    .min_by_key(|(_, s)| s.last_heard)
-                    .map(|(k, _)| k.clone());
-                match oldest {
-                    Some(k) => {
-                        self.forget_sender(&k, Cause::SenderEvicted);
-                        self.stats.senders_evicted += 1;
-                    }
-                    None => break,
-                }
-            }
-            self.senders.insert(key.clone(), Sender::new(now));
+            self.make_room_for_sender();
         }
-        let s = self
-            .senders
-            .entry(key.clone())
-            .or_insert_with(|| Sender::new(now));
+        let s = match self.senders.entry(key.clone()) {
+            hash_map::Entry::Occupied(e) => e.into_mut(),
+            hash_map::Entry::Vacant(e) => {
+                self.tick += 1;
+                let filed = (now, self.tick);
+                self.heard.insert(filed, key.clone());
+                e.insert(Sender::new(now, filed))
+            }
+        };
         s.last_heard = now;
         s
+    }
+
+    /// Forgets the least recently heard senders until there is room for one
+    /// more. A sender is not refiled each time it is heard (that would cost
+    /// every datagram); the first of the order of hearing that was heard
+    /// since it was filed is filed again by when it was last heard, so each
+    /// datagram costs at most one refiling, and each sender forgotten one
+    /// step of the order: O(log senders), amortised.
+    fn make_room_for_sender(&mut self) {
+        while self.senders.len() >= self.limits.max_senders.max(1) {
+            let Some((filed, key)) = self.heard.pop_first() else {
+                return;
+            };
+            let tick = self.next_tick();
+            let Some(s) = self.senders.get_mut(&key) else {
+                continue;
+            };
+            if s.last_heard != filed.0 {
+                s.filed = (s.last_heard, tick);
+                self.heard.insert(s.filed, key);
+            } else {
+                self.forget_sender(&key, Cause::SenderEvicted);
+                self.stats.senders_evicted += 1;
+            }
+        }
+    }
+
+    /// Abandons incomplete frames until `need` more bytes for sender `key`
+    /// fit within `max_held_bytes`, never the frame born `keep`: first that
+    /// sender's own, oldest first, while it holds more than its share
+    /// (`max_held_bytes / max_senders`), so that one address flooding the
+    /// budget pushes out only its own frames; then the oldest of any
+    /// sender. False when they cannot fit even so.
+    fn make_room(&mut self, need: usize, keep: Option<Born>, key: Option<&K>) -> bool {
+        let share = self.limits.max_held_bytes / self.limits.max_senders.max(1);
+        while self.held_bytes.saturating_add(need) > self.limits.max_held_bytes {
+            let sender = key.and_then(|k| Some((k, self.senders.get(k)?)));
+            let own = sender
+                .filter(|(_, s)| s.held().saturating_add(need) > share)
+                .and_then(|(k, s)| Some((s.oldest_but(keep)?, k)));
+            let oldest = || self.ages.iter().find(|(b, _)| Some(**b) != keep);
+            let Some((born, key)) = own.or_else(oldest).map(|(b, k)| (*b, k.clone())) else {
+                return false;
+            };
+            self.abandon_frame(born, &key, Cause::MemoryLimit);
+        }
+        true
+    }
+
+    /// Abandons the incomplete frame born `born` of sender `key`.
+    fn abandon_frame(&mut self, born: Born, key: &K, cause: Cause) {
+        match self.senders.get_mut(key).and_then(|s| s.take_frame(born)) {
+            Some(gone) => self.record_abandoned(key.clone(), gone, cause),
+            // Every entry of the age order is a frame (`audit` checks it);
+            // were one not, dropping it still lets `make_room` go on.
+            None => {
+                self.ages.remove(&born);
+            }
+        }
+    }
+
+    /// Makes room within `max_held_bytes` for a chunk charged `charge`
+    /// joining `joined` of `key` (a frame's birth and the bytes it holds),
+    /// or a new frame. A chunk that cannot fit beside that frame alone is
+    /// refused, with no other frame touched, and the frame abandoned: it
+    /// could never complete.
+    fn room_for(
+        &mut self,
+        key: &K,
+        joined: Option<(Born, usize)>,
+        charge: usize,
+    ) -> Result<(), Invalid> {
+        let (keep, kept, need) = match joined {
+            Some((born, held)) => (Some(born), held, charge),
+            None => (None, 0, charge.saturating_add(Self::frame_charge())),
+        };
+        let max = self.limits.max_held_bytes;
+        if kept.saturating_add(need) <= max && self.make_room(need, keep, Some(key)) {
+            return Ok(());
+        }
+        if let Some(born) = keep {
+            self.abandon_frame(born, key, Cause::MemoryLimit);
+        }
+        Err(Invalid::Memory { need, max })
+    }
+
+    /// Makes room for a chunk charged `charge` of frame `id` of `key` (the
+    /// pending frame at `idx`, if any; see `room_for`) and returns the
+    /// frame's index, started if need be.
+    fn place(
+        &mut self,
+        key: &K,
+        id: u16,
+        idx: Option<usize>,
+        charge: usize,
+        now: u64,
+        pts: Option<u64>,
+    ) -> Result<usize, Invalid> {
+        let frame = idx.and_then(|i| self.senders.get(key)?.pending.get(i));
+        let joined = frame.map(|f| (f.born, f.held));
+        self.room_for(key, joined, charge)?;
+        // Room may have been made by abandoning earlier frames of this
+        // sender, which moves this one in the list.
+        let found = self
+            .senders
+            .get(key)
+            .and_then(|s| s.pending.iter().position(|f| f.id == id));
+        Ok(match found {
+            Some(i) => i,
+            None => self.new_frame(key, id, now, pts),
+        })
     }
 
     fn push_sce(&mut self, key: K, datagram: B, now: u64, pts: Option<u64>) -> Outcome<K, B> {
@@ -796,9 +1135,10 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         if let Err(e) = check_chunk(view, header.kind, cid, payload_len, max) {
             return Outcome::Invalid(e);
         }
-        let i = match idx {
-            Some(i) => i,
-            None => self.new_frame(&key, id, now, pts),
+        let charge = Self::chunk_charge(&datagram);
+        let i = match self.place(&key, id, idx, charge, now, pts) {
+            Ok(i) => i,
+            Err(e) => return Outcome::Invalid(e),
         };
         if header.kind != Kind::End {
             self.learn_p(&key, i, payload_len);
@@ -819,8 +1159,8 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
             f.end = Some(cid);
         }
         f.chunks.insert(cid, datagram);
-        f.bytes += payload_len;
-        self.held_bytes += payload_len;
+        f.held += charge;
+        self.held_bytes += charge;
         self.complete_or_recover(key, i)
     }
 
@@ -865,17 +1205,15 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
                 return Outcome::Invalid(Invalid::ParityMismatch);
             }
             // Parity bytes held per frame stay within max-frame-size.
-            let parity_bytes = f.parity.len() * t;
-            if parity_bytes + t > max || f.parity.len() >= usize::from(info.k).max(1) * 2 {
-                return Outcome::Invalid(Invalid::TooLarge {
-                    end: parity_bytes + t,
-                    max,
-                });
+            let end = f.parity.len().saturating_add(1).saturating_mul(t);
+            if end > max || f.parity.len() >= usize::from(info.k).max(1) * 2 {
+                return Outcome::Invalid(Invalid::TooLarge { end, max });
             }
         }
-        let i = match idx {
-            Some(i) => i,
-            None => self.new_frame(&key, h.image_id, now, pts),
+        let charge = Self::chunk_charge(&datagram);
+        let i = match self.place(&key, h.image_id, idx, charge, now, pts) {
+            Ok(i) => i,
+            Err(e) => return Outcome::Invalid(e),
         };
         self.learn_p(&key, i, t);
         let Some(f) = self
@@ -887,8 +1225,8 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         };
         f.fec = Some(info);
         f.parity.insert(h.index, datagram);
-        f.bytes += t;
-        self.held_bytes += t;
+        f.held += charge;
+        self.held_bytes += charge;
         self.complete_or_recover(key, i)
     }
 
@@ -916,24 +1254,28 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
     /// (oldest first); returns its index.
     fn new_frame(&mut self, key: &K, id: u16, now: u64, pts: Option<u64>) -> usize {
         let limits = self.limits;
+        let born = Born {
+            at: now,
+            seq: self.next_tick(),
+        };
         let Some(s) = self.senders.get_mut(key) else {
             return 0;
         };
         let mut dropped = Vec::new();
         while s.pending.len() >= limits.max_pending_frames.max(1) {
-            let f = s.pending.remove(0);
-            dropped.push((f.id, f.held_chunks(), f.bytes));
+            dropped.push(s.take_pending(0).gone());
         }
-        s.pending.push(Pending::new(id, now, pts));
+        let charge = Self::frame_charge();
+        s.pending.push(Pending::new(id, born, pts, charge));
         if s.started.len() < usize::from(LATE_WINDOW) && !s.started.contains(&id) {
             s.started.push(id);
         }
         let i = s.pending.len() - 1;
-        for (fid, chunks, bytes) in dropped {
-            self.record_abandoned(key.clone(), Some(fid), Cause::PendingLimit, chunks, bytes);
+        self.ages.insert(born, key.clone());
+        self.held_bytes += charge;
+        for gone in dropped {
+            self.record_abandoned(key.clone(), gone, Cause::PendingLimit);
         }
-        let deadline = now.saturating_add(limits.timeout_ns);
-        self.next_deadline = Some(self.next_deadline.map_or(deadline, |d| d.min(deadline)));
         i
     }
 
@@ -955,11 +1297,13 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
             .chunks
             .get(&e)
             .map_or(0, |c| total_len(c) - wire::SCE_HEADER_LEN);
-        if e_len > p || usize::from(e) * p + e_len > max {
-            f.chunks.remove(&e);
-            f.bytes -= e_len;
+        if e_len > p || usize::from(e).saturating_mul(p).saturating_add(e_len) > max {
+            if let Some(c) = f.chunks.remove(&e) {
+                let charge = Self::chunk_charge(&c);
+                f.held -= charge;
+                self.held_bytes -= charge;
+            }
             f.end = None;
-            self.held_bytes -= e_len;
             self.stats.chunks_invalid += 1;
         }
     }
@@ -975,8 +1319,8 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         };
         let whole = f.end.is_some_and(|e| f.chunks.len() == usize::from(e) + 1);
         if whole {
-            let f = s.pending.remove(i);
-            self.held_bytes -= f.bytes;
+            let f = s.take_pending(i);
+            self.release(f.born, f.held);
             let data_bytes = f
                 .chunks
                 .values()
@@ -1023,8 +1367,8 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         let Some(frame) = rebuilt else {
             return Outcome::Pending;
         };
-        let f = s.pending.remove(i);
-        self.held_bytes -= f.bytes;
+        let f = s.take_pending(i);
+        self.release(f.born, f.held);
         self.stats.frames_recovered += 1;
         self.stats.chunks_recovered += u64::from(info.k).saturating_sub(f.chunks.len() as u64);
         let len = frame.len();
@@ -1087,15 +1431,14 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
             let mut i = 0;
             while i < s.pending.len() {
                 if (1..=LATE_WINDOW).contains(&wire::ids_behind(s.pending[i].id, id)) {
-                    let f = s.pending.remove(i);
-                    superseded.push((f.id, f.held_chunks(), f.bytes));
+                    superseded.push(s.take_pending(i).gone());
                 } else {
                     i += 1;
                 }
             }
         }
-        for (fid, chunks, bytes) in superseded {
-            self.record_abandoned(key.clone(), Some(fid), Cause::Superseded, chunks, bytes);
+        for gone in superseded {
+            self.record_abandoned(key.clone(), gone, Cause::Superseded);
         }
         let sender_discont = self
             .senders
@@ -1120,7 +1463,7 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
             .as_ref()
             .is_some_and(|f| f.prev.checked_sub(1) == Some(c));
         if !continues && let Some(f) = s.countdown.take() {
-            self.record_abandoned(key.clone(), None, Cause::Resync, f.chunks.len(), f.bytes);
+            self.record_abandoned(key.clone(), f.gone(), Cause::Resync);
         }
         let Some(s) = self.senders.get_mut(&key) else {
             // Not reached: sender_mut has just made the sender.
@@ -1129,41 +1472,81 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         let held = s.countdown.as_ref().map_or(0, |f| f.bytes);
         if held + payload_len > max {
             if let Some(f) = s.countdown.take() {
-                self.record_abandoned(key.clone(), None, Cause::Resync, f.chunks.len(), f.bytes);
+                self.record_abandoned(key.clone(), f.gone(), Cause::Resync);
             }
             return Outcome::Invalid(Invalid::TooLarge {
                 end: held + payload_len,
                 max,
             });
         }
+        let charge = Self::chunk_charge(&datagram);
+        if let Err(e) = self.countdown_room(&key, charge, now, pts) {
+            return Outcome::Invalid(e);
+        }
         let Some(s) = self.senders.get_mut(&key) else {
             // Not reached: sender_mut has just made the sender.
             return Outcome::Pending;
         };
-        let f = s.countdown.get_or_insert_with(|| Countdown {
-            prev: c,
-            first_arrival: now,
-            pts,
-            chunks: Vec::new(),
-            bytes: 0,
-        });
-        if f.chunks.is_empty() {
-            let deadline = now.saturating_add(self.limits.timeout_ns);
-            self.next_deadline = Some(self.next_deadline.map_or(deadline, |d| d.min(deadline)));
-        }
+        let Some(f) = s.countdown.as_mut() else {
+            // Not reached: countdown_room has made the frame.
+            return Outcome::Pending;
+        };
         f.prev = c;
         f.chunks.push(datagram);
         f.bytes += payload_len;
-        self.held_bytes += payload_len;
+        f.held += charge;
+        self.held_bytes += charge;
         if c != 1 {
             return Outcome::Pending;
         }
         let Some(f) = s.countdown.take() else {
             return Outcome::Pending;
         };
-        self.held_bytes -= f.bytes;
+        self.release(f.born, f.held);
         self.finish(key, None, f.pts, f.bytes, f.chunks, None)
     }
+
+    /// Makes room for a countdown chunk charged `charge` (see `room_for`),
+    /// and starts a frame for it if `key` has none in progress.
+    fn countdown_room(
+        &mut self,
+        key: &K,
+        charge: usize,
+        now: u64,
+        pts: Option<u64>,
+    ) -> Result<(), Invalid> {
+        let current = self.senders.get(key).and_then(|s| s.countdown.as_ref());
+        let joined = current.map(|f| (f.born, f.held));
+        self.room_for(key, joined, charge)?;
+        if joined.is_some() {
+            return Ok(());
+        }
+        let born = Born {
+            at: now,
+            seq: self.next_tick(),
+        };
+        let held = Self::frame_charge();
+        if let Some(s) = self.senders.get_mut(key) {
+            s.countdown = Some(Countdown {
+                prev: 0,
+                born,
+                pts,
+                chunks: Vec::new(),
+                bytes: 0,
+                held,
+            });
+            self.ages.insert(born, key.clone());
+            self.held_bytes += held;
+        }
+        Ok(())
+    }
+}
+
+/// Bytes of one node of a standard-library B-tree map with keys `Key` and
+/// values `V`, at most: 11 keys and 11 values, 12 child pointers (in an
+/// inner node), the node's header and the allocator's.
+fn btree_node<Key, V>() -> usize {
+    heap_block(11 * (size_of::<Key>() + size_of::<V>()) + 12 * size_of::<usize>() + 32)
 }
 
 /// What `check_chunk` needs to know of a pending frame.
@@ -1355,6 +1738,12 @@ mod tests {
         assert!(matches!(o, Outcome::Pending), "expected pending, got {o:?}");
     }
 
+    /// What one frame holding (copies of) datagrams `ds` is charged.
+    fn frame_held(ds: &[&Vec<u8>]) -> usize {
+        let chunks: usize = ds.iter().map(|d| R::chunk_charge(&d.to_vec())).sum();
+        R::frame_charge() + chunks
+    }
+
     #[test]
     fn in_order_frame_is_emitted_on_last_chunk() {
         let mut r = sce();
@@ -1541,11 +1930,12 @@ mod tests {
     fn e_before_p_is_known_is_held_then_checked() {
         // E arrives first and is held; the S then fixes P = 2 and the E (3 bytes) is invalid.
         let mut r = sce();
-        assert_pending(r.push(1, dg(b'E', 8, 1, &[7, 7, 7]), 0, None));
-        assert_eq!(r.held_bytes(), 3);
-        assert_pending(r.push(1, dg(b'S', 8, 0, &[0xFF, 0xD8]), 0, None));
+        let (e, s) = (dg(b'E', 8, 1, &[7, 7, 7]), dg(b'S', 8, 0, &[0xFF, 0xD8]));
+        assert_pending(r.push(1, e.to_vec(), 0, None));
+        assert_eq!(r.held_bytes(), frame_held(&[&e]));
+        assert_pending(r.push(1, s.to_vec(), 0, None));
         assert_eq!(r.stats().chunks_invalid, 1);
-        assert_eq!(r.held_bytes(), 2);
+        assert_eq!(r.held_bytes(), frame_held(&[&s]), "the E is no longer held");
         // A correct E then completes the frame.
         let out = frame_of(r.push(1, dg(b'E', 8, 1, &[7]), 0, None));
         assert_eq!(out.to_vec(), [0xFF, 0xD8, 7]);
@@ -1564,13 +1954,16 @@ mod tests {
             ..Limits::default()
         };
         let mut r = R::new(WireFormat::Sce, limits);
-        assert_pending(r.push(1, dg(b'E', 3, 65535, &[1]), 0, None));
-        assert_eq!(r.held_bytes(), 1);
+        let e1 = dg(b'E', 3, 65535, &[1]);
+        assert_pending(r.push(1, e1.to_vec(), 0, None));
+        assert_eq!(r.held_bytes(), frame_held(&[&e1]));
         assert_eq!(r.pending_frames(), 1);
         // Its payload claims nothing: a 100-byte E at 65535 would need 6.5 MB
-        // before it, which still fits 16 MiB, and is held as 100 bytes.
-        assert_pending(r.push(1, dg(b'E', 4, 65535, &[1; 100]), 0, None));
-        assert_eq!(r.held_bytes(), 101);
+        // before it, which still fits 16 MiB, and is held as what it pins.
+        let e2 = dg(b'E', 4, 65535, &[1; 100]);
+        assert_pending(r.push(1, e2.to_vec(), 0, None));
+        assert_eq!(r.held_bytes(), frame_held(&[&e1]) + frame_held(&[&e2]));
+        assert!(r.held_bytes() < 20_000, "{}", r.held_bytes());
         // A 300-byte E at 65535 implies at least 19.6 MB: past the limit.
         assert!(matches!(
             r.push(1, dg(b'E', 5, 65535, &[1; 300]), 0, None),
@@ -1695,7 +2088,8 @@ mod tests {
         let mut r = sce();
         frame_of(r.push(1, dg(b'E', 1, 0, &[0xFF, 0xD8]), 0, None));
         // Frame 2 partly seen, frame 3 never seen, frame 4 complete.
-        assert_pending(r.push(1, dg(b'S', 2, 0, &[0xFF, 0xD8]), 0, None));
+        let s2 = dg(b'S', 2, 0, &[0xFF, 0xD8]);
+        assert_pending(r.push(1, s2.to_vec(), 0, None));
         let out = frame_of(r.push(1, dg(b'E', 4, 0, &[0xFF, 0xD8]), 0, None));
         assert!(out.discont);
         let s = r.stats();
@@ -1713,7 +2107,7 @@ mod tests {
                 image_id: Some(2),
                 cause: Cause::Superseded,
                 chunks: 1,
-                bytes: 2
+                bytes: frame_held(&[&s2]),
             }]
         );
         // The next frame in sequence is not a discontinuity.
@@ -1798,6 +2192,44 @@ mod tests {
         let ab = r.take_abandoned();
         assert_eq!((ab[0].sender, ab[0].cause), (2, Cause::SenderEvicted));
         assert_eq!(frame_of(r.push(1, dg(b'E', 1, 2, &[0]), 4, None)).len, 5);
+    }
+
+    #[test]
+    fn many_senders_are_forgotten_least_recently_heard_first() {
+        // 300 senders heard in a scrambled order, 100 remembered: after every
+        // datagram the table holds exactly the 100 heard last, and each
+        // sender forgotten is counted (the model: last time heard per sender).
+        let limits = Limits {
+            max_senders: 100,
+            ..Limits::default()
+        };
+        let mut r = R::new(WireFormat::Sce, limits);
+        let mut last_heard = HashMap::new();
+        let mut evicted = 0;
+        let mut x = 12345u32;
+        for now in 1..=6000u64 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            // Some senders far more often than others, so that the first of
+            // the order of hearing was often heard again since it was filed.
+            let key = if x.is_multiple_of(3) { x % 20 } else { x % 300 };
+            if !last_heard.contains_key(&key) && last_heard.len() == 100 {
+                let (&oldest, _) = last_heard.iter().min_by_key(|(_, t)| **t).unwrap();
+                last_heard.remove(&oldest);
+                evicted += 1;
+            }
+            last_heard.insert(key, now);
+            assert_pending(r.push(key, dg(b'S', now as u16, 0, &[0xFF, 0xD8]), now, None));
+            let mut kept: Vec<u32> = r.senders.keys().copied().collect();
+            let mut want: Vec<u32> = last_heard.keys().copied().collect();
+            kept.sort_unstable();
+            want.sort_unstable();
+            assert_eq!(kept, want, "after datagram {now}");
+        }
+        assert_eq!(r.stats().senders_evicted, evicted);
+        assert!(evicted > 1000, "{evicted} senders forgotten");
+        assert_eq!(r.audit(), Ok(()));
     }
 
     #[test]
@@ -1913,7 +2345,8 @@ mod tests {
             assert_pending(r.push(1, p.clone(), 0, None));
         }
         assert_eq!(r.pending_frames(), 1);
-        assert_eq!(r.held_bytes(), 12 * 64 - (1024 - 1000) + 2 * 64);
+        let held: Vec<&Vec<u8>> = data[4..].iter().chain(&parity).collect();
+        assert_eq!(r.held_bytes(), frame_held(&held));
         r.drain();
         assert_eq!(r.stats().frames_lost, 1);
     }
@@ -2032,6 +2465,9 @@ mod tests {
     impl Datagram for Two {
         fn parts(&self) -> (&[u8], &[u8]) {
             (&self.0, &self.1)
+        }
+        fn pinned_len(&self) -> usize {
+            self.0.pinned_len() + self.1.pinned_len()
         }
     }
 
@@ -2197,6 +2633,210 @@ mod tests {
         assert_eq!(r.pending_frames(), 0);
         assert_eq!(r.held_bytes(), 0);
         assert_eq!(r.stats().frames_lost, 1);
+    }
+
+    /// A datagram as udpsrc hands over a small one: a few bytes in a
+    /// 1,499-byte memory.
+    #[derive(Debug)]
+    struct Pinned(Vec<u8>);
+
+    impl Datagram for Pinned {
+        fn parts(&self) -> (&[u8], &[u8]) {
+            (&self.0, &[])
+        }
+        fn pinned_len(&self) -> usize {
+            1499
+        }
+    }
+
+    #[test]
+    fn one_byte_chunks_are_charged_what_they_pin() {
+        // The flood that once held 2.4 GB: 1-byte middle chunks of 4 frames
+        // from each of 4 senders, with a long timeout. Charged what they
+        // pin, they stop at the budget.
+        let limits = Limits {
+            timeout_ns: 60_000_000_000,
+            max_frame_size: 1 << 20,
+            max_held_bytes: 8 << 20,
+            ..Limits::default()
+        };
+        let mut r = Reassembler::<u32, Pinned>::new(WireFormat::Sce, limits);
+        let charge = Reassembler::<u32, Pinned>::chunk_charge(&Pinned(Vec::new()));
+        assert!(charge > 1499, "{charge}");
+        let mut most = 0;
+        for i in 0..40_000u32 {
+            let (sender, id, cid) = (i % 4, (i / 4 % 4) as u16, (1 + i / 16) as u16);
+            let d = Pinned(dg(b'C', id, cid, &[0]));
+            assert_pending_any(r.push(sender, d, u64::from(i), None));
+            most = most.max(r.held_bytes());
+        }
+        assert!(most <= 8 << 20, "held {most}");
+        assert!(
+            most > (8 << 20) - charge - Reassembler::<u32, Pinned>::frame_charge(),
+            "the budget is what stops the flood: {most} held at most"
+        );
+        let s = r.stats();
+        assert!(s.frames_memory_limit > 0);
+        assert_eq!(s.frames_lost, s.frames_memory_limit);
+        assert_eq!(r.audit(), Ok(()));
+        let ab = r.take_abandoned();
+        assert!(ab.iter().all(|a| a.cause == Cause::MemoryLimit));
+        // Each sender holds more than its share: each loses its own frames.
+        for sender in 0..4 {
+            let lost = ab.iter().filter(|a| a.sender == sender).count();
+            assert!(lost >= 4, "sender {sender} lost {lost} frames");
+        }
+    }
+
+    fn assert_pending_any<B: fmt::Debug>(o: Outcome<u32, B>) {
+        assert!(matches!(o, Outcome::Pending), "expected pending, got {o:?}");
+    }
+
+    #[test]
+    fn the_memory_limit_abandons_the_oldest_frame_of_any_sender_but_the_one_joined() {
+        let one = frame_held(&[&dg(b'S', 0, 0, &[0xFF, 0xD8])]);
+        let limits = Limits {
+            max_held_bytes: 3 * one,
+            ..Limits::default()
+        };
+        let mut r = R::new(WireFormat::Sce, limits);
+        // Frames 1 (sender 1), 2 (sender 2), 3 (sender 1): the budget is full.
+        for (now, (sender, id)) in [(1, 1), (2, 2), (1, 3)].into_iter().enumerate() {
+            assert_pending(r.push(sender, dg(b'S', id, 0, &[0xFF, 0xD8]), now as u64, None));
+        }
+        assert_eq!(r.held_bytes(), 3 * one);
+        // A fourth frame, from a third sender: the oldest (sender 1's frame 1) goes.
+        assert_pending(r.push(3, dg(b'S', 4, 0, &[0xFF, 0xD8]), 3, None));
+        // A chunk joining frame 2, now the oldest: frame 3 goes instead.
+        assert_pending(r.push(2, dg(b'C', 2, 1, &[0, 0]), 4, None));
+        let gone: Vec<(u32, Option<u16>, Cause)> = r
+            .take_abandoned()
+            .iter()
+            .map(|a| (a.sender, a.image_id, a.cause))
+            .collect();
+        assert_eq!(
+            gone,
+            [
+                (1, Some(1), Cause::MemoryLimit),
+                (1, Some(3), Cause::MemoryLimit)
+            ]
+        );
+        assert!(r.held_bytes() <= 3 * one);
+        assert_eq!(r.stats().frames_memory_limit, 2);
+        assert_eq!(r.audit(), Ok(()));
+        // Frame 2 still completes.
+        assert_eq!(frame_of(r.push(2, dg(b'E', 2, 2, &[0xD9]), 5, None)).len, 5);
+    }
+
+    #[test]
+    fn one_address_flooding_the_memory_limit_pushes_out_only_its_own_frames() {
+        // Sender 1 has a frame in progress; sender 2 starts frame after frame
+        // until the budget is full, and on. Holding far more than its share
+        // (a quarter of the budget with 4 senders), sender 2 only ever loses
+        // its own frames.
+        let one = frame_held(&[&dg(b'S', 0, 0, &[0xFF, 0xD8])]);
+        let limits = Limits {
+            max_held_bytes: 8 * one,
+            max_senders: 4,
+            max_pending_frames: 64,
+            ..Limits::default()
+        };
+        let mut r = R::new(WireFormat::Sce, limits);
+        assert_pending(r.push(1, dg(b'S', 1, 0, &[0xFF, 0xD8]), 0, None));
+        for id in 100..200 {
+            assert_pending(r.push(2, dg(b'S', id, 0, &[0xFF, 0xD8]), u64::from(id), None));
+        }
+        let ab = r.take_abandoned();
+        assert_eq!(ab.len(), 100 - 7);
+        assert!(
+            ab.iter()
+                .all(|a| a.sender == 2 && a.cause == Cause::MemoryLimit)
+        );
+        assert_eq!(
+            frame_of(r.push(1, dg(b'E', 1, 1, &[0xD9]), 200, None)).len,
+            3
+        );
+        assert_eq!(r.audit(), Ok(()));
+    }
+
+    #[test]
+    fn a_chunk_that_cannot_fit_is_refused_and_its_frame_abandoned() {
+        let small = frame_held(&[&dg(b'S', 0, 0, &[0xFF, 0xD8])]);
+        let limits = Limits {
+            max_held_bytes: small + 100,
+            ..Limits::default()
+        };
+        let mut r = R::new(WireFormat::Sce, limits);
+        assert_pending(r.push(1, dg(b'S', 1, 0, &[0xFF, 0xD8]), 0, None));
+        assert_pending(r.push(2, dg(b'S', 1, 0, &[0xFF; 50]), 1, None));
+        assert_eq!(r.take_abandoned()[0].sender, 1, "made room for sender 2");
+        // A chunk of sender 2's frame that cannot fit beside it: refused, and
+        // the frame (which could never complete) abandoned.
+        assert!(matches!(
+            r.push(2, dg(b'C', 1, 1, &[0; 50]), 2, None),
+            Outcome::Invalid(Invalid::Memory { .. })
+        ));
+        let ab = r.take_abandoned();
+        assert_eq!((ab.len(), ab[0].sender), (1, 2));
+        assert_eq!((r.pending_frames(), r.held_bytes()), (0, 0));
+        // A chunk larger than the budget on its own: refused, and the frames
+        // held stay.
+        assert_pending(r.push(1, dg(b'S', 2, 0, &[0xFF, 0xD8]), 3, None));
+        assert!(matches!(
+            r.push(3, dg(b'S', 1, 0, &[0xFF; 1000]), 4, None),
+            Outcome::Invalid(Invalid::Memory { .. })
+        ));
+        assert!(r.take_abandoned().is_empty());
+        assert_eq!(r.pending_frames(), 1);
+        let s = r.stats();
+        assert_eq!((s.chunks_invalid, s.frames_memory_limit), (2, 2));
+        assert_eq!(r.audit(), Ok(()));
+    }
+
+    #[test]
+    fn a_smaller_memory_limit_applies_at_once() {
+        let mut r = sce();
+        for id in 0..10 {
+            assert_pending(r.push(1, dg(b'S', id, 0, &[0xFF, 0xD8]), u64::from(id), None));
+        }
+        let one = r.held_bytes() / 4;
+        assert_eq!(r.pending_frames(), 4);
+        r.set_limits(Limits {
+            max_held_bytes: 2 * one,
+            ..Limits::default()
+        });
+        assert_eq!((r.pending_frames(), r.held_bytes()), (2, 2 * one));
+        let ids: Vec<Option<u16>> = r
+            .take_abandoned()
+            .iter()
+            .filter(|a| a.cause == Cause::MemoryLimit)
+            .map(|a| a.image_id)
+            .collect();
+        assert_eq!(ids, [Some(6), Some(7)]);
+        assert_eq!(r.audit(), Ok(()));
+    }
+
+    #[test]
+    fn countdown_frames_are_held_within_the_memory_limit() {
+        let one = frame_held(&[&cd(3, &[0xFF, 0xD8])]);
+        let limits = Limits {
+            max_held_bytes: 2 * one,
+            ..Limits::default()
+        };
+        let mut r = R::new(WireFormat::Countdown, limits);
+        assert_pending(r.push(1, cd(3, &[0xFF, 0xD8]), 0, None));
+        assert_pending(r.push(2, cd(3, &[0xFF, 0xD8]), 1, None));
+        // Sender 1's next segment does not fit beside both: sender 2's
+        // frame, the oldest but for the one it joins, goes.
+        assert_pending(r.push(1, cd(2, &[0, 0]), 2, None));
+        let ab = r.take_abandoned();
+        assert_eq!(
+            (ab.len(), ab[0].sender, ab[0].cause),
+            (1, 2, Cause::MemoryLimit)
+        );
+        assert_eq!(frame_of(r.push(1, cd(1, &[0xFF, 0xD9]), 3, None)).len, 6);
+        assert_eq!((r.pending_frames(), r.held_bytes()), (0, 0));
+        assert_eq!(r.audit(), Ok(()));
     }
 
     #[test]

@@ -251,16 +251,79 @@ fn max_frame_size_property() {
 }
 
 #[test]
+fn max_held_bytes_property_bounds_what_is_held() {
+    // Frames started by 64 senders, 4 each (within every other limit), with
+    // room for about 120 of them: frames go (each sender's own oldest, as
+    // each holds more than a 64th of the budget), and what is held stays
+    // within the budget.
+    let mut h = depay(&[("max-held-bytes", "1048576")]);
+    let f = fake_jpeg(3000, 1);
+    let mut most = 0;
+    for id in 0..4 {
+        for port in 9000..9064 {
+            push_from(
+                &mut h,
+                &datagrams(WireFormat::Sce, 1400, id, &f)[0],
+                0,
+                port,
+            );
+            most = most.max(stat(&h, "bytes-held"));
+        }
+    }
+    assert!(most <= 1 << 20, "bytes-held {most}");
+    assert!(most > (1 << 20) - 20_000, "the budget was reached: {most}");
+    let dropped = stat(&h, "frames-memory-limit");
+    assert!(
+        dropped > 100,
+        "{dropped} frames dropped over max-held-bytes"
+    );
+    assert_eq!(stat(&h, "frames-lost"), dropped);
+    assert_eq!(stat(&h, "pending-frames"), 256 - dropped);
+    // The newest frames are held: the last sender's frame 3 completes.
+    for d in &datagrams(WireFormat::Sce, 1400, 3, &f)[1..] {
+        push_from(&mut h, d, 0, 9063);
+    }
+    assert_eq!(bytes(&h.pull().unwrap()), f);
+}
+
+#[test]
+fn a_small_datagram_in_a_large_memory_holds_the_whole_memory() {
+    // As udpsrc hands them over: a 1-byte payload in a memory of its mtu.
+    let mut h = depay(&[]);
+    let allocator = gst::Allocator::find(None::<&str>).unwrap();
+    let mut memory = allocator.alloc(1492, None).unwrap();
+    let d = &datagrams(WireFormat::Sce, 1400, 1, &fake_jpeg(3000, 1))[1][..6];
+    {
+        let m = memory.get_mut().unwrap();
+        m.map_writable().unwrap()[..6].copy_from_slice(d);
+        m.resize(..6);
+    }
+    let maxsize = memory.maxsize() as u64;
+    let mut b = gst::Buffer::new();
+    b.get_mut().unwrap().append_memory(memory);
+    h.push(b).unwrap();
+    assert_eq!(stat(&h, "pending-frames"), 1);
+    assert!(
+        stat(&h, "bytes-held") > maxsize,
+        "bytes-held {} for a datagram in a memory of {maxsize} bytes",
+        stat(&h, "bytes-held")
+    );
+}
+
+#[test]
 fn max_pending_frames_property() {
     let mut h = depay(&[("max-pending-frames", "2")]);
     let f = fake_jpeg(3000, 1);
     // Three frames started, none complete: the oldest is abandoned.
-    for id in 1..=3 {
+    push(&mut h, &datagrams(WireFormat::Sce, 1400, 1, &f)[0], 0);
+    let one = stat(&h, "bytes-held");
+    assert!(one > 1400, "a frame holding one datagram holds {one} bytes");
+    for id in 2..=3 {
         push(&mut h, &datagrams(WireFormat::Sce, 1400, id, &f)[0], 0);
     }
     assert_eq!(stat(&h, "frames-pending-limit"), 1);
     assert_eq!(stat(&h, "pending-frames"), 2);
-    assert_eq!(stat(&h, "bytes-held"), 2 * 1395);
+    assert_eq!(stat(&h, "bytes-held"), 2 * one);
     // Frames 2 and 3 still complete; frame 1 was given up.
     for id in 2..=3 {
         for d in &datagrams(WireFormat::Sce, 1400, id, &f)[1..] {
@@ -552,6 +615,7 @@ fn stats_structure_has_every_counter() {
         "frames-lost",
         "frames-late",
         "frames-invalid",
+        "frames-memory-limit",
         "chunks-received",
         "chunks-duplicate",
         "chunks-invalid",
@@ -585,6 +649,14 @@ fn property_specs_state_ranges_and_defaults() {
         );
         assert_eq!(e.property::<u32>(name), default);
     }
+    let p = e.find_property("max-held-bytes").unwrap();
+    let p = p.downcast_ref::<glib::ParamSpecUInt64>().unwrap();
+    assert_eq!(
+        (p.minimum(), p.maximum(), p.default_value()),
+        (1 << 20, 1 << 40, 64 << 20)
+    );
+    assert!(p.blurb().unwrap().contains("default 67108864"));
+    assert_eq!(e.property::<u64>("max-held-bytes"), 64 << 20);
     let factory = e.factory().unwrap();
     assert_eq!(factory.rank(), gst::Rank::NONE);
     assert_eq!(factory.metadata("klass"), Some("Codec/Depayloader/Network"));

@@ -15,14 +15,17 @@
 //! target pushed: the oracle knows where every byte of a frame came from.
 //!
 //! Asserted after every push:
-//! - held bytes <= `limits.max_held_bytes()`, pending frames <= senders x
-//!   pending limit, senders <= `max_senders` and equal to a model of the
-//!   sender table (least recently heard evicted first);
+//! - held bytes <= `limits.max_held_bytes` (from none to a few frames' worth,
+//!   or unlimited), the reassembler's own `audit` of its bookkeeping,
+//!   pending frames <= senders x pending limit, senders <= `max_senders` and
+//!   equal to a model of the sender table (least recently heard evicted
+//!   first);
 //! - counters move as the outcome says (one datagram each; invalid,
 //!   duplicate, late, unknown kind; frames received/invalid; lost frames
 //!   match `take_abandoned`, cause by cause), abandoned frames hold >= 1
 //!   chunk and >= 1 byte per chunk, and held bytes change by exactly what
-//!   was accepted, emitted and abandoned;
+//!   was accepted (the datagram's charge, and a frame's when it starts one),
+//!   emitted and abandoned;
 //! - provenance of every emitted frame: each chunk is a distinct datagram
 //!   pushed by the frame's sender (never reused by another frame), the
 //!   datagram being pushed is one of them, `len`, `to_vec` and `copy_to`
@@ -40,12 +43,14 @@
 //!   (sender, id) equals that known frame byte for byte and is made only of
 //!   its datagrams, any other frame only of forged ones; and liveness: a
 //!   known frame pushed whole, never seen before, that fits the limits and
-//!   is not late or a duplicate, comes out on its last datagram;
+//!   is not late or a duplicate, and whose datagrams fit `max_held_bytes`
+//!   together, comes out on its last datagram;
 //! - after a drain: nothing held, no pending frame, no sender, and every
 //!   held byte was reported as abandoned with cause `Drained`;
 //! - a twin reassembler fed the same datagrams each in two parts (split at
-//!   a fuzzer-chosen offset, as a header memory and a payload memory are)
-//!   gives the same outcome, frame bytes, counters and held bytes.
+//!   a fuzzer-chosen offset, as a header memory and a payload memory are,
+//!   and charged as the datagram in one piece is) gives the same outcome,
+//!   frame bytes, counters and held bytes.
 #![no_main]
 
 use std::collections::{HashMap, HashSet};
@@ -53,7 +58,7 @@ use std::rc::Rc;
 
 use arbitrary::{Arbitrary, Result, Unstructured};
 use gstudpjpeg::reassembly::{
-    Cause, Datagram, Frame, Invalid, LATE_WINDOW, Limits, Outcome, Reassembler,
+    Cause, Datagram, Frame, Invalid, LATE_WINDOW, Limits, Outcome, Reassembler, heap_block,
 };
 use gstudpjpeg::wire::{self, Kind, Plan, SceHeader, WireFormat};
 use libfuzzer_sys::fuzz_target;
@@ -61,12 +66,19 @@ use libfuzzer_sys::fuzz_target;
 type Dg = Rc<[u8]>;
 type R = Reassembler<u8, Dg>;
 
-/// A datagram in two parts, for the twin reassembler.
-struct Two(Vec<u8>, Vec<u8>);
+/// A datagram in two parts, for the twin reassembler. It is the size of a
+/// `Dg` and says it pins what the same datagram as a `Dg` does, so that the
+/// twin charges the same and so abandons the same frames.
+struct Two(Rc<Vec<u8>>, Rc<Vec<u8>>);
+
+const _: () = assert!(std::mem::size_of::<Two>() == std::mem::size_of::<Dg>());
 
 impl Datagram for Two {
     fn parts(&self) -> (&[u8], &[u8]) {
         (&self.0, &self.1)
+    }
+    fn pinned_len(&self) -> usize {
+        heap_block(self.0.len() + self.1.len() + 2 * std::mem::size_of::<usize>())
     }
 }
 
@@ -234,8 +246,9 @@ impl Harness {
         let seq = self.log.len();
         let valid = self.is_valid(&bytes);
         let at = self.split.min(bytes.len());
-        let two = Two(bytes[..at].to_vec(), bytes[at..].to_vec());
+        let two = Two(Rc::new(bytes[..at].to_vec()), Rc::new(bytes[at..].to_vec()));
         let dg: Dg = Rc::from(bytes);
+        let charge = R::chunk_charge(&dg);
         if !dg.is_empty() {
             self.by_addr.insert(dg.as_ptr() as usize, seq);
         }
@@ -250,7 +263,6 @@ impl Harness {
             valid,
         });
         self.bytes_received += dg.len() as u64;
-        let payload_len = dg.len().saturating_sub(header_len(self.format));
 
         let evicted = if valid { self.model_hear(sender) } else { None };
         let before = self.r.stats().clone();
@@ -269,10 +281,12 @@ impl Harness {
 
         // Limits.
         assert!(
-            held <= self.limits.max_held_bytes(),
+            held <= self.limits.max_held_bytes,
             "held {held} > max_held_bytes {}",
-            self.limits.max_held_bytes()
+            self.limits.max_held_bytes
         );
+        assert_eq!(self.r.audit(), Ok(()));
+        assert_eq!(self.twin.audit(), Ok(()));
         assert!(self.r.senders() <= self.limits.max_senders.max(1));
         assert_eq!(self.r.senders(), self.senders.len(), "sender table");
         assert!(
@@ -342,6 +356,10 @@ impl Harness {
             count(Cause::Timeout)
         );
         assert_eq!(
+            d(before.frames_memory_limit, after.frames_memory_limit),
+            count(Cause::MemoryLimit)
+        );
+        assert_eq!(
             d(before.senders_evicted, after.senders_evicted),
             is(evicted.is_some())
         );
@@ -354,31 +372,62 @@ impl Harness {
                     assert_eq!(a.sender, sender)
                 }
                 Cause::SenderEvicted => assert_eq!(Some(a.sender), evicted),
-                Cause::Timeout => {}
+                Cause::Timeout | Cause::MemoryLimit => {}
                 Cause::Drained => panic!("drained on push"),
             }
             abandoned_bytes += a.bytes;
         }
 
-        // Held bytes move by exactly what was accepted, emitted, abandoned.
-        let out_len = match &outcome {
-            Outcome::Frame(f) => f.len,
-            Outcome::Invalid(Invalid::NotJpeg { len }) => *len,
+        // Held bytes move by exactly what was accepted (and a frame's charge
+        // if the datagram started one), emitted, abandoned. What a frame
+        // dropped as not JPEG held is not known here.
+        let slot = R::frame_charge() as i128;
+        let out_held = match &outcome {
+            Outcome::Frame(f) => self.held_by(f) as i128,
             _ => 0,
         };
-        let expect = held_before as i128 + if accepted { payload_len as i128 } else { 0 }
-            - out_len as i128
+        let expect = held_before as i128 + if accepted { charge as i128 } else { 0 }
+            - out_held
             - abandoned_bytes as i128;
-        if extra_invalid == 1 && !invalid {
-            assert!((held as i128) < expect, "held {held}, expected < {expect}");
+        let held = held as i128;
+        if not_jpeg || (extra_invalid == 1 && !invalid) {
+            assert!(held < expect + slot, "held {held}, expected < {expect} + {slot}");
+        } else if accepted {
+            assert!(
+                held == expect || held == expect + slot,
+                "held {held}, expected {expect} (+ {slot})"
+            );
         } else {
-            assert_eq!(held as i128, expect, "held bytes accounting");
+            assert_eq!(held, expect, "held bytes accounting");
         }
 
         match outcome {
             Outcome::Frame(f) => Some(self.check_frame(f, sender, seq)),
             _ => None,
         }
+    }
+
+    /// What frame `f` was charged while it was held: its datagrams' charges
+    /// and a frame's.
+    fn held_by(&self, f: &Frame<u8, Dg>) -> usize {
+        let hl = header_len(self.format);
+        let chunks: usize = f
+            .payloads()
+            .filter_map(|p| self.by_addr.get(&(p.as_ptr() as usize).wrapping_sub(hl)))
+            .map(|&s| R::chunk_charge(&self.log[s].bytes))
+            .sum();
+        R::frame_charge() + chunks
+    }
+
+    /// What the datagrams of known frame `k` are charged together, held as
+    /// one frame.
+    fn known_charge(&self, k: usize) -> usize {
+        let chunks: usize = self.known[k]
+            .datagrams
+            .iter()
+            .map(|d| R::chunk_charge(&Rc::from(d.as_slice())))
+            .sum();
+        R::frame_charge() + chunks
     }
 
     fn check_frame(&mut self, f: Frame<u8, Dg>, sender: u8, seq: usize) -> Vec<u8> {
@@ -530,6 +579,7 @@ impl Harness {
             && !self.known_touched.contains(&k)
             && known.frame.len() <= self.limits.max_frame_size
             && known.datagrams.len() as u64 <= self.limits.timeout_ns
+            && self.known_charge(k) <= self.limits.max_held_bytes
             && self
                 .last_emitted
                 .get(&known.sender)
@@ -693,11 +743,13 @@ fn build(data: &[u8]) -> Result<(Harness, Vec<Op>)> {
         max_frame_size: u.int_in_range(16..=4096)?,
         max_pending_frames: u.int_in_range(0..=3)?,
         timeout_ns: u.int_in_range(1..=4096)?,
-        // Not 0: `max_held_bytes` multiplies by `max_senders` as given while
-        // the sender table keeps `max_senders.max(1)`, so with 0 the bound
-        // reads 0 yet one sender's frames are held (the element's property
-        // starts at 1, so only direct users of `Limits` can hit it).
         max_senders: u.int_in_range(1..=4)?,
+        // From the length, as `split` below: none to a few frames' worth
+        // (a 1-chunk frame is charged about 1.2 KB), or unlimited.
+        max_held_bytes: match data.len() % 4 {
+            0 => usize::MAX,
+            _ => data.len().wrapping_mul(7919) % 16_000,
+        },
     };
     // Where the twin splits each datagram (taken from the length, so the
     // bytes of existing seeds keep their meaning).

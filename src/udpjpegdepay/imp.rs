@@ -25,6 +25,7 @@ const DEFAULT_MAX_FRAME_SIZE: u32 = 16 * 1024 * 1024;
 const DEFAULT_MAX_PENDING_FRAMES: u32 = 4;
 const DEFAULT_TIMEOUT_MS: u32 = 500;
 const DEFAULT_MAX_SENDERS: u32 = 64;
+const DEFAULT_MAX_HELD_BYTES: u64 = 64 * 1024 * 1024;
 const DEFAULT_STATS_INTERVAL_MS: u32 = 0;
 /// Distinct rejected sender addresses remembered for `senders-rejected`.
 const REJECTED_SENDERS_CAP: usize = 1024;
@@ -36,6 +37,7 @@ struct Settings {
     max_pending_frames: u32,
     timeout_ms: u32,
     max_senders: u32,
+    max_held_bytes: u64,
     /// Bumped on every change of the `source` property (kept in `source`).
     source_generation: u64,
 }
@@ -48,6 +50,7 @@ impl Default for Settings {
             max_pending_frames: DEFAULT_MAX_PENDING_FRAMES,
             timeout_ms: DEFAULT_TIMEOUT_MS,
             max_senders: DEFAULT_MAX_SENDERS,
+            max_held_bytes: DEFAULT_MAX_HELD_BYTES,
             source_generation: 0,
         }
     }
@@ -60,6 +63,7 @@ impl Settings {
             max_pending_frames: self.max_pending_frames as usize,
             timeout_ns: u64::from(self.timeout_ms) * 1_000_000,
             max_senders: self.max_senders as usize,
+            max_held_bytes: usize::try_from(self.max_held_bytes).unwrap_or(usize::MAX),
         }
     }
 }
@@ -99,11 +103,48 @@ impl Datagram {
     }
 }
 
+/// Bytes a GstMemory of the system allocator takes besides its data (its
+/// structure and the allocator's header): 164 measured, resident, for the
+/// 1,499-byte memories udpsrc receives into (its mtu 1,492, aligned).
+const MEMORY_OVERHEAD: usize = 192;
+/// Bytes a buffer as udpsrc makes them takes besides its memories: the
+/// GstBuffer, the NetAddressMeta and its two address objects, 575 measured.
+/// (`tests/memory.rs` checks the whole charge against the resident size.)
+const BUFFER_OVERHEAD: usize = 640;
+
+/// Bytes that holding `memory` keeps alive: all of its allocation, even
+/// when it holds a 1-byte datagram. A share of a larger memory (the slices
+/// of a frame that udpjpegpay sends in the same process) counts its own
+/// bytes only: the frame is its producer's.
+fn memory_pinned(memory: &gst::MemoryRef) -> usize {
+    let bytes = match memory.parent() {
+        Some(_) => memory.size(),
+        None => memory.maxsize(),
+    };
+    bytes.saturating_add(MEMORY_OVERHEAD)
+}
+
 impl crate::reassembly::Datagram for Datagram {
     fn parts(&self) -> (&[u8], &[u8]) {
         match self {
             Datagram::Whole(b) => (b.as_slice(), &[]),
             Datagram::Parts(h, t) => (h.as_slice(), t.as_slice()),
+        }
+    }
+
+    fn pinned_len(&self) -> usize {
+        match self {
+            Datagram::Whole(b) => {
+                let buffer = b.buffer();
+                let own: usize = buffer.iter_memories().map(memory_pinned).sum();
+                // Mapping a buffer of several memories merged them into one more.
+                let merged = match buffer.n_memory() {
+                    0 | 1 => 0,
+                    _ => b.len() + MEMORY_OVERHEAD,
+                };
+                own + merged + BUFFER_OVERHEAD
+            }
+            Datagram::Parts(h, t) => memory_pinned(h.memory()) + memory_pinned(t.memory()),
         }
     }
 }
@@ -685,6 +726,7 @@ impl UdpJpegDepay {
             .field("frames-superseded", s.frames_superseded)
             .field("frames-pending-limit", s.frames_pending_limit)
             .field("frames-timeout", s.frames_timeout)
+            .field("frames-memory-limit", s.frames_memory_limit)
             .field("ids-skipped", s.ids_skipped)
             .field("chunks-received", s.chunks_received)
             .field("chunks-duplicate", s.chunks_duplicate)
@@ -812,6 +854,23 @@ impl ObjectImpl for UdpJpegDepay {
                     .default_value(DEFAULT_MAX_SENDERS)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecUInt64::builder("max-held-bytes")
+                    .nick("Maximum bytes held")
+                    .blurb(
+                        "Bytes held in incomplete frames, all senders together, counting what \
+                         each datagram keeps alive and not only its payload (a 1-byte datagram \
+                         from udpsrc holds about 2.8 KB); beyond it whole frames are dropped \
+                         and counted (frames-memory-limit): the sender's own, oldest first, \
+                         while it holds more than max-held-bytes / max-senders, else the \
+                         oldest of any sender. The element keeps alive at most this + \
+                         max-senders x 2 KiB + 128 KiB; 1048576 to 1099511627776, default \
+                         67108864 (64 MiB)",
+                    )
+                    .minimum(1 << 20)
+                    .maximum(1 << 40)
+                    .default_value(DEFAULT_MAX_HELD_BYTES)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecString::builder("source")
                     .nick("Source")
                     .blurb(
@@ -843,11 +902,12 @@ impl ObjectImpl for UdpJpegDepay {
                         "Counters since the element left READY (read-only; a flush keeps them), \
                          a structure named udpjpegdepay-stats: frames-received, frames-lost \
                          (incomplete frames dropped: frames-superseded + frames-pending-limit + \
-                         frames-timeout + forgotten senders + end of stream or flush), \
-                         frames-late, frames-invalid, ids-skipped, chunks-received (every \
-                         datagram), chunks-duplicate, chunks-late, chunks-invalid, \
-                         chunks-unknown-kind, bytes-received, max-reorder (chunks), senders, \
-                         senders-evicted, pending-frames, bytes-held",
+                         frames-timeout + frames-memory-limit + forgotten senders + end of \
+                         stream or flush), frames-late, frames-invalid, ids-skipped, \
+                         chunks-received (every datagram), chunks-duplicate, chunks-late, \
+                         chunks-invalid, chunks-unknown-kind, bytes-received, max-reorder \
+                         (chunks), senders, senders-evicted, pending-frames, bytes-held (memory \
+                         held in incomplete frames, as max-held-bytes counts it)",
                     )
                     .read_only()
                     .build(),
@@ -874,6 +934,9 @@ impl ObjectImpl for UdpJpegDepay {
                 return;
             }
             "max-senders" => settings.max_senders = value.get().expect("type checked upstream"),
+            "max-held-bytes" => {
+                settings.max_held_bytes = value.get().expect("type checked upstream")
+            }
             "source" => {
                 let v: Option<String> = value.get().expect("type checked upstream");
                 let v = v.unwrap_or_default();
@@ -901,6 +964,7 @@ impl ObjectImpl for UdpJpegDepay {
             "max-pending-frames" => settings.max_pending_frames.to_value(),
             "timeout" => settings.timeout_ms.to_value(),
             "max-senders" => settings.max_senders.to_value(),
+            "max-held-bytes" => settings.max_held_bytes.to_value(),
             "source" => self.source.lock().unwrap().to_value(),
             "stats-interval" => self.stats_timer.lock().unwrap().interval_ms.to_value(),
             "stats" => self.stats().to_value(),
@@ -992,5 +1056,59 @@ impl ElementImpl for UdpJpegDepay {
             _ => {}
         }
         Ok(res)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type R = Reassembler<SenderKey, Datagram>;
+
+    #[test]
+    fn the_stated_memory_bound_covers_the_tables() {
+        // README and the max-held-bytes blurb: at most max-held-bytes, plus
+        // 2 KiB per remembered sender, plus 128 KiB of fixed tables (the
+        // reassembler's, and the rejected senders remembered here).
+        assert!(R::sender_bytes() <= 2048, "{}", R::sender_bytes());
+        let limits = Settings::default().limits();
+        let reassembler_fixed =
+            R::memory_bound(&limits) - limits.max_held_bytes - 64 * R::sender_bytes();
+        let rejected = 2 * REJECTED_SENDERS_CAP * (std::mem::size_of::<SenderKey>() + 1);
+        assert!(
+            reassembler_fixed + rejected <= 128 * 1024,
+            "{reassembler_fixed} + {rejected}"
+        );
+    }
+
+    /// A buffer as udpsrc makes them (mtu 1,492): `len` bytes in a memory
+    /// of the mtu and, past it, a second memory of 65,535 bytes.
+    fn udpsrc_like(len: usize) -> gst::Buffer {
+        let allocator = gst::Allocator::find(None::<&str>).unwrap();
+        let mut buffer = gst::Buffer::new();
+        let b = buffer.get_mut().unwrap();
+        for (size, used) in [(1492, len.min(1492)), (65_535, len.saturating_sub(1492))] {
+            if used > 0 {
+                let mut memory = allocator.alloc(size, None).unwrap();
+                memory.get_mut().unwrap().resize(..used);
+                b.append_memory(memory);
+            }
+        }
+        let addr = gst_net::gio::InetSocketAddress::from_string("127.0.0.1", 5000).unwrap();
+        gst_net::NetAddressMeta::add(b, &addr);
+        buffer
+    }
+
+    #[test]
+    fn datagrams_from_udpsrc_are_charged_their_whole_memories() {
+        // The README's and the max-held-bytes blurb's figures: about 2.8 KB
+        // for a 6-byte datagram (which keeps 2,064 bytes resident, measured
+        // with udpsrc's own buffers, 2,238 with these), about 68 KB for a
+        // 1,493-byte one.
+        gst::init().unwrap();
+        let small = R::chunk_charge(&Datagram::map(udpsrc_like(6)).unwrap());
+        assert!((2700..2900).contains(&small), "{small}");
+        let long = R::chunk_charge(&Datagram::map(udpsrc_like(1493)).unwrap());
+        assert!((67_000..69_000).contains(&long), "{long}");
     }
 }
