@@ -320,6 +320,9 @@ fn stats_reset_on_paused_to_ready() {
         "dropped-truncated",
         "bytes-dropped",
         "bytes-skipped",
+        "thumbnails",
+        "candidates-refused",
+        "bytes-held",
     ] {
         assert_eq!(stat(&s, field), 0, "{field}");
     }
@@ -367,4 +370,74 @@ fn filesrc_pipeline_decodes_every_frame() {
         sizes,
         [(160, 120), (96, 64), (160, 120), (160, 120), (160, 120)]
     );
+}
+
+/// Where the EXIF fixture's thumbnail (a whole 947-byte JPEG inside APP1)
+/// starts and ends.
+const THUMB: std::ops::Range<usize> = 12..947;
+
+#[test]
+fn exif_thumbnail_of_a_cut_frame_never_comes_out() {
+    assert_eq!(&EXIF[THUMB.start..THUMB.start + 2], &[0xFF, 0xD8]);
+    assert_eq!(&EXIF[THUMB.end - 2..THUMB.end], &[0xFF, 0xD9]);
+    let thumb = &EXIF[THUMB];
+    // Cut inside the thumbnail, just after it, in the rest of APP1, in
+    // the scan data.
+    for cut in [500, THUMB.end, THUMB.end + 100, 2000, EXIF.len() - 2] {
+        // Cut short, then a frame: in one stream, and as a DISCONT buffer.
+        for discont in [false, true] {
+            let (mut h, bus) = harness();
+            push_chunks(&mut h, &EXIF[..cut], 4096);
+            let mut next = gst::Buffer::from_slice(BASELINE);
+            if discont {
+                next.get_mut().unwrap().set_flags(gst::BufferFlags::DISCONT);
+            }
+            assert_eq!(h.push(next), Ok(gst::FlowSuccess::Ok));
+            assert!(h.push_event(gst::event::Eos::new()));
+            let buffers = pull_all(&mut h);
+            assert_eq!(buffers.len(), 1, "cut {cut}, discont {discont}");
+            let data = buffers[0].map_readable().unwrap();
+            assert!(data.as_slice() == BASELINE, "cut {cut}, discont {discont}");
+            assert!(data.as_slice() != thumb);
+            assert_eq!(
+                caps_events(&events(&mut h)),
+                [jpeg_caps(160, 120, gst::Fraction::new(0, 1))],
+                "cut {cut}: no caps of the thumbnail's size"
+            );
+            assert_no_error(&bus);
+        }
+        // Cut short by the end of the stream.
+        let (mut h, _bus) = harness();
+        push_chunks(&mut h, &EXIF[..cut], 1000);
+        assert!(h.push_event(gst::event::Eos::new()));
+        assert!(pull_all(&mut h).is_empty(), "cut {cut}");
+        assert_eq!(stat(&stats(&h), "dropped-truncated"), 1);
+    }
+}
+
+#[test]
+fn nested_candidates_do_not_hold_up_the_frames_behind_them() {
+    // 8 MB of nested candidates, then 30 good frames, in 4 KB buffers.
+    let stream = [
+        gstudpjpeg::scanner::crafted::nested_candidates(128),
+        BASELINE.repeat(30),
+    ]
+    .concat();
+    let (mut h, bus) = harness();
+    push_chunks(&mut h, &stream, 4096);
+    assert!(h.push_event(gst::event::Eos::new()));
+    let buffers = pull_all(&mut h);
+    assert_eq!(buffers.len(), 30);
+    assert!(
+        buffers
+            .iter()
+            .all(|b| b.map_readable().unwrap().as_slice() == BASELINE)
+    );
+    let s = stats(&h);
+    // One drop: the outer candidate; the gadgets inside it are not
+    // reported one by one.
+    assert_eq!(stat(&s, "frames-dropped"), 1);
+    assert_eq!(stat(&s, "dropped-soi-in-frame"), 1);
+    assert_eq!(stat(&s, "bytes-held"), 0);
+    assert_no_error(&bus);
 }

@@ -43,6 +43,34 @@ struct State {
     discont: bool,
     /// Serialized events held back until our first caps are pushed.
     pending_events: Vec<gst::Event>,
+    /// Drops not yet logged as a warning, and when one last was.
+    drop_log: DropLog,
+}
+
+/// At most one warning about dropped frames every [`DROP_LOG_INTERVAL`]
+/// (a hostile stream can make thousands a second); the rest are debug
+/// lines, counted in the next warning.
+#[derive(Debug, Default)]
+struct DropLog {
+    last_warning: Option<std::time::Instant>,
+    unlogged: u64,
+}
+
+const DROP_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl DropLog {
+    /// True if this drop is to be a warning; else it is counted.
+    fn warn_now(&mut self, now: std::time::Instant) -> Option<u64> {
+        if self
+            .last_warning
+            .is_some_and(|t| now.duration_since(t) < DROP_LOG_INTERVAL)
+        {
+            self.unlogged += 1;
+            return None;
+        }
+        self.last_warning = Some(now);
+        Some(std::mem::take(&mut self.unlogged))
+    }
 }
 
 impl Default for State {
@@ -53,6 +81,7 @@ impl Default for State {
             dimensions: None,
             discont: true,
             pending_events: Vec::new(),
+            drop_log: DropLog::default(),
         }
     }
 }
@@ -89,7 +118,20 @@ impl MjpegSplit {
                         DropReason::TooLarge => "frame larger than max-frame-size",
                         DropReason::Truncated => "stream ended inside the frame",
                     };
-                    gst::warning!(CAT, imp = self, "Dropped a frame of {len} bytes: {why}");
+                    match state.drop_log.warn_now(std::time::Instant::now()) {
+                        Some(0) => {
+                            gst::warning!(CAT, imp = self, "Dropped a frame of {len} bytes: {why}")
+                        }
+                        Some(more) => gst::warning!(
+                            CAT,
+                            imp = self,
+                            "Dropped a frame of {len} bytes: {why} ({more} more dropped since the \
+                             last warning: see the stats property)"
+                        ),
+                        None => {
+                            gst::debug!(CAT, imp = self, "Dropped a frame of {len} bytes: {why}")
+                        }
+                    }
                     state.discont = true;
                 }
                 Output::Frame { data, tag } => {
@@ -262,7 +304,8 @@ impl MjpegSplit {
     }
 
     fn stats(&self) -> gst::Structure {
-        let stats = self.state.lock().unwrap().scanner.stats();
+        let state = self.state.lock().unwrap();
+        let stats = state.scanner.stats();
         gst::Structure::builder("mjpegsplit-stats")
             .field("frames", stats.frames)
             .field("frames-dropped", stats.frames_dropped())
@@ -273,6 +316,9 @@ impl MjpegSplit {
             .field("dropped-truncated", stats.dropped_truncated)
             .field("bytes-dropped", stats.bytes_dropped)
             .field("bytes-skipped", stats.bytes_skipped)
+            .field("thumbnails", stats.thumbnails)
+            .field("candidates-refused", stats.candidates_refused)
+            .field("bytes-held", state.scanner.bytes_held() as u64)
             .build()
     }
 }
@@ -352,8 +398,14 @@ impl ObjectImpl for MjpegSplit {
                     .nick("Statistics")
                     .blurb(
                         "Counters since the last READY state, as a mjpegsplit-stats \
-                         structure: frames, frames-dropped (and per reason), \
-                         bytes-dropped, bytes-skipped (garbage between frames)",
+                         structure: frames, frames-dropped, dropped-soi-in-frame, \
+                         dropped-not-a-marker, dropped-bad-length, dropped-too-large, \
+                         dropped-truncated, bytes-dropped, bytes-skipped (garbage between \
+                         frames), thumbnails (whole frames inside an APPn segment, such as \
+                         EXIF thumbnails, never pushed), candidates-refused (SOIs not \
+                         followed because 4096 frame candidates were open), bytes-held \
+                         (bytes kept for the frames in progress, at most about twice \
+                         max-frame-size)",
                     )
                     .read_only()
                     .build(),
