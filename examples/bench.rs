@@ -181,6 +181,13 @@ fn set_state(pipeline: &gst::Pipeline, state: gst::State) {
 /// Waits for EOS; panics on an error message; recalculates latency when
 /// asked (udpjpegpay posts a latency message when pacing adds latency).
 fn wait_eos(pipeline: &gst::Pipeline, timeout: Duration) {
+    if let Err(e) = run_to_eos(pipeline, timeout) {
+        panic!("{e}");
+    }
+}
+
+/// Waits for EOS; returns the first error posted instead, if any.
+fn run_to_eos(pipeline: &gst::Pipeline, timeout: Duration) -> Result<(), String> {
     let bus = pipeline.bus().unwrap();
     let deadline = Instant::now() + timeout;
     loop {
@@ -199,16 +206,18 @@ fn wait_eos(pipeline: &gst::Pipeline, timeout: Duration) {
             continue;
         };
         match msg.view() {
-            gst::MessageView::Eos(_) => return,
+            gst::MessageView::Eos(_) => return Ok(()),
             gst::MessageView::Latency(_) => {
                 let _ = pipeline.recalculate_latency();
             }
-            gst::MessageView::Error(e) => panic!(
-                "error from {:?}: {} ({:?})",
-                msg.src().map(|s| s.path_string()),
-                e.error(),
-                e.debug()
-            ),
+            gst::MessageView::Error(e) => {
+                return Err(format!(
+                    "error from {:?}: {} ({:?})",
+                    msg.src().map(|s| s.path_string()),
+                    e.error(),
+                    e.debug()
+                ));
+            }
             _ => {}
         }
     }
@@ -381,6 +390,11 @@ const MEMCHR_PROBE: &str = "identity name=probe";
 
 /// `appsrc ! splitter ! fakesink` over the stream cut in `chunk`-byte buffers.
 fn split(splitter: &str, chunks: &[gst::Buffer]) -> (f64, u64) {
+    split_or_error(splitter, chunks).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`split`], or the error the splitter posted.
+fn split_or_error(splitter: &str, chunks: &[gst::Buffer]) -> Result<(f64, u64), String> {
     let pipeline = launch(&format!(
         "appsrc name=src format=time max-bytes=0 ! {splitter} \
          ! fakesink name=sink sync=false enable-last-sample=false"
@@ -406,10 +420,101 @@ fn split(splitter: &str, chunks: &[gst::Buffer]) -> (f64, u64) {
     queue_all(&src, chunks.iter().cloned());
     let start = Instant::now();
     set_state(&pipeline, gst::State::Playing);
-    wait_eos(&pipeline, Duration::from_secs(300));
+    let done = run_to_eos(&pipeline, Duration::from_secs(300));
     let secs = start.elapsed().as_secs_f64();
     set_state(&pipeline, gst::State::Null);
-    (secs, sink.buffers())
+    done.map(|()| (secs, sink.buffers()))
+}
+
+/// Section 2b: the crafted stream of nested frame candidates (8 MB, then 30
+/// frames) against an ordinary stream of as many bytes, in 4 KB buffers.
+fn nested_section(cfg: &Config, hd: &FrameSet) -> Section {
+    const TAIL: usize = 30;
+    let tail: Vec<u8> = (0..TAIL).flat_map(|i| hd.bytes(i)).collect();
+    let crafted = [gstudpjpeg::scanner::crafted::nested_candidates(128), tail].concat();
+    let mut ordinary = Vec::with_capacity(crafted.len() + 300_000);
+    let mut ordinary_frames = 0;
+    while ordinary.len() < crafted.len() {
+        ordinary.extend_from_slice(&hd.bytes(ordinary_frames));
+        ordinary_frames += 1;
+    }
+    let in_4k = |s: &[u8]| -> Vec<gst::Buffer> {
+        s.chunks(4096)
+            .map(|c| gst::Buffer::from_slice(c.to_vec()))
+            .collect()
+    };
+    let (crafted_in, ordinary_in) = (in_4k(&crafted), in_4k(&ordinary));
+    let mut sec = Section::new(
+        "2b. Nested frame candidates",
+        &format!(
+            "`appsrc ! SPLITTER ! fakesink` in 4 KB buffers, medians of {} rounds: an ordinary \
+             stream of {ordinary_frames} 1920x1080 frames ({:.1} MB), and as many bytes of a \
+             crafted stream: one SOI, then 128 COM segments packed with 6-byte `FF D8 FF E0 len` \
+             gadgets whose APP0 segments end where the next COM starts (every gadget is a frame \
+             candidate that walks to the end of the stream), then {TAIL} 1920x1080 frames, \
+             which must come out.",
+            cfg.rounds,
+            ordinary.len() as f64 / MB
+        ),
+        &[
+            "splitter",
+            "ordinary ms",
+            "frames out",
+            "crafted ms",
+            "frames out",
+            "crafted / ordinary",
+        ],
+    );
+    for splitter in ["mjpegsplit", "jpegparse"] {
+        let (o, o_out) = timed_splits(cfg, splitter, &ordinary_in);
+        let (c, c_out) = timed_splits(cfg, splitter, &crafted_in);
+        let cell = |r: &Result<f64, String>| match r {
+            Ok(ms) => f0(*ms),
+            // "error from SRC: MESSAGE (DEBUG)": the message.
+            Err(e) => {
+                let head = e.split(" (").next().unwrap_or(e);
+                format!("stops: {}", head.rsplit("): ").next().unwrap_or(head))
+            }
+        };
+        let crafted_ratio = match (&c, &o) {
+            (Ok(c), Ok(o)) => ratio(*c, *o),
+            _ => "-".into(),
+        };
+        let frames = |r: &Result<f64, String>, out: u64, of: usize| match r {
+            Ok(_) => format!("{out} of {of}"),
+            Err(_) => "-".into(),
+        };
+        sec.row(vec![
+            splitter.to_string(),
+            cell(&o),
+            frames(&o, o_out, ordinary_frames),
+            cell(&c),
+            frames(&c, c_out, TAIL),
+            crafted_ratio,
+        ]);
+    }
+    sec
+}
+
+/// The median milliseconds of `cfg.rounds` runs of `splitter` over
+/// `chunks` and the frames out of the last, or the first error.
+fn timed_splits(
+    cfg: &Config,
+    splitter: &str,
+    chunks: &[gst::Buffer],
+) -> (Result<f64, String>, u64) {
+    let mut ms = Vec::new();
+    let mut out = 0;
+    for _ in 0..cfg.rounds {
+        match split_or_error(splitter, chunks) {
+            Ok((secs, frames)) => {
+                ms.push(secs * 1000.0);
+                out = frames;
+            }
+            Err(e) => return (Err(e), out),
+        }
+    }
+    (Ok(median(&ms)), out)
 }
 
 // ------------------------------------------------- part 3: UDP loss
@@ -1553,6 +1658,8 @@ fn main() {
             ]);
         }
         sections.push(sec);
+        eprintln!("nested frame candidates ...");
+        sections.push(nested_section(&cfg, hd));
     }
 
     // ---- part 4 (floors), measured before the long UDP part
