@@ -301,6 +301,15 @@ impl Candidates {
         front.map(|(_, c)| c)
     }
 
+    /// Removes the front candidate if it is complete: it and where its
+    /// frame ends.
+    pub fn pop_complete(&mut self) -> Option<(Candidate, u64)> {
+        let (_, c) = self.front()?;
+        let end = c.complete?;
+        self.pop();
+        Some((c, end))
+    }
+
     /// Removes the front candidate.
     pub fn pop(&mut self) -> Option<Candidate> {
         let (_, c) = self.held.pop_first()?;

@@ -49,7 +49,7 @@ mod walk;
 mod window;
 
 pub use candidates::MAX_CANDIDATES;
-use candidates::{Candidate, Candidates, End, Snapshot};
+use candidates::{Candidates, End, Snapshot};
 use walk::Input;
 use window::Window;
 
@@ -521,17 +521,7 @@ impl Scanner {
     /// emitted.
     fn settle(&mut self, input: Input, out: &mut impl FnMut(Output)) -> Option<u64> {
         let mut emitted = None;
-        while let Some((
-            _,
-            Candidate {
-                complete: Some(end),
-                ..
-            },
-        )) = self.candidates.front()
-        {
-            let Some(c) = self.candidates.pop() else {
-                break;
-            };
+        while let Some((c, end)) = self.candidates.pop_complete() {
             if end <= c.thumb_until {
                 // Candidates that ended with it walked the same bytes since
                 // (merged or not): they are the same thumbnail.
