@@ -59,7 +59,8 @@ struct DropLog {
 const DROP_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl DropLog {
-    /// True if this drop is to be a warning; else it is counted.
+    /// For a drop that is to be a warning, the number of drops not logged
+    /// as one since the last; `None` for a drop to log at DEBUG (counted).
     fn warn_now(&mut self, now: std::time::Instant) -> Option<u64> {
         if self
             .last_warning

@@ -281,22 +281,19 @@ impl Candidates {
         }
     }
 
-    /// Removes candidate `id`, whose parse failed.
-    pub fn fail(&mut self, id: u64) -> Option<Candidate> {
+    /// Removes candidate `id` (its parse failed, or another stands for it).
+    pub fn remove(&mut self, id: u64) -> Option<Candidate> {
         let c = self.held.remove(&id)?;
         self.forget_parses_if_empty();
         Some(c)
     }
 
-    /// Ends every open parse (the stream ended): the front is returned,
-    /// the others leave.
+    /// Ends every open parse (the stream ended): the open ones leave, the
+    /// front among them returned (for the caller to report); complete ones
+    /// stay.
     pub fn end_all(&mut self) -> Option<Candidate> {
         let front = self.front().filter(|(_, c)| c.complete.is_none());
         self.held.retain(|_, c| c.complete.is_some());
-        if let Some((id, c)) = front {
-            // Kept so that the caller reports it before what follows.
-            self.held.insert(id, c);
-        }
         self.forget_parses();
         front.map(|(_, c)| c)
     }

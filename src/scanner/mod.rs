@@ -312,9 +312,6 @@ impl Scanner {
             self.window.clear();
         }
         self.last_ff = data.last() == Some(&0xFF);
-        if !self.last_ff {
-            self.at_last_ff = None;
-        }
         self.offset = input.end();
         self.prev_tag = tag;
     }
@@ -329,7 +326,6 @@ impl Scanner {
             base: end,
         };
         if let Some(front) = self.candidates.end_all() {
-            self.candidates.pop();
             self.drop_frame(DropReason::Truncated, end - front.start, out);
         }
         self.settle(input, out);
@@ -497,10 +493,10 @@ impl Scanner {
             match end {
                 End::Complete(e) if Some(id) == first_complete => self.candidates.complete(id, e),
                 End::Complete(_) => {
-                    self.candidates.fail(id);
+                    self.candidates.remove(id);
                 }
                 End::Fault { at, reason } => {
-                    let gone = self.candidates.fail(id);
+                    let gone = self.candidates.remove(id);
                     if let Some(c) = gone.filter(|_| front == Some(id)) {
                         self.drop_frame(reason, at - c.start, out);
                     }
