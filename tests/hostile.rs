@@ -268,16 +268,11 @@ fn real_stream_under_a_sender_flood(max_senders: u32) -> (usize, u64, gst::Struc
     for f in ["udpsrc", "appsink"] {
         require(f);
     }
-    let pipeline = PipelineGuard(
-        gst::parse::launch(&format!(
-            "udpsrc name=src address=127.0.0.1 port=0 buffer-size=1048576 ! \
-             udpjpegdepay name=depay max-senders={max_senders} ! \
-             appsink name=sink sync=false max-buffers=0"
-        ))
-        .unwrap(),
-    );
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let port = by_name(&pipeline, "src").property::<i32>("port") as u16;
+    let (pipeline, port) = udp_receiver(&format!(
+        "udpsrc name=src address=127.0.0.1 port=0 buffer-size=1048576 ! \
+         udpjpegdepay name=depay max-senders={max_senders} ! \
+         appsink name=sink sync=false max-buffers=0"
+    ));
     let frames: Vec<Vec<u8>> = (0..REAL_FRAMES)
         .map(|i| tag_frame(&FRAMES_360P[i % FRAMES_360P.len()], &format!("real {i}")))
         .collect();

@@ -64,15 +64,10 @@ fn a_udp_flood_of_1_byte_chunks_stays_within_the_stated_bound() {
     for f in ["udpsrc", "fakesink"] {
         require(f);
     }
-    let pipeline = PipelineGuard(
-        gst::parse::launch(
-            "udpsrc name=src address=127.0.0.1 port=0 buffer-size=4194304 ! \
-             udpjpegdepay name=depay max-frame-size=1048576 timeout=60000 ! fakesink",
-        )
-        .unwrap(),
+    let (pipeline, port) = udp_receiver(
+        "udpsrc name=src address=127.0.0.1 port=0 buffer-size=4194304 ! \
+         udpjpegdepay name=depay max-frame-size=1048576 timeout=60000 ! fakesink",
     );
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let port = by_name(&pipeline, "src").property::<i32>("port") as u16;
     let depay = by_name(&pipeline, "depay");
     let stat = |name: &str| {
         depay
@@ -146,14 +141,8 @@ fn udpsrc_receives_into_memories_of_its_mtu_and_of_65535_bytes() {
     for f in ["udpsrc", "appsink"] {
         require(f);
     }
-    let pipeline = PipelineGuard(
-        gst::parse::launch(
-            "udpsrc name=src address=127.0.0.1 port=0 ! appsink name=sink sync=false",
-        )
-        .unwrap(),
-    );
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let port = by_name(&pipeline, "src").property::<i32>("port") as u16;
+    let (pipeline, port) =
+        udp_receiver("udpsrc name=src address=127.0.0.1 port=0 ! appsink name=sink sync=false");
     let sink = by_name_as::<gst_app::AppSink>(&pipeline, "sink");
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     for (len, maxsizes) in [

@@ -31,17 +31,11 @@ impl Receiver {
         for f in ["udpsrc", "appsink"] {
             require(f);
         }
-        let pipeline = PipelineGuard(
-            gst::parse::launch(&format!(
-                "udpsrc name=src address=127.0.0.1 port=0 buffer-size=4194304 ! \
-                 udpjpegdepay name=depay {depay_props} ! \
-                 appsink name=sink sync=false max-buffers=0"
-            ))
-            .unwrap(),
-        );
-        pipeline.set_state(gst::State::Playing).unwrap();
-        let port = by_name(&pipeline, "src").property::<i32>("port") as u16;
-        assert_ne!(port, 0);
+        let (pipeline, port) = udp_receiver(&format!(
+            "udpsrc name=src address=127.0.0.1 port=0 buffer-size=4194304 ! \
+             udpjpegdepay name=depay {depay_props} ! \
+             appsink name=sink sync=false max-buffers=0"
+        ));
         let sink = by_name(&pipeline, "sink")
             .downcast::<gst_app::AppSink>()
             .unwrap();

@@ -85,17 +85,11 @@ fn python_sender_to_depay(
     let dir = TempDir::new("udpjpeg-python-send");
     write_frames(&dir.0, frames);
 
-    let receiver = PipelineGuard(
-        gst::parse::launch(&format!(
-            "udpsrc name=src address=127.0.0.1 port=0 buffer-size=4194304 ! \
-             udpjpegdepay name=depay wire-format={wire_format} ! \
-             appsink name=sink sync=false max-buffers=0"
-        ))
-        .unwrap(),
-    );
-    receiver.set_state(gst::State::Playing).unwrap();
-    let port: i32 = by_name(&receiver, "src").property("port");
-    assert_ne!(port, 0, "udpsrc reports the port it bound");
+    let (receiver, port) = udp_receiver(&format!(
+        "udpsrc name=src address=127.0.0.1 port=0 buffer-size=4194304 ! \
+         udpjpegdepay name=depay wire-format={wire_format} ! \
+         appsink name=sink sync=false max-buffers=0"
+    ));
 
     let started = Instant::now();
     let sender = Kill(Some(

@@ -46,6 +46,16 @@ impl std::ops::Deref for PipelineGuard {
     }
 }
 
+/// Launches `desc`, whose `udpsrc name=src` listens on 127.0.0.1 port 0,
+/// sets it PLAYING and returns it with the port udpsrc bound.
+pub fn udp_receiver(desc: &str) -> (PipelineGuard, u16) {
+    let pipeline = PipelineGuard(gst::parse::launch(desc).unwrap());
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let port: i32 = by_name(&pipeline, "src").property("port");
+    assert_ne!(port, 0, "udpsrc reports the port it bound");
+    (pipeline, port as u16)
+}
+
 /// Inserts a COM segment holding `tag` right after the SOI, so that every
 /// frame is unique and still a valid JPEG.
 pub fn tag_frame(jpeg: &[u8], tag: &str) -> Vec<u8> {
