@@ -1734,7 +1734,7 @@ mod tests {
         }
     }
 
-    fn assert_pending(o: Outcome<u32, Vec<u8>>) {
+    fn assert_pending<B: fmt::Debug>(o: Outcome<u32, B>) {
         assert!(matches!(o, Outcome::Pending), "expected pending, got {o:?}");
     }
 
@@ -2667,7 +2667,7 @@ mod tests {
         for i in 0..40_000u32 {
             let (sender, id, cid) = (i % 4, (i / 4 % 4) as u16, (1 + i / 16) as u16);
             let d = Pinned(dg(b'C', id, cid, &[0]));
-            assert_pending_any(r.push(sender, d, u64::from(i), None));
+            assert_pending(r.push(sender, d, u64::from(i), None));
             most = most.max(r.held_bytes());
         }
         assert!(most <= 8 << 20, "held {most}");
@@ -2686,10 +2686,6 @@ mod tests {
             let lost = ab.iter().filter(|a| a.sender == sender).count();
             assert!(lost >= 4, "sender {sender} lost {lost} frames");
         }
-    }
-
-    fn assert_pending_any<B: fmt::Debug>(o: Outcome<u32, B>) {
-        assert!(matches!(o, Outcome::Pending), "expected pending, got {o:?}");
     }
 
     #[test]
