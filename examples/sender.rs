@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Sends live JPEG video over UDP with `udpjpegpay`.
 //!
 //! ```text
@@ -15,165 +16,122 @@
 //! `perspective` element goes before `jpegenc`, with the matrix that maps the
 //! output rectangle onto the quadrilateral.
 //!
-//! Run with `cargo run --example sender -- --help`.
+//! Usage: `cargo run --example sender -- --host 127.0.0.1 --port 5000`
+//! (`--help` for every flag).
 
 #[path = "common/area.rs"]
 mod area;
 mod common;
 
 use std::net::ToSocketAddrs;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use gst::glib;
 use gst::prelude::*;
+use gstudpjpeg::wire::{MAX_MTU, MIN_MTU};
 
-use common::{Args, Ending};
+use common::{Stats, WireFormat};
 
-const USAGE: &str = "[--host ADDR] [--port N] [--mtu BYTES] [--wire-format sce|countdown] \
-                     [--device PATH | --test-pattern [--pattern NAME]] [--width N] [--height N] \
-                     [--fps N] [--quality 0-100] [--area FILE] [--duration SECONDS]";
-
-const HELP: &str = "\
-Sends live JPEG video over UDP with udpjpegpay.
-
-Options:
-  --host ADDR           where to send (name or IP, multicast allowed; default 127.0.0.1)
-  --port N              UDP port to send to (default 5000)
-  --mtu BYTES           size of each datagram, header included (default 1400)
-  --wire-format F       sce (default) or countdown; the receiver must use the same
-  --device PATH         capture from this V4L2 camera, e.g. /dev/video0
-  --test-pattern        send a generated test picture instead (the default)
-  --pattern NAME        videotestsrc pattern for --test-pattern: ball (default),
-                        smpte, snow, ...
-  --width N             frame width in pixels (default 640)
-  --height N            frame height in pixels (default 360)
-  --fps N               frames per second (default 30)
-  --quality Q           JPEG quality 0-100 (default 85; not used when the camera
-                        sends JPEG itself)
-  --area FILE           send only the area whose four corners are in FILE (JSON
-                        written by the area_picker example), straightened out
-                        to the whole frame (needs gstreamer1.0-plugins-bad)
-  --duration SECONDS    stop after this long (default 0 = until Ctrl+C)
-  -h, --help            show this help
-
+/// Sends live JPEG video over UDP with udpjpegpay.
+#[derive(Parser)]
+#[command(
+    name = "sender",
+    after_help = "\
 Ctrl+C (or --duration) sends end-of-stream and exits with a summary; a second
-Ctrl+C quits at once.";
+Ctrl+C quits at once."
+)]
+struct Cli {
+    /// Where to send (name or IP, multicast allowed)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1", value_parser = host)]
+    host: String,
+    /// UDP port to send to
+    #[arg(long, value_name = "N", default_value_t = 5000,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    port: u16,
+    /// Size of each datagram, header included
+    #[arg(long, value_name = "BYTES", default_value_t = 1400,
+          value_parser = clap::value_parser!(u32).range(MIN_MTU as i64..=MAX_MTU as i64))]
+    mtu: u32,
+    /// Wire format; the receiver must use the same
+    #[arg(long, value_name = "F", value_enum, default_value_t = WireFormat::Sce)]
+    wire_format: WireFormat,
+    /// Capture from this V4L2 camera, e.g. /dev/video0
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["test_pattern", "pattern"])]
+    device: Option<String>,
+    /// Send a generated test picture instead (the default)
+    #[arg(long)]
+    test_pattern: bool,
+    /// videotestsrc pattern for --test-pattern: ball, smpte, snow, ...
+    #[arg(long, value_name = "NAME", default_value = "ball")]
+    pattern: String,
+    /// Frame width in pixels
+    #[arg(long, value_name = "N", default_value_t = 640,
+          value_parser = clap::value_parser!(u32).range(16..=8192))]
+    width: u32,
+    /// Frame height in pixels
+    #[arg(long, value_name = "N", default_value_t = 360,
+          value_parser = clap::value_parser!(u32).range(16..=8192))]
+    height: u32,
+    /// Frames per second
+    #[arg(long, value_name = "N", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=240))]
+    fps: u32,
+    /// JPEG quality 0-100 (not used when the camera sends JPEG itself)
+    #[arg(long, value_name = "Q", default_value_t = 85,
+          value_parser = clap::value_parser!(u32).range(0..=100))]
+    quality: u32,
+    /// Send only the area whose four corners are in FILE (JSON written by
+    /// the area_picker example), straightened out to the whole frame (needs
+    /// gstreamer1.0-plugins-bad)
+    #[arg(long, value_name = "FILE")]
+    area: Option<PathBuf>,
+    /// Stop after this long (0 = until Ctrl+C)
+    #[arg(long, value_name = "SECONDS", default_value = "0", value_parser = common::seconds)]
+    duration: Duration,
+}
+
+/// `--host`: a name or address that resolves.
+fn host(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Err("needs a host name or address".to_string());
+    }
+    match (text, 0).to_socket_addrs() {
+        Ok(_) => Ok(text.to_string()),
+        Err(err) => Err(format!("cannot resolve it: {err}")),
+    }
+}
 
 enum Source {
     Camera(String),
     TestPattern(String),
 }
 
-struct Options {
-    host: String,
-    port: u16,
-    mtu: u32,
-    wire_format: String,
-    source: Source,
-    width: u32,
-    height: u32,
-    fps: u32,
-    quality: u32,
-    area: Option<(String, area::Area)>,
-    duration: Option<Duration>,
-}
-
-fn parse_args(args: &mut Args) -> Options {
-    let mut host = "127.0.0.1".to_string();
-    let mut port = 5000;
-    let mut mtu = 1400;
-    let mut wire_format = "sce".to_string();
-    let mut device = None;
-    let mut test_pattern = false;
-    let mut pattern = None;
-    let (mut width, mut height, mut fps) = (640, 360, 30);
-    let mut quality = 85;
-    let mut area_file = None;
-    let mut duration = None;
-
-    while let Some((flag, inline)) = args.next_flag() {
-        match flag.as_str() {
-            "--help" => {
-                println!("usage: sender {USAGE}\n\n{HELP}");
-                std::process::exit(0);
-            }
-            "--host" => {
-                host = args.value(&flag, inline);
-                if host.is_empty() {
-                    args.fail("--host needs a host name or address");
-                }
-            }
-            "--port" => port = args.number(&flag, inline, 1..=65535),
-            // The payloader's own range (wire::MIN_MTU ..= wire::MAX_MTU).
-            "--mtu" => {
-                mtu = args.number(
-                    &flag,
-                    inline,
-                    gstudpjpeg::wire::MIN_MTU as u32..=gstudpjpeg::wire::MAX_MTU as u32,
-                )
-            }
-            "--wire-format" => wire_format = args.wire_format(&flag, inline),
-            "--device" => device = Some(args.value(&flag, inline)),
-            "--test-pattern" => {
-                args.no_value(&flag, inline);
-                test_pattern = true;
-            }
-            "--pattern" => pattern = Some(args.value(&flag, inline)),
-            "--width" => width = args.number(&flag, inline, 16..=8192),
-            "--height" => height = args.number(&flag, inline, 16..=8192),
-            "--fps" => fps = args.number(&flag, inline, 1..=240),
-            "--quality" => quality = args.number(&flag, inline, 0..=100),
-            "--area" => {
-                let file = args.value(&flag, inline);
-                if file.is_empty() {
-                    args.fail("--area needs a file name");
-                }
-                area_file = Some(file);
-            }
-            "--duration" => duration = args.seconds(&flag, inline),
-            _ => args.unknown(&flag),
+impl Cli {
+    fn source(&self) -> Source {
+        match &self.device {
+            Some(device) => Source::Camera(device.clone()),
+            None => Source::TestPattern(self.pattern.clone()),
         }
     }
+}
 
-    let source = match (device, test_pattern, pattern) {
-        (Some(_), true, _) => args.fail("--device and --test-pattern exclude each other"),
-        (Some(_), _, Some(_)) => args.fail("--pattern only applies to --test-pattern"),
-        (Some(d), false, None) => Source::Camera(d),
-        (None, _, p) => Source::TestPattern(p.unwrap_or_else(|| "ball".to_string())),
-    };
-
-    if let Err(err) = (host.as_str(), port).to_socket_addrs() {
-        args.fail(format_args!("cannot resolve --host '{host}': {err}"));
-    }
-
-    let area = area_file.map(|file| {
-        let text = std::fs::read_to_string(&file).unwrap_or_else(|err| {
-            eprintln!(
-                "error: cannot read the area file {file}: {err}; pick four corners with \
-                 `cargo run --example area_picker -- --area {file}`"
-            );
-            std::process::exit(1);
-        });
-        let area = area::Area::from_json(&text).unwrap_or_else(|err| {
-            eprintln!("error: the area file {file} is not usable: {err}");
-            std::process::exit(1);
-        });
-        (file, area)
+/// The area file and the area in it; a file that cannot be read or used
+/// ends the program with a line saying what to do.
+fn read_area(file: &std::path::Path) -> area::Area {
+    let shown = file.display();
+    let text = std::fs::read_to_string(file).unwrap_or_else(|err| {
+        eprintln!(
+            "error: cannot read the area file {shown}: {err}; pick four corners with \
+             `cargo run --example area_picker -- --area {shown}`"
+        );
+        std::process::exit(1);
     });
-
-    Options {
-        host,
-        port,
-        mtu,
-        wire_format,
-        source,
-        width,
-        height,
-        fps,
-        quality,
-        area,
-        duration,
-    }
+    area::Area::from_json(&text).unwrap_or_else(|err| {
+        eprintln!("error: the area file {shown} is not usable: {err}");
+        std::process::exit(1);
+    })
 }
 
 /// `videoconvert ! perspective matrix=... ! videoconvert`: shows, on the
@@ -201,140 +159,144 @@ fn straighten(area: &area::Area, width: u32, height: u32) -> Vec<gst::Element> {
     ]
 }
 
-/// The elements from the source up to JPEG, and a description of them.
-fn capture(args: &Args, o: &Options) -> (Vec<gst::Element>, String) {
-    let raw_caps = gst::Caps::builder("video/x-raw")
-        .field("format", "I420")
-        .field("width", o.width as i32)
-        .field("height", o.height as i32)
-        .field("framerate", gst::Fraction::new(o.fps as i32, 1))
-        .build();
-    let encoder = || {
-        let enc = common::make("jpegenc");
-        enc.set_property("quality", o.quality as i32);
-        enc
-    };
-    let filter = |caps: &gst::Caps| {
-        let f = common::make("capsfilter");
-        f.set_property("caps", caps);
-        f
-    };
-    let area_elements = || match &o.area {
-        Some((_, area)) => straighten(area, o.width, o.height),
-        None => Vec::new(),
-    };
+/// What the capture part of the pipeline is made of, from the options.
+struct Capture<'a> {
+    cli: &'a Cli,
+    area: Option<&'a area::Area>,
+}
 
-    match &o.source {
-        Source::TestPattern(pattern) => {
-            let src = common::test_pattern(args, pattern);
-            let mut elements = vec![
-                src,
-                common::make("videoconvert"),
-                common::make("videoscale"),
-                filter(&raw_caps),
-            ];
-            elements.extend(area_elements());
-            elements.push(encoder());
-            (elements, format!("test pattern '{pattern}'"))
+impl Capture<'_> {
+    fn raw_caps(&self) -> gst::Caps {
+        gst::Caps::builder("video/x-raw")
+            .field("format", "I420")
+            .field("width", self.cli.width as i32)
+            .field("height", self.cli.height as i32)
+            .field("framerate", gst::Fraction::new(self.cli.fps as i32, 1))
+            .build()
+    }
+
+    fn jpeg_caps(&self) -> gst::Caps {
+        gst::Caps::builder("image/jpeg")
+            .field("width", self.cli.width as i32)
+            .field("height", self.cli.height as i32)
+            .field("framerate", gst::Fraction::new(self.cli.fps as i32, 1))
+            .build()
+    }
+
+    /// The area's elements (none without `--area`), then `jpegenc`.
+    fn area_and_encoder(&self) -> Vec<gst::Element> {
+        let mut elements = match self.area {
+            Some(area) => straighten(area, self.cli.width, self.cli.height),
+            None => Vec::new(),
+        };
+        let enc = common::make("jpegenc");
+        enc.set_property("quality", self.cli.quality as i32);
+        elements.push(enc);
+        elements
+    }
+
+    /// `raw ! videoconvert ! videoscale [! videorate] ! capsfilter`, then
+    /// the area and the encoder.
+    fn scaled_and_encoded(&self, src: gst::Element, rate: bool) -> Vec<gst::Element> {
+        let mut elements = vec![
+            src,
+            common::make("videoconvert"),
+            common::make("videoscale"),
+        ];
+        if rate {
+            elements.push(common::make("videorate"));
         }
-        Source::Camera(device) => {
-            let src = common::camera(device);
-            // Open the device once to see whether it sends JPEG at this size.
-            if src.set_state(gst::State::Ready).is_err() {
-                eprintln!(
-                    "error: could not open camera {device} (busy, no permission, or not a \
-                     capture device); check --device or use --test-pattern"
-                );
-                std::process::exit(1);
+        elements.push(filter(&self.raw_caps()));
+        elements.extend(self.area_and_encoder());
+        elements
+    }
+
+    /// The elements from the source up to JPEG, and a description of them.
+    fn elements(&self) -> (Vec<gst::Element>, String) {
+        match self.cli.source() {
+            Source::TestPattern(pattern) => {
+                let src = common::test_pattern(&pattern)
+                    .unwrap_or_else(|msg| common::usage_error::<Cli>(msg));
+                let what = format!("test pattern '{pattern}'");
+                (self.scaled_and_encoded(src, false), what)
             }
-            let offered = src
-                .static_pad("src")
-                .expect("v4l2src has src")
-                .query_caps(None);
-            let _ = src.set_state(gst::State::Null);
-            let jpeg_caps = gst::Caps::builder("image/jpeg")
-                .field("width", o.width as i32)
-                .field("height", o.height as i32)
-                .field("framerate", gst::Fraction::new(o.fps as i32, 1))
-                .build();
-            if offered.can_intersect(&jpeg_caps) && o.area.is_none() {
-                let what = format!("camera {device} (its own JPEG; --quality not used)");
-                (vec![src, filter(&jpeg_caps)], what)
-            } else if offered.can_intersect(&jpeg_caps) {
-                // The area needs the pixels: decode the camera's JPEG.
-                let mut elements = vec![src, filter(&jpeg_caps), common::make("jpegdec")];
-                elements.extend(area_elements());
-                elements.push(encoder());
-                let what = format!("camera {device} (its own JPEG, decoded for --area)");
-                (elements, what)
-            } else {
-                let mut elements = vec![
-                    src,
-                    common::make("videoconvert"),
-                    common::make("videoscale"),
-                    common::make("videorate"),
-                    filter(&raw_caps),
-                ];
-                elements.extend(area_elements());
-                elements.push(encoder());
-                (
-                    elements,
-                    format!("camera {device} (raw video, encoded here)"),
-                )
-            }
+            Source::Camera(device) => self.camera_elements(&device),
         }
+    }
+
+    fn camera_elements(&self, device: &str) -> (Vec<gst::Element>, String) {
+        let src = common::camera(device);
+        let jpeg_caps = self.jpeg_caps();
+        if !camera_offers(&src, device, &jpeg_caps) {
+            let what = format!("camera {device} (raw video, encoded here)");
+            return (self.scaled_and_encoded(src, true), what);
+        }
+        if self.area.is_none() {
+            let what = format!("camera {device} (its own JPEG; --quality not used)");
+            return (vec![src, filter(&jpeg_caps)], what);
+        }
+        // The area needs the pixels: decode the camera's JPEG.
+        let mut elements = vec![src, filter(&jpeg_caps), common::make("jpegdec")];
+        elements.extend(self.area_and_encoder());
+        let what = format!("camera {device} (its own JPEG, decoded for --area)");
+        (elements, what)
     }
 }
 
-fn main() {
-    let mut args = Args::from_env("sender", USAGE);
-    let o = parse_args(&mut args);
-    common::init();
+fn filter(caps: &gst::Caps) -> gst::Element {
+    let f = common::make("capsfilter");
+    f.set_property("caps", caps);
+    f
+}
 
-    let (mut elements, what) = capture(&args, &o);
-    let pay = common::make("udpjpegpay");
-    pay.set_property("mtu", o.mtu);
-    pay.set_property_from_str("wire-format", &o.wire_format);
-    let sink = common::make("udpsink");
-    sink.set_property("host", &o.host);
-    sink.set_property("port", i32::from(o.port));
-    elements.extend([pay.clone(), sink]);
-    let pipeline = common::pipeline(&elements);
+/// Opens the camera once to see whether it offers `caps`.
+fn camera_offers(src: &gst::Element, device: &str, caps: &gst::Caps) -> bool {
+    if src.set_state(gst::State::Ready).is_err() {
+        eprintln!(
+            "error: could not open camera {device} (busy, no permission, or not a \
+             capture device); check --device or use --test-pattern"
+        );
+        std::process::exit(1);
+    }
+    let offered = src
+        .static_pad("src")
+        .expect("v4l2src has src")
+        .query_caps(None);
+    let _ = src.set_state(gst::State::Null);
+    offered.can_intersect(caps)
+}
 
-    let what = match &o.area {
-        Some((file, _)) => format!("{what}, area from {file}"),
-        None => what,
+/// The line printed once the pipeline runs.
+fn started_message(cli: &Cli, what: &str) -> String {
+    let what = match &cli.area {
+        Some(file) => format!("{what}, area from {}", file.display()),
+        None => what.to_string(),
     };
-    let started_msg = format!(
+    format!(
         "sending {}x{} at {} fps from {what} to {}:{} (mtu {}, wire-format {}){}",
-        o.width,
-        o.height,
-        o.fps,
-        o.host,
-        o.port,
-        o.mtu,
-        o.wire_format,
-        match o.duration {
-            Some(d) => format!(" for {} s", d.as_secs_f64()),
-            None => "; Ctrl+C to stop".to_string(),
-        }
-    );
+        cli.width,
+        cli.height,
+        cli.fps,
+        cli.host,
+        cli.port,
+        cli.mtu,
+        cli.wire_format,
+        common::until(cli.duration)
+    )
+}
 
-    let device = match &o.source {
-        Source::Camera(d) => Some(d.clone()),
-        Source::TestPattern(_) => None,
-    };
-    let (width, height, fps) = (o.width, o.height, o.fps);
-    let explain = move |err: &gst::message::Error| {
-        let factory = common::factory_of(err);
-        let debug = err.debug().map(|d| d.to_string()).unwrap_or_default();
-        if factory == "v4l2src" {
+/// Turns a bus error into one line with a hint where there is one.
+fn explainer(cli: &Cli) -> impl Fn(&gst::message::Error) -> String + 'static {
+    let device = cli.device.clone();
+    let (width, height, fps) = (cli.width, cli.height, cli.fps);
+    move |err| {
+        if common::factory_of(err) == "v4l2src" {
             let device = device.as_deref().unwrap_or("the camera");
             format!(
                 "error: camera {device}: {}; check --device or use --test-pattern",
                 err.error()
             )
-        } else if debug.contains("not-negotiated") {
+        } else if common::debug_of(err).contains("not-negotiated") {
             format!(
                 "error: the source cannot deliver {width}x{height} at {fps} fps; try another \
                  --width/--height/--fps"
@@ -342,27 +304,43 @@ fn main() {
         } else {
             common::describe(err)
         }
+    }
+}
+
+fn main() {
+    let cli: Cli = common::parse_args();
+    let area = cli.area.as_deref().map(read_area);
+    common::init();
+
+    let capture = Capture {
+        cli: &cli,
+        area: area.as_ref(),
     };
+    let (mut elements, what) = capture.elements();
+    let pay = common::make("udpjpegpay");
+    pay.set_property("mtu", cli.mtu);
+    pay.set_property_from_str("wire-format", cli.wire_format.nick());
+    let sink = common::make("udpsink");
+    sink.set_property("host", &cli.host);
+    sink.set_property("port", i32::from(cli.port));
+    elements.extend([pay.clone(), sink]);
+    let pipeline = common::pipeline(&elements);
 
     let started = Instant::now();
-    let ending = common::run(&pipeline, o.duration, &started_msg, explain, || {});
+    let message = started_message(&cli, &what);
+    let ending = common::run(&pipeline, cli.duration, &message, explainer(&cli), || {});
 
-    let stats = pay.property::<gst::Structure>("stats");
-    let get = |name: &str| stats.get::<u64>(name).unwrap_or(0);
+    let stats = Stats::of(&pay);
     let summary = format!(
         "sent {} frames ({} datagrams, {} bytes) to {}:{} in {:.1} s; {} frames dropped",
-        get("frames-sent"),
-        get("datagrams-sent"),
-        get("bytes-sent"),
-        o.host,
-        o.port,
+        stats.get("frames-sent"),
+        stats.get("datagrams-sent"),
+        stats.get("bytes-sent"),
+        cli.host,
+        cli.port,
         started.elapsed().as_secs_f64(),
-        get("frames-dropped"),
+        stats.get("frames-dropped"),
     );
-    match ending {
-        Ending::Error if get("frames-sent") > 0 => eprintln!("{summary}"),
-        Ending::Error => {}
-        _ => println!("{summary}"),
-    }
+    ending.print_summary(&summary, stats.get("frames-sent") > 0);
     std::process::exit(ending.exit_code());
 }

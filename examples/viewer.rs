@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Receives live JPEG video over UDP and shows it in a web browser.
 //!
 //! ```text
@@ -16,7 +17,8 @@
 //! The number of clients is capped (`--max-clients`); one more gets "503".
 //! Ctrl+C or `--duration` ends the stream cleanly.
 //!
-//! Run with `cargo run --example viewer -- --help`.
+//! Usage: `cargo run --example viewer -- --port 5000 --http-port 8080`
+//! (`--help` for every flag).
 
 mod common;
 
@@ -26,28 +28,17 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use gst::prelude::*;
 
-use common::{Args, Ending};
+use common::{Stats, WireFormat};
 
-const USAGE: &str = "[--port N] [--wire-format sce|countdown] [--http-port N] \
-                     [--http-address ADDR] [--max-clients N] [--duration SECONDS]";
-
-const HELP: &str = "\
-Receives live JPEG video over UDP with udpjpegdepay and serves it over HTTP,
-to watch in any web browser.
-
-Options:
-  --port N              UDP port to receive on (default 5000)
-  --wire-format F       sce (default) or countdown, as the sender uses
-  --http-port N         TCP port of the web server (default 8080)
-  --http-address ADDR   address the web server listens on (default 0.0.0.0,
-                        every interface; 127.0.0.1 for this machine only)
-  --max-clients N       most HTTP connections served at once (default 16);
-                        more are answered with 503
-  --duration SECONDS    stop after this long (default 0 = until Ctrl+C)
-  -h, --help            show this help
-
+/// Receives live JPEG video over UDP with udpjpegdepay and serves it over
+/// HTTP, to watch in any web browser.
+#[derive(Parser)]
+#[command(
+    name = "viewer",
+    after_help = "\
 Pages:
   /               the live picture
   /stream.mjpg    the video as MJPEG (multipart/x-mixed-replace), for browsers,
@@ -55,7 +46,32 @@ Pages:
   /snapshot.jpg   the newest frame
 
 Ctrl+C (or --duration) sends end-of-stream and exits with a summary; a second
-Ctrl+C quits at once.";
+Ctrl+C quits at once."
+)]
+struct Cli {
+    /// UDP port to receive on
+    #[arg(long, value_name = "N", default_value_t = 5000,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    port: u16,
+    /// Wire format, as the sender uses
+    #[arg(long, value_name = "F", value_enum, default_value_t = WireFormat::Sce)]
+    wire_format: WireFormat,
+    /// TCP port of the web server
+    #[arg(long, value_name = "N", default_value_t = 8080,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    http_port: u16,
+    /// Address the web server listens on (0.0.0.0: every interface;
+    /// 127.0.0.1 for this machine only)
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0")]
+    http_address: IpAddr,
+    /// Most HTTP connections served at once; more are answered with 503
+    #[arg(long, value_name = "N", default_value_t = 16,
+          value_parser = clap::value_parser!(u16).range(1..=1000))]
+    max_clients: u16,
+    /// Stop after this long (0 = until Ctrl+C)
+    #[arg(long, value_name = "SECONDS", default_value = "0", value_parser = common::seconds)]
+    duration: Duration,
+}
 
 /// The multipart boundary between frames of `/stream.mjpg`.
 const BOUNDARY: &str = "udpjpegframe";
@@ -67,50 +83,6 @@ const READ_TIMEOUT: Duration = Duration::from_secs(10);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long `/snapshot.jpg` waits for a first frame.
 const SNAPSHOT_WAIT: Duration = Duration::from_secs(2);
-
-struct Options {
-    port: u16,
-    wire_format: String,
-    http_port: u16,
-    http_address: IpAddr,
-    max_clients: usize,
-    duration: Option<Duration>,
-}
-
-fn parse_args(args: &mut Args) -> Options {
-    let mut o = Options {
-        port: 5000,
-        wire_format: "sce".to_string(),
-        http_port: 8080,
-        http_address: IpAddr::from([0, 0, 0, 0]),
-        max_clients: 16,
-        duration: None,
-    };
-    while let Some((flag, inline)) = args.next_flag() {
-        match flag.as_str() {
-            "--help" => {
-                println!("usage: viewer {USAGE}\n\n{HELP}");
-                std::process::exit(0);
-            }
-            "--port" => o.port = args.number(&flag, inline, 1..=65535),
-            "--wire-format" => o.wire_format = args.wire_format(&flag, inline),
-            "--http-port" => o.http_port = args.number(&flag, inline, 1..=65535),
-            "--http-address" => {
-                let text = args.value(&flag, inline);
-                o.http_address = text.parse().unwrap_or_else(|_| {
-                    args.fail(format_args!(
-                        "--http-address expects an IP address such as 0.0.0.0 or 127.0.0.1, \
-                         not '{text}'"
-                    ))
-                });
-            }
-            "--max-clients" => o.max_clients = args.number(&flag, inline, 1..=1000),
-            "--duration" => o.duration = args.seconds(&flag, inline),
-            _ => args.unknown(&flag),
-        }
-    }
-    o
-}
 
 // ---------------------------------------------------------------------------
 // The newest frame, shared between the pipeline and the HTTP clients
@@ -466,19 +438,16 @@ fn accept_loop(listener: TcpListener, hub: Arc<Hub>, udp_port: u16) {
 
 // ---------------------------------------------------------------------------
 
-fn main() {
-    let mut args = Args::from_env("viewer", USAGE);
-    let o = parse_args(&mut args);
-    common::init();
-
-    // The web server first: a taken TCP port is the likeliest mistake.
-    let http_addr = SocketAddr::new(o.http_address, o.http_port);
-    let listener = match TcpListener::bind(http_addr) {
-        Ok(l) => l,
+/// The web server's socket, bound first: a taken TCP port is the likeliest
+/// mistake.
+fn bind_http(cli: &Cli) -> (TcpListener, SocketAddr) {
+    let http_addr = SocketAddr::new(cli.http_address, cli.http_port);
+    match TcpListener::bind(http_addr) {
+        Ok(l) => (l, http_addr),
         Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => {
             eprintln!(
                 "error: TCP port {} is already in use; pick another with --http-port",
-                o.http_port
+                cli.http_port
             );
             std::process::exit(1);
         }
@@ -489,14 +458,11 @@ fn main() {
             );
             std::process::exit(1);
         }
-    };
+    }
+}
 
-    let src = common::make("udpsrc");
-    src.set_property("port", i32::from(o.port));
-    // A port already taken must be an error, not a shared socket.
-    src.set_property("reuse", false);
-    let depay = common::make("udpjpegdepay");
-    depay.set_property_from_str("wire-format", &o.wire_format);
+/// An appsink that publishes each frame to `hub` and counts it.
+fn frame_sink(hub: &Arc<Hub>, received: &Arc<AtomicU64>) -> gst_app::AppSink {
     let sink = common::make("appsink")
         .downcast::<gst_app::AppSink>()
         .expect("appsink is an AppSink");
@@ -504,106 +470,117 @@ fn main() {
     sink.set_sync(false);
     sink.set_max_buffers(2);
     sink.set_drop(true);
-
-    let hub = Arc::new(Hub::new(o.max_clients));
-    let received = Arc::new(AtomicU64::new(0));
+    let (hub, received) = (hub.clone(), received.clone());
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
-            .new_sample({
-                let hub = hub.clone();
-                let received = received.clone();
-                move |sink| {
-                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    if let Some(buffer) = sample.buffer()
-                        && let Ok(map) = buffer.map_readable()
-                    {
-                        hub.publish(Arc::from(map.as_slice()));
-                        received.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok(gst::FlowSuccess::Ok)
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                if let Some(buffer) = sample.buffer()
+                    && let Ok(map) = buffer.map_readable()
+                {
+                    hub.publish(Arc::from(map.as_slice()));
+                    received.fetch_add(1, Ordering::Relaxed);
                 }
+                Ok(gst::FlowSuccess::Ok)
             })
             .build(),
     );
+    sink
+}
+
+/// The line printed once the pipeline runs, with the address to open.
+fn started_message(cli: &Cli, http_addr: SocketAddr) -> String {
+    let shown_host = if cli.http_address.is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        match cli.http_address {
+            IpAddr::V6(a) => format!("[{a}]"),
+            IpAddr::V4(a) => a.to_string(),
+        }
+    };
+    format!(
+        "listening on UDP port {} (wire-format {}); open http://{shown_host}:{}/ \
+         (serving on {http_addr}){}",
+        cli.port,
+        cli.wire_format,
+        cli.http_port,
+        common::until(cli.duration)
+    )
+}
+
+/// Prints one statistics line a second.
+fn stats_printer(
+    depay: &gst::Element,
+    hub: &Arc<Hub>,
+    received: Arc<AtomicU64>,
+) -> impl FnMut() + 'static {
+    let (depay, hub) = (depay.clone(), hub.clone());
+    let mut last = (Instant::now(), 0u64);
+    move || {
+        let lost = Stats::of(&depay).get("frames-lost");
+        let now = (Instant::now(), received.load(Ordering::Relaxed));
+        let secs = now.0.duration_since(last.0).as_secs_f64().max(1e-3);
+        println!(
+            "stats: {} frames received, {lost} lost, {:.1} fps, {} http clients",
+            now.1,
+            (now.1 - last.1) as f64 / secs,
+            hub.clients.load(Ordering::SeqCst),
+        );
+        last = now;
+    }
+}
+
+fn main() {
+    let cli: Cli = common::parse_args();
+    common::init();
+    let (listener, http_addr) = bind_http(&cli);
+
+    let src = common::make("udpsrc");
+    src.set_property("port", i32::from(cli.port));
+    // A port already taken must be an error, not a shared socket.
+    src.set_property("reuse", false);
+    let depay = common::make("udpjpegdepay");
+    depay.set_property_from_str("wire-format", cli.wire_format.nick());
+    let hub = Arc::new(Hub::new(usize::from(cli.max_clients)));
+    let received = Arc::new(AtomicU64::new(0));
+    let sink = frame_sink(&hub, &received);
     let pipeline = common::pipeline(&[src, depay.clone(), sink.upcast()]);
 
     std::thread::Builder::new()
         .name("http-accept".into())
         .spawn({
             let hub = hub.clone();
-            let port = o.port;
+            let port = cli.port;
             move || accept_loop(listener, hub, port)
         })
         .expect("starting the HTTP thread");
 
-    let shown_host = if o.http_address.is_unspecified() {
-        "127.0.0.1".to_string()
-    } else {
-        match o.http_address {
-            IpAddr::V6(a) => format!("[{a}]"),
-            IpAddr::V4(a) => a.to_string(),
-        }
-    };
-    let started_msg = format!(
-        "listening on UDP port {} (wire-format {}); open http://{shown_host}:{}/ \
-         (serving on {http_addr}){}",
-        o.port,
-        o.wire_format,
-        o.http_port,
-        match o.duration {
-            Some(d) => format!(" for {} s", d.as_secs_f64()),
-            None => "; Ctrl+C to stop".to_string(),
-        }
-    );
-
-    let port = o.port;
+    let port = cli.port;
     let explain = move |err: &gst::message::Error| {
-        let debug = err.debug().map(|d| d.to_string()).unwrap_or_default();
+        let debug = common::debug_of(err);
         if common::factory_of(err) == "udpsrc" && debug.contains("Address already in use") {
             format!("error: UDP port {port} is already in use; pick another with --port")
         } else {
             common::describe(err)
         }
     };
-
     let started = Instant::now();
-    let tick = {
-        let hub = hub.clone();
-        let depay = depay.clone();
-        let mut last = (Instant::now(), 0u64);
-        move || {
-            let stats = depay.property::<gst::Structure>("stats");
-            let lost = stats.get::<u64>("frames-lost").unwrap_or(0);
-            let now = (Instant::now(), received.load(Ordering::Relaxed));
-            let secs = now.0.duration_since(last.0).as_secs_f64().max(1e-3);
-            println!(
-                "stats: {} frames received, {lost} lost, {:.1} fps, {} http clients",
-                now.1,
-                (now.1 - last.1) as f64 / secs,
-                hub.clients.load(Ordering::SeqCst),
-            );
-            last = now;
-        }
-    };
-    let ending = common::run(&pipeline, o.duration, &started_msg, explain, tick);
+    let message = started_message(&cli, http_addr);
+    let tick = stats_printer(&depay, &hub, received);
+    let ending = common::run(&pipeline, cli.duration, &message, explain, tick);
     hub.close();
 
-    let stats = depay.property::<gst::Structure>("stats");
-    let get = |name: &str| stats.get::<u64>(name).unwrap_or(0);
+    let stats = Stats::of(&depay);
     let summary = format!(
         "received {} frames in {:.1} s, {} lost; served {} frames to stream clients \
          ({} skipped for slow clients)",
-        get("frames-received"),
+        stats.get("frames-received"),
         started.elapsed().as_secs_f64(),
-        get("frames-lost"),
+        stats.get("frames-lost"),
         hub.frames_served.load(Ordering::Relaxed),
         hub.frames_skipped.load(Ordering::Relaxed),
     );
-    match ending {
-        Ending::Error if get("frames-received") > 0 => eprintln!("{summary}"),
-        Ending::Error => {}
-        _ => println!("{summary}"),
-    }
+    ending.print_summary(&summary, stats.get("frames-received") > 0);
     // Let the stream clients write the closing boundary.
     std::thread::sleep(Duration::from_millis(100));
     std::process::exit(ending.exit_code());

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The capture area: four corners picked on the picture (top-left, then
 //! clockwise), kept in a small JSON file, and the perspective matrix that
 //! maps that quadrilateral onto the whole output picture.
@@ -11,9 +12,13 @@
 //!
 //! Pure code, no GStreamer: used by the `area_picker` and `sender` examples
 //! (`#[path = "common/area.rs"] mod area;`) and by `tests/area_picker.rs`.
+//! The file is read and written with serde_json; `Area::new` checks what it
+//! says.
 #![allow(dead_code)] // each user needs a different part
 
 use std::fmt;
+
+use serde::{Deserialize, Serialize, Serializer};
 
 /// A point in pixels, x to the right, y down.
 pub type Point = [f64; 2];
@@ -107,69 +112,57 @@ impl Area {
 
     /// The JSON text of the area file (one line, with a newline).
     pub fn to_json(&self) -> String {
-        let points: Vec<String> = self
-            .points
-            .iter()
-            .map(|[x, y]| format!("[{},{}]", number(*x), number(*y)))
-            .collect();
-        format!(
-            "{{\"width\":{},\"height\":{},\"points\":[{}]}}\n",
-            self.width,
-            self.height,
-            points.join(",")
-        )
+        let file = AreaFile {
+            width: self.width,
+            height: self.height,
+            points: self.points.iter().map(|p| p.map(Coordinate)).collect(),
+        };
+        serde_json::to_string(&file).expect("an area serialises") + "\n"
     }
 
-    /// Reads an area from its JSON text.
+    /// Reads an area from its JSON text; unknown fields are ignored.
     pub fn from_json(text: &str) -> Result<Self, AreaError> {
-        let value = Json::parse(text)?;
-        let Json::Object(fields) = &value else {
-            return err("expected a JSON object with width, height and points");
+        let file: AreaFile = serde_json::from_str(text).map_err(|e| AreaError(e.to_string()))?;
+        let size = |name: &str, v: u32| match v {
+            1..=65535 => Ok(v),
+            _ => err(format!("\"{name}\" must be a whole number from 1 to 65535")),
         };
-        let field = |name: &str| {
-            fields
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v)
-                .ok_or_else(|| AreaError(format!("the field \"{name}\" is missing")))
-        };
-        let size = |name: &str| -> Result<u32, AreaError> {
-            match field(name)? {
-                Json::Number(n) if n.fract() == 0.0 && (1.0..=65535.0).contains(n) => Ok(*n as u32),
-                _ => err(format!("\"{name}\" must be a whole number from 1 to 65535")),
-            }
-        };
-        let (width, height) = (size("width")?, size("height")?);
-        let Json::Array(list) = field("points")? else {
-            return err("\"points\" must be a list of four [x, y] pairs");
-        };
-        if list.len() != 4 {
-            return err(format!(
+        let (width, height) = (size("width", file.width)?, size("height", file.height)?);
+        let points = <[[Coordinate; 2]; 4]>::try_from(file.points.as_slice()).or_else(|_| {
+            err(format!(
                 "\"points\" must hold four [x, y] pairs, not {}",
-                list.len()
-            ));
-        }
-        let mut points = [[0.0; 2]; 4];
-        for (slot, item) in points.iter_mut().zip(list) {
-            match item {
-                Json::Array(xy) => match xy.as_slice() {
-                    [Json::Number(x), Json::Number(y)] => *slot = [*x, *y],
-                    _ => return err("each point must be a pair of numbers [x, y]"),
-                },
-                _ => return err("each point must be a pair of numbers [x, y]"),
-            }
-        }
-        Area::new(width, height, points)
+                file.points.len()
+            ))
+        })?;
+        Area::new(width, height, points.map(|p| p.map(|c| c.0)))
     }
 }
 
-/// A number as JSON: whole numbers without a fraction, others to 0.01.
-fn number(v: f64) -> String {
-    let r = (v * 100.0).round() / 100.0;
-    if r == 0.0 {
-        "0".to_string() // never "-0"
-    } else {
-        format!("{r}")
+/// The area file as it is stored:
+/// `{"width":W,"height":H,"points":[[x,y],[x,y],[x,y],[x,y]]}`.
+#[derive(Serialize, Deserialize)]
+#[serde(expecting = "a JSON object with width, height and points")]
+struct AreaFile {
+    width: u32,
+    height: u32,
+    points: Vec<[Coordinate; 2]>,
+}
+
+/// A coordinate in the file: written to 0.01, whole numbers without a
+/// fraction (`640`, not `640.0`), never `-0`.
+#[derive(Clone, Copy, Deserialize)]
+#[serde(transparent)]
+struct Coordinate(f64);
+
+impl Serialize for Coordinate {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = (self.0 * 100.0).round() / 100.0;
+        // Exact for whole numbers of pixels: pictures are at most 65535 wide.
+        if r.fract() == 0.0 && r.abs() < 1e15 {
+            s.serialize_i64(r as i64)
+        } else {
+            s.serialize_f64(r)
+        }
     }
 }
 
@@ -243,172 +236,6 @@ pub fn apply(h: &[f64; 9], [x, y]: Point) -> Point {
         (h[0] * x + h[1] * y + h[2]) / w,
         (h[3] * x + h[4] * y + h[5]) / w,
     ]
-}
-
-// ---------------------------------------------------------------------------
-// A minimal JSON reader: enough for the area file, strict about syntax.
-
-#[derive(Debug, Clone, PartialEq)]
-enum Json {
-    Null,
-    Bool(bool),
-    Number(f64),
-    Text(String),
-    Array(Vec<Json>),
-    Object(Vec<(String, Json)>),
-}
-
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl Json {
-    fn parse(text: &str) -> Result<Json, AreaError> {
-        let mut r = Reader {
-            bytes: text.as_bytes(),
-            at: 0,
-        };
-        let v = r.value(0)?;
-        r.space();
-        if r.at != r.bytes.len() {
-            return r.fail("unexpected text after the JSON value");
-        }
-        Ok(v)
-    }
-}
-
-impl Reader<'_> {
-    fn fail<T>(&self, what: &str) -> Result<T, AreaError> {
-        err(format!("not valid JSON at byte {}: {what}", self.at))
-    }
-
-    fn space(&mut self) {
-        while self
-            .bytes
-            .get(self.at)
-            .is_some_and(|b| b" \t\r\n".contains(b))
-        {
-            self.at += 1;
-        }
-    }
-
-    fn eat(&mut self, b: u8) -> bool {
-        self.space();
-        if self.bytes.get(self.at) == Some(&b) {
-            self.at += 1;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn word(&mut self, w: &str, v: Json) -> Result<Json, AreaError> {
-        if self.bytes[self.at..].starts_with(w.as_bytes()) {
-            self.at += w.len();
-            Ok(v)
-        } else {
-            self.fail("unknown word")
-        }
-    }
-
-    fn value(&mut self, depth: usize) -> Result<Json, AreaError> {
-        if depth > 16 {
-            return self.fail("nested too deeply");
-        }
-        self.space();
-        match self.bytes.get(self.at) {
-            None => self.fail("unexpected end"),
-            Some(b'{') => {
-                self.at += 1;
-                let mut fields = Vec::new();
-                if self.eat(b'}') {
-                    return Ok(Json::Object(fields));
-                }
-                loop {
-                    self.space();
-                    let key = self.string()?;
-                    if !self.eat(b':') {
-                        return self.fail("expected ':'");
-                    }
-                    fields.push((key, self.value(depth + 1)?));
-                    if self.eat(b'}') {
-                        return Ok(Json::Object(fields));
-                    }
-                    if !self.eat(b',') {
-                        return self.fail("expected ',' or '}'");
-                    }
-                }
-            }
-            Some(b'[') => {
-                self.at += 1;
-                let mut items = Vec::new();
-                if self.eat(b']') {
-                    return Ok(Json::Array(items));
-                }
-                loop {
-                    items.push(self.value(depth + 1)?);
-                    if self.eat(b']') {
-                        return Ok(Json::Array(items));
-                    }
-                    if !self.eat(b',') {
-                        return self.fail("expected ',' or ']'");
-                    }
-                }
-            }
-            Some(b'"') => Ok(Json::Text(self.string()?)),
-            Some(b't') => self.word("true", Json::Bool(true)),
-            Some(b'f') => self.word("false", Json::Bool(false)),
-            Some(b'n') => self.word("null", Json::Null),
-            Some(_) => {
-                let start = self.at;
-                while self
-                    .bytes
-                    .get(self.at)
-                    .is_some_and(|b| b"+-.eE0123456789".contains(b))
-                {
-                    self.at += 1;
-                }
-                let text = std::str::from_utf8(&self.bytes[start..self.at]).unwrap_or("");
-                match text.parse::<f64>() {
-                    Ok(n) if n.is_finite() && !text.is_empty() => Ok(Json::Number(n)),
-                    _ => {
-                        self.at = start;
-                        self.fail("expected a value")
-                    }
-                }
-            }
-        }
-    }
-
-    /// A string without escapes other than \" \\ \/ (enough for keys).
-    fn string(&mut self) -> Result<String, AreaError> {
-        if self.bytes.get(self.at) != Some(&b'"') {
-            return self.fail("expected a string");
-        }
-        self.at += 1;
-        let mut out = Vec::new();
-        loop {
-            match self.bytes.get(self.at) {
-                None => return self.fail("unterminated string"),
-                Some(b'"') => {
-                    self.at += 1;
-                    return String::from_utf8(out).or_else(|_| self.fail("not UTF-8"));
-                }
-                Some(b'\\') => {
-                    match self.bytes.get(self.at + 1) {
-                        Some(&c @ (b'"' | b'\\' | b'/')) => out.push(c),
-                        _ => return self.fail("unsupported escape in a string"),
-                    }
-                    self.at += 2;
-                }
-                Some(&c) => {
-                    out.push(c);
-                    self.at += 1;
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

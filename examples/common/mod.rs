@@ -1,16 +1,21 @@
-//! Helpers shared by the `sender` and `receiver` examples: command-line
-//! parsing, element creation with an install hint, and the main loop that
-//! turns Ctrl+C or `--duration` into end-of-stream.
+// SPDX-License-Identifier: MPL-2.0
+//! Helpers shared by the `sender`, `receiver`, `viewer` and `area_picker`
+//! examples: the command-line types they share, element creation with an
+//! install hint, and the main loop that turns Ctrl+C or `--duration` into
+//! end-of-stream.
 //!
-//! This folder is included with `mod common;` and is not an example itself.
+//! This folder is included with `mod common;` and is not an example itself:
+//!
+//! ```text
+//! mod common;
+//! common::run(&pipeline, cli.duration, "started", common::describe, || {});
+//! ```
+#![allow(dead_code)] // each example uses a different part
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
-use std::ffi::c_int;
 use std::fmt::Display;
-use std::ops::RangeInclusive;
-use std::rc::Rc;
-use std::str::FromStr;
+use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
 use gst::glib;
@@ -18,9 +23,6 @@ use gst::prelude::*;
 
 /// How long to wait for end-of-stream to reach the bus after asking for it.
 pub const EOS_GRACE: Duration = Duration::from_secs(3);
-
-const SIGINT: c_int = 2;
-const SIGTERM: c_int = 15;
 
 /// Initialises GStreamer and registers this crate's elements statically, so
 /// the examples run without `GST_PLUGIN_PATH`.
@@ -35,120 +37,91 @@ pub fn init() {
 // ---------------------------------------------------------------------------
 // Command line
 
-/// A tiny `--flag value` / `--flag=value` parser over `std::env::args`.
-pub struct Args {
-    program: &'static str,
-    usage: &'static str,
-    items: std::vec::IntoIter<String>,
+/// The elements' `wire-format`, by its property nick: `sce` (the S/C/E
+/// chunk header) or `countdown` (a one-byte count of datagrams to come).
+/// The variants carry no doc comments, so that `--help` lists the values
+/// on one line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WireFormat {
+    Sce,
+    Countdown,
 }
 
-impl Args {
-    /// `usage` is the one-line synopsis printed after a bad argument.
-    pub fn from_env(program: &'static str, usage: &'static str) -> Self {
-        Args {
-            program,
-            usage,
-            items: std::env::args().skip(1).collect::<Vec<_>>().into_iter(),
+impl WireFormat {
+    /// The nick of the elements' `wire-format` property.
+    pub fn nick(self) -> &'static str {
+        match self {
+            WireFormat::Sce => "sce",
+            WireFormat::Countdown => "countdown",
         }
     }
+}
 
-    /// The next flag and its inline value (`--port=5000`), or `None` at the
-    /// end. Anything that is not a flag is an error.
-    pub fn next_flag(&mut self) -> Option<(String, Option<String>)> {
-        let item = self.items.next()?;
-        if item == "-h" {
-            return Some(("--help".to_string(), None));
-        }
-        if !item.starts_with("--") || item == "--" {
-            self.fail(format_args!("unexpected argument '{item}'"));
-        }
-        Some(match item.split_once('=') {
-            Some((flag, value)) => (flag.to_string(), Some(value.to_string())),
-            None => (item, None),
-        })
+impl Display for WireFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.nick())
     }
+}
 
-    /// The value of `flag`: the inline one, or the next argument.
-    pub fn value(&mut self, flag: &str, inline: Option<String>) -> String {
-        if let Some(v) = inline {
-            return v;
-        }
-        match self.items.next() {
-            Some(v) if !v.starts_with("--") => v,
-            _ => self.fail(format_args!("{flag} needs a value")),
-        }
-    }
+/// The longest `--duration`: a year.
+const MAX_SECONDS: f64 = 31_536_000.0;
 
-    /// A flag that takes no value.
-    #[allow(dead_code)] // used by the sender only
-    pub fn no_value(&self, flag: &str, inline: Option<String>) {
-        if inline.is_some() {
-            self.fail(format_args!("{flag} takes no value"));
+/// Parses `--duration`: seconds, fractions allowed; 0 means no limit.
+pub fn seconds(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && (0.0..=MAX_SECONDS).contains(&s) => {
+            Ok(Duration::from_secs_f64(s))
         }
+        _ => Err("expected a number of seconds (0 = until Ctrl+C)".to_string()),
     }
+}
 
-    /// A number within `range`.
-    pub fn number<T>(&mut self, flag: &str, inline: Option<String>, range: RangeInclusive<T>) -> T
-    where
-        T: FromStr + PartialOrd + Display + Copy,
-    {
-        let text = self.value(flag, inline);
-        match text.parse::<T>() {
-            Ok(v) if range.contains(&v) => v,
-            _ => self.fail(format_args!(
-                "{flag} expects a whole number from {} to {}, not '{text}'",
-                range.start(),
-                range.end()
-            )),
-        }
+/// " for N s" or "; Ctrl+C to stop", the end of a "started" line.
+pub fn until(duration: Duration) -> String {
+    if duration.is_zero() {
+        "; Ctrl+C to stop".to_string()
+    } else {
+        format!(" for {} s", duration.as_secs_f64())
     }
+}
 
-    /// A duration in seconds (fractions allowed); `None` for 0.
-    pub fn seconds(&mut self, flag: &str, inline: Option<String>) -> Option<Duration> {
-        let text = self.value(flag, inline);
-        match text.parse::<f64>() {
-            Ok(s) if s.is_finite() && (0.0..=31_536_000.0).contains(&s) => {
-                (s > 0.0).then(|| Duration::from_secs_f64(s))
-            }
-            _ => self.fail(format_args!(
-                "{flag} expects a number of seconds (0 = until Ctrl+C), not '{text}'"
-            )),
-        }
+/// Parses the command line into `C`. `--help` prints the help and exits
+/// with 0; a usage error exits with 2 (see `usage_exit`).
+pub fn parse_args<C: clap::Parser>() -> C {
+    match C::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if !err.use_stderr() => err.exit(),
+        Err(err) => usage_exit::<C>(err),
     }
+}
 
-    /// `sce` or `countdown`, the nicks of the elements' `wire-format`.
-    pub fn wire_format(&mut self, flag: &str, inline: Option<String>) -> String {
-        let text = self.value(flag, inline);
-        match text.as_str() {
-            "sce" | "countdown" => text,
-            _ => self.fail(format_args!(
-                "{flag} expects 'sce' or 'countdown', not '{text}'"
-            )),
-        }
-    }
+/// A usage error found after parsing, such as an unknown `--pattern`.
+pub fn usage_error<C: clap::CommandFactory>(msg: impl Display) -> ! {
+    usage_exit::<C>(C::command().error(clap::error::ErrorKind::InvalidValue, msg))
+}
 
-    /// Prints `error: ...` and the usage line, and exits with code 2.
-    pub fn fail(&self, msg: impl Display) -> ! {
-        eprintln!("error: {msg}");
-        eprintln!("usage: {} {}", self.program, self.usage);
-        eprintln!("Run '{} --help' for details.", self.program);
-        std::process::exit(2);
-    }
-
-    /// Rejects an unknown flag.
-    pub fn unknown(&self, flag: &str) -> ! {
-        self.fail(format_args!("unknown option '{flag}'"))
-    }
+/// Prints clap's message for `err`, then the usage line and where to read
+/// more, whatever the kind of error (clap leaves the usage out after a
+/// value it refused), and exits with 2.
+fn usage_exit<C: clap::CommandFactory>(err: clap::Error) -> ! {
+    let mut cmd = C::command();
+    let text = err.render().to_string();
+    // The message is clap's first paragraph; its own hints follow.
+    let message = text.split("\n\n").next().unwrap_or(&text).trim_end();
+    let usage = cmd.render_usage().to_string();
+    let usage = usage.trim_start_matches("Usage:").trim();
+    eprintln!("{message}");
+    eprintln!("usage: {usage}");
+    eprintln!("Run '{} --help' for details.", cmd.get_name());
+    std::process::exit(2);
 }
 
 // ---------------------------------------------------------------------------
 // Elements
 
-/// Creates an element, or exits with a line saying which package to install.
-/// A live `videotestsrc` showing `pattern`; an unknown pattern is a usage
-/// error that lists the known ones. (Used by the sender and the area picker.)
-#[allow(dead_code)]
-pub fn test_pattern(args: &Args, pattern: &str) -> gst::Element {
+/// A live `videotestsrc` showing `pattern`; an unknown pattern is an error
+/// that lists the known ones. (Used by the sender and the area picker.)
+pub fn test_pattern(pattern: &str) -> Result<gst::Element, String> {
     let src = make("videotestsrc");
     src.set_property("is-live", true);
     let pspec = src
@@ -157,18 +130,17 @@ pub fn test_pattern(args: &Args, pattern: &str) -> gst::Element {
     let class = glib::EnumClass::with_type(pspec.value_type()).expect("an enum");
     if class.value_by_nick(pattern).is_none() {
         let names: Vec<&str> = class.values().iter().map(|v| v.nick()).collect();
-        args.fail(format_args!(
+        return Err(format!(
             "--pattern '{pattern}' is not a videotestsrc pattern; pick one of: {}",
             names.join(", ")
         ));
     }
     src.set_property_from_str("pattern", pattern);
-    src
+    Ok(src)
 }
 
 /// A `v4l2src` for `device`; a device that does not exist ends the program
 /// with a message saying what to do. (Used by the sender and the area picker.)
-#[allow(dead_code)]
 pub fn camera(device: &str) -> gst::Element {
     if !std::path::Path::new(device).exists() {
         eprintln!(
@@ -182,6 +154,7 @@ pub fn camera(device: &str) -> gst::Element {
     src
 }
 
+/// Creates an element, or exits with a line saying which package to install.
 pub fn make(factory: &str) -> gst::Element {
     gst::ElementFactory::make(factory)
         .build()
@@ -211,6 +184,37 @@ pub fn pipeline(elements: &[gst::Element]) -> gst::Pipeline {
     pipeline
 }
 
+/// Whether a window can be opened: DISPLAY or WAYLAND_DISPLAY is set.
+pub fn has_display() -> bool {
+    ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+}
+
+/// Keeps `autovideosink` from the sinks it tries when no window opens (a
+/// stale DISPLAY, a container): DirectFB crashes there and KMS takes over
+/// the console instead of opening a window.
+pub fn demote_console_sinks() {
+    for name in ["dfbvideosink", "kmssink", "fbdevsink"] {
+        if let Some(f) = gst::Registry::get().lookup_feature(name) {
+            f.set_rank(gst::Rank::NONE);
+        }
+    }
+}
+
+/// The counters of an element's `stats` structure, 0 for a missing one.
+pub struct Stats(gst::Structure);
+
+impl Stats {
+    pub fn of(element: &gst::Element) -> Self {
+        Stats(element.property::<gst::Structure>("stats"))
+    }
+
+    pub fn get(&self, field: &str) -> u64 {
+        self.0.get::<u64>(field).unwrap_or(0)
+    }
+}
+
 /// The factory name of the element that posted a message, if any.
 pub fn factory_of(msg: &gst::message::Error) -> String {
     msg.src()
@@ -220,34 +224,32 @@ pub fn factory_of(msg: &gst::message::Error) -> String {
         .unwrap_or_default()
 }
 
+/// The debug text of a bus error, empty when there is none.
+pub fn debug_of(msg: &gst::message::Error) -> String {
+    msg.debug().map(|d| d.to_string()).unwrap_or_default()
+}
+
+/// The last line of a bus error's debug text (the one that names the cause).
+pub fn last_debug_line(msg: &gst::message::Error) -> String {
+    debug_of(msg)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
 /// A one-line description of a bus error that no hint covers: the message
-/// and the last line of the debug text (the one that names the cause).
+/// and the last line of the debug text.
 pub fn describe(msg: &gst::message::Error) -> String {
     let src = msg
         .src()
         .map(|s| s.name().to_string())
         .unwrap_or_else(|| "pipeline".to_string());
-    let detail = msg
-        .debug()
-        .and_then(|d| d.lines().last().map(|l| l.trim().to_string()))
-        .filter(|l| !l.is_empty());
-    match detail {
-        Some(d) => format!("error: {src}: {} ({d})", msg.error()),
-        None => format!("error: {src}: {}", msg.error()),
+    match last_debug_line(msg) {
+        d if d.is_empty() => format!("error: {src}: {}", msg.error()),
+        d => format!("error: {src}: {} ({d})", msg.error()),
     }
-}
-
-// ---------------------------------------------------------------------------
-// Signals
-
-/// Calls `handler` from the default main context each time `signum` arrives.
-/// Must be called from the thread that runs the default main loop (`run`
-/// does so on the main thread).
-fn on_signal(signum: c_int, mut handler: impl FnMut() + 'static) {
-    glib_unix::unix_signal_add_local(signum, move || {
-        handler();
-        glib::ControlFlow::Continue
-    });
 }
 
 // ---------------------------------------------------------------------------
@@ -271,16 +273,48 @@ impl Ending {
             Ending::Error => 1,
         }
     }
+
+    /// Prints the closing summary: to stdout after a clean end, to stderr
+    /// after an error when `worth_it` (something got through), else not.
+    pub fn print_summary(self, summary: &str, worth_it: bool) {
+        match self {
+            Ending::Error if worth_it => eprintln!("{summary}"),
+            Ending::Error => {}
+            _ => println!("{summary}"),
+        }
+    }
 }
 
 /// Shows at most one warning line per element in this time.
 const WARNING_EVERY: Duration = Duration::from_secs(5);
 
+/// The warnings of one element: at most one line every `WARNING_EVERY`,
+/// since the payloader warns once per dropped frame.
+#[derive(Default)]
 struct WarningsSeen {
     total: u64,
     unshown: u64,
     last_shown: Option<Instant>,
 }
+
+impl WarningsSeen {
+    fn note(&mut self, src: &str, error: &glib::Error) {
+        self.total += 1;
+        if self.last_shown.is_some_and(|t| t.elapsed() < WARNING_EVERY) {
+            self.unshown += 1;
+            return;
+        }
+        let more = match self.unshown {
+            0 => String::new(),
+            n => format!(" ({n} more not shown)"),
+        };
+        eprintln!("warning: {src}: {error}{more}");
+        self.unshown = 0;
+        self.last_shown = Some(Instant::now());
+    }
+}
+
+type Explain = dyn Fn(&gst::message::Error) -> String;
 
 struct Runner {
     main_loop: glib::MainLoop,
@@ -289,6 +323,7 @@ struct Runner {
     ending: Cell<Option<Ending>>,
     /// Warnings by the name of the element that posted them.
     warnings: RefCell<BTreeMap<String, WarningsSeen>>,
+    explain: Box<Explain>,
 }
 
 impl Runner {
@@ -321,47 +356,110 @@ impl Runner {
         });
     }
 
-    fn on_message(&self, msg: &gst::Message, explain: &dyn Fn(&gst::message::Error) -> String) {
+    fn on_message(&self, msg: &gst::Message) {
         use gst::MessageView;
         match msg.view() {
             MessageView::Eos(_) => self.finish(Ending::Eos),
             MessageView::Error(err) => {
                 if self.ending.get().is_none() {
-                    eprintln!("{}", explain(err));
+                    eprintln!("{}", (self.explain)(err));
                 }
                 self.finish(Ending::Error);
             }
             MessageView::Warning(w) => {
-                // At most one line per element every WARNING_EVERY; the
-                // payloader warns once per dropped frame.
                 let src = w.src().map(|s| s.name().to_string()).unwrap_or_default();
                 let mut warnings = self.warnings.borrow_mut();
-                let seen = warnings.entry(src.clone()).or_insert(WarningsSeen {
-                    total: 0,
-                    unshown: 0,
-                    last_shown: None,
-                });
-                seen.total += 1;
-                if seen.last_shown.is_some_and(|t| t.elapsed() < WARNING_EVERY) {
-                    seen.unshown += 1;
-                } else {
-                    let more = match seen.unshown {
-                        0 => String::new(),
-                        n => format!(" ({n} more not shown)"),
-                    };
-                    eprintln!("warning: {src}: {}{more}", w.error());
-                    seen.unshown = 0;
-                    seen.last_shown = Some(Instant::now());
-                }
+                warnings
+                    .entry(src.clone())
+                    .or_default()
+                    .note(&src, &w.error());
             }
             _ => {}
         }
     }
+
+    /// Ctrl+C (SIGINT) and SIGTERM send end-of-stream; a second one exits
+    /// at once with code 130. Installed before starting, so that an early
+    /// Ctrl+C is queued, not fatal.
+    fn handle_signals(self: &Rc<Self>) {
+        for (signum, name) in [
+            (libc::SIGINT, "Ctrl+C (SIGINT)"),
+            (libc::SIGTERM, "SIGTERM"),
+        ] {
+            let runner = Rc::downgrade(self);
+            on_signal(signum, move || {
+                let Some(runner) = runner.upgrade() else {
+                    return;
+                };
+                if runner.stopping.get() {
+                    eprintln!("{name} again: quitting at once");
+                    std::process::exit(130);
+                }
+                runner.stop(&format!("{name} (press Ctrl+C again to quit at once)"));
+            });
+        }
+    }
+
+    /// Sets the pipeline PLAYING; on failure prints why and leaves it NULL.
+    fn start(&self, bus: &gst::Bus) -> Result<(), ()> {
+        if self.pipeline.set_state(gst::State::Playing).is_ok() {
+            return Ok(());
+        }
+        // Opening failed (port taken, no such device, ...): the element
+        // posted why before the state change returned.
+        let posted = bus.pop_filtered(&[gst::MessageType::Error]);
+        match posted.as_ref().map(|m| m.view()) {
+            Some(gst::MessageView::Error(err)) => eprintln!("{}", (self.explain)(err)),
+            _ => eprintln!("error: the pipeline could not start"),
+        }
+        let _ = self.pipeline.set_state(gst::State::Null);
+        Err(())
+    }
+
+    /// Stops the run after `duration`, unless it is zero.
+    fn stop_after(self: &Rc<Self>, duration: Duration) {
+        if duration.is_zero() {
+            return;
+        }
+        let runner = Rc::downgrade(self);
+        glib::timeout_add_local_once(duration, move || {
+            if let Some(runner) = runner.upgrade() {
+                runner.stop(&format!("--duration {} s reached", duration.as_secs_f64()));
+            }
+        });
+    }
+
+    /// Prints how many warnings each element posted, where some were hidden.
+    fn report_warnings(&self) {
+        for (src, seen) in self.warnings.borrow().iter().filter(|(_, w)| w.total > 1) {
+            eprintln!("warning: {} warnings in all from {src}", seen.total);
+        }
+    }
+}
+
+/// Calls `handler` from the default main context each time `signum` arrives.
+/// Must be called from the thread that runs the default main loop (`run`
+/// does so on the main thread).
+fn on_signal(signum: libc::c_int, mut handler: impl FnMut() + 'static) {
+    glib_unix::unix_signal_add_local(signum, move || {
+        handler();
+        glib::ControlFlow::Continue
+    });
+}
+
+/// Runs `tick` once a second while the run has not ended.
+fn tick_every_second(runner: Weak<Runner>, mut tick: impl FnMut() + 'static) -> glib::SourceId {
+    glib::timeout_add_local(Duration::from_secs(1), move || {
+        if runner.upgrade().is_some_and(|r| r.ending.get().is_none()) {
+            tick();
+        }
+        glib::ControlFlow::Continue
+    })
 }
 
 /// Plays `pipeline` until end-of-stream or an error.
 ///
-/// - Ctrl+C (or SIGTERM), and `duration` when given, send end-of-stream; a
+/// - Ctrl+C (or SIGTERM), and `duration` unless zero, send end-of-stream; a
 ///   second Ctrl+C exits at once with code 130.
 /// - `explain` turns a bus error into the one line printed for it.
 /// - `started` is printed to stdout once the pipeline has started.
@@ -370,10 +468,10 @@ impl Runner {
 /// The pipeline is set to NULL before returning.
 pub fn run(
     pipeline: &gst::Pipeline,
-    duration: Option<Duration>,
+    duration: Duration,
     started: &str,
     explain: impl Fn(&gst::message::Error) -> String + 'static,
-    mut tick: impl FnMut() + 'static,
+    tick: impl FnMut() + 'static,
 ) -> Ending {
     let runner = Rc::new(Runner {
         main_loop: glib::MainLoop::new(None, false),
@@ -381,77 +479,32 @@ pub fn run(
         stopping: Cell::new(false),
         ending: Cell::new(None),
         warnings: RefCell::new(BTreeMap::new()),
+        explain: Box::new(explain),
     });
     let bus = pipeline.bus().expect("a pipeline has a bus");
-
-    // Before starting, so that an early Ctrl+C is queued, not fatal.
-    for (signum, name) in [(SIGINT, "Ctrl+C (SIGINT)"), (SIGTERM, "SIGTERM")] {
-        let runner = Rc::downgrade(&runner);
-        on_signal(signum, move || {
-            let Some(runner) = runner.upgrade() else {
-                return;
-            };
-            if runner.stopping.get() {
-                eprintln!("{name} again: quitting at once");
-                std::process::exit(130);
-            }
-            runner.stop(&format!("{name} (press Ctrl+C again to quit at once)"));
-        });
-    }
-
-    if pipeline.set_state(gst::State::Playing).is_err() {
-        // Opening failed (port taken, no such device, ...): the element
-        // posted why before the state change returned.
-        match bus.pop_filtered(&[gst::MessageType::Error]) {
-            Some(msg) => match msg.view() {
-                gst::MessageView::Error(err) => eprintln!("{}", explain(err)),
-                _ => unreachable!("filtered on errors"),
-            },
-            None => eprintln!("error: the pipeline could not start"),
-        }
-        let _ = pipeline.set_state(gst::State::Null);
+    runner.handle_signals();
+    if runner.start(&bus).is_err() {
         return Ending::Error;
     }
     println!("{started}");
 
-    let explain: Rc<dyn Fn(&gst::message::Error) -> String> = Rc::new(explain);
     let _watch = bus
         .add_watch_local({
             let runner = Rc::downgrade(&runner);
             move |_, msg| {
                 if let Some(runner) = runner.upgrade() {
-                    runner.on_message(msg, &*explain);
+                    runner.on_message(msg);
                 }
                 glib::ControlFlow::Continue
             }
         })
         .expect("only one bus watch");
-
-    if let Some(d) = duration {
-        let runner = Rc::downgrade(&runner);
-        glib::timeout_add_local_once(d, move || {
-            if let Some(runner) = runner.upgrade() {
-                runner.stop(&format!("--duration {} s reached", d.as_secs_f64()));
-            }
-        });
-    }
-
-    let ticker = glib::timeout_add_local(Duration::from_secs(1), {
-        let runner = Rc::downgrade(&runner);
-        move || {
-            if runner.upgrade().is_some_and(|r| r.ending.get().is_none()) {
-                tick();
-            }
-            glib::ControlFlow::Continue
-        }
-    });
+    runner.stop_after(duration);
+    let ticker = tick_every_second(Rc::downgrade(&runner), tick);
 
     runner.main_loop.run();
     ticker.remove();
     let _ = pipeline.set_state(gst::State::Null);
-
-    for (src, seen) in runner.warnings.borrow().iter().filter(|(_, w)| w.total > 1) {
-        eprintln!("warning: {} warnings in all from {src}", seen.total);
-    }
+    runner.report_warnings();
     runner.ending.get().unwrap_or(Ending::Eos)
 }
