@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! `mjpegsplit`: cuts a raw stream of concatenated JPEG frames (motion JPEG
 //! over TCP, from a file or a pipe) into one buffer per frame.
 //!

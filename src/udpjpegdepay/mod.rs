@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! `udpjpegdepay`: reassembles datagrams from `udpjpegpay` (or a peer) into JPEG frames.
 //!
 //! ```text

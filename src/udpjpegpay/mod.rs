@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! `udpjpegpay`: cuts each JPEG frame into a burst of UDP-sized datagrams.
 //!
 //! ```text
