@@ -11,6 +11,7 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod datagram;
 mod imp;
 
 glib::wrapper! {
