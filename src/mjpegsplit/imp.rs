@@ -423,21 +423,13 @@ impl ObjectImpl for MjpegSplit {
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut settings = self.settings.lock().unwrap();
         match pspec.name() {
-            "framerate" => {
-                settings.framerate = value.get().expect("type checked upstream");
-                gst::debug!(CAT, imp = self, "framerate {}", settings.framerate);
-            }
+            "framerate" => settings.framerate = value.get().expect("type checked upstream"),
             "max-frame-size" => {
-                settings.max_frame_size = value.get().expect("type checked upstream");
-                gst::debug!(
-                    CAT,
-                    imp = self,
-                    "max-frame-size {}",
-                    settings.max_frame_size
-                );
+                settings.max_frame_size = value.get().expect("type checked upstream")
             }
             _ => unimplemented!(),
         }
+        gst::debug!(CAT, imp = self, "Settings now {settings:?}");
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
