@@ -2,6 +2,8 @@
 //! a filesrc ! mjpegsplit ! jpegdec pipeline.
 
 mod common;
+#[path = "common/stats_blurb.rs"]
+mod stats_blurb;
 
 use common::*;
 use gst::prelude::*;
@@ -487,4 +489,11 @@ fn a_flush_counts_what_it_cuts_as_end_of_stream_does() {
     );
     assert_eq!(stat(&flushed, "bytes-dropped"), stat(&eos, "bytes-dropped"));
     assert_no_error(&bus);
+}
+
+#[test]
+fn stats_blurb_names_exactly_the_stats_fields() {
+    init();
+    let element = gst::ElementFactory::make("mjpegsplit").build().unwrap();
+    stats_blurb::assert_stats_blurb_names_every_field(&element);
 }

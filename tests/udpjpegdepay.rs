@@ -2,6 +2,8 @@
 //! DISCONT, senders, every property and the stats.
 
 mod common;
+#[path = "common/stats_blurb.rs"]
+mod stats_blurb;
 
 use common::*;
 use gst::prelude::*;
@@ -1036,4 +1038,11 @@ fn invalid_input_is_one_warning_line_per_cause_every_few_seconds() {
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert!(lines[0].contains("invalid datagram"), "{lines:?}");
     assert!(lines[1].contains("Dropping frame"), "{lines:?}");
+}
+
+#[test]
+fn stats_blurb_names_exactly_the_stats_fields() {
+    init();
+    let element = gst::ElementFactory::make("udpjpegdepay").build().unwrap();
+    stats_blurb::assert_stats_blurb_names_every_field(&element);
 }

@@ -2,6 +2,8 @@
 //! timestamps, flags and every property.
 
 mod common;
+#[path = "common/stats_blurb.rs"]
+mod stats_blurb;
 
 use std::sync::{Arc, Mutex};
 
@@ -514,4 +516,11 @@ fn many_dropped_frames_are_one_bus_warning_per_cause() {
     // The stream goes on.
     h.push(buffer_with_pts(fake_jpeg(500, 1), 0)).unwrap();
     assert_eq!(pull_all(&mut h).len(), 8);
+}
+
+#[test]
+fn stats_blurb_names_exactly_the_stats_fields() {
+    init();
+    let element = gst::ElementFactory::make("udpjpegpay").build().unwrap();
+    stats_blurb::assert_stats_blurb_names_every_field(&element);
 }

@@ -400,7 +400,7 @@ impl ObjectImpl for MjpegSplit {
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb(
-                        "Counters since the element last left READY (read-only; reset on going \
+                        "Counters since the element last left READY (reset on going \
                          back to READY, a flush keeps them), as a mjpegsplit-stats structure: \
                          frames (whole frames found), frames-dropped, dropped-soi-in-frame, \
                          dropped-not-a-marker, dropped-bad-length, dropped-too-large, \

@@ -879,7 +879,7 @@ impl ObjectImpl for UdpJpegDepay {
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb(
-                        "Counters since the element last left READY (read-only; reset on going \
+                        "Counters since the element last left READY (reset on going \
                          back to READY, a flush keeps them), a structure named \
                          udpjpegdepay-stats: frames-received, frames-lost (incomplete frames \
                          dropped: frames-superseded + frames-pending-limit + frames-timeout + \

@@ -633,7 +633,7 @@ impl ObjectImpl for UdpJpegPay {
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb(
-                        "Counters since the element last left READY (read-only; reset on going \
+                        "Counters since the element last left READY (reset on going \
                          back to READY), a structure named udpjpegpay-stats: frames-sent, \
                          frames-dropped (not JPEG, or too large for the wire format at this \
                          mtu; a bus warning at most every 5 s per cause), datagrams-sent \
