@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Harness tests of udpjpegdepay: no caps needed, output caps, timestamps,
 //! DISCONT, senders, every property and the stats.
 
@@ -1045,4 +1046,40 @@ fn stats_blurb_names_exactly_the_stats_fields() {
     init();
     let element = gst::ElementFactory::make("udpjpegdepay").build().unwrap();
     stats_blurb::assert_stats_blurb_names_every_field(&element);
+}
+
+#[test]
+fn a_frame_without_sof_keeps_the_last_size() {
+    let mut h = depay(&[]);
+    for (id, frame) in [&FRAMES_360P[0], &fake_jpeg(10, 0), &FRAMES_360P[1]]
+        .into_iter()
+        .enumerate()
+    {
+        for d in datagrams(WireFormat::Sce, 1400, id as u16, frame) {
+            push(&mut h, &d, 0);
+        }
+    }
+    assert_eq!(pull_all(&mut h).len(), 3);
+    let caps = caps_events(&events(&mut h));
+    assert_eq!(caps.len(), 1, "{caps:?}");
+    assert_eq!(
+        caps[0].to_string(),
+        "image/jpeg, parsed=(boolean)true, width=(int)640, height=(int)360, framerate=(fraction)0/1"
+    );
+}
+
+#[test]
+fn going_back_to_ready_resets_the_stats() {
+    let mut h = depay(&[]);
+    push(
+        &mut h,
+        &datagrams(WireFormat::Sce, 1400, 1, &fake_jpeg(3000, 0))[0],
+        0,
+    );
+    assert_eq!(stat(&h, "chunks-received"), 1);
+    assert_eq!(stat(&h, "pending-frames"), 1);
+    h.element().unwrap().set_state(gst::State::Ready).unwrap();
+    for field in stats(&h).fields() {
+        assert_eq!(stat(&h, field), 0, "{field}");
+    }
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Harness tests of udpjpegpay: caps, datagrams, headers, zero copy,
 //! timestamps, flags and every property.
 
@@ -523,4 +524,19 @@ fn stats_blurb_names_exactly_the_stats_fields() {
     init();
     let element = gst::ElementFactory::make("udpjpegpay").build().unwrap();
     stats_blurb::assert_stats_blurb_names_every_field(&element);
+}
+
+#[test]
+fn going_back_to_ready_resets_the_stats() {
+    let (mut h, _bus) = pay(&[]);
+    h.push(buffer_with_pts(fake_jpeg(500, 0), 0)).unwrap();
+    h.push(buffer_with_pts(vec![0x00; 4], 0)).unwrap();
+    let stats = h.element().unwrap().property::<gst::Structure>("stats");
+    assert_eq!(stats.get::<u64>("frames-sent").unwrap(), 1);
+    assert_eq!(stats.get::<u64>("frames-dropped").unwrap(), 1);
+    h.element().unwrap().set_state(gst::State::Ready).unwrap();
+    let stats = h.element().unwrap().property::<gst::Structure>("stats");
+    for field in stats.fields() {
+        assert_eq!(stats.get::<u64>(field).unwrap(), 0, "{field}");
+    }
 }

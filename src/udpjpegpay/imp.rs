@@ -634,7 +634,7 @@ impl ObjectImpl for UdpJpegPay {
                     .nick("Statistics")
                     .blurb(
                         "Counters since the element last left READY (reset on going \
-                         back to READY), a structure named udpjpegpay-stats: frames-sent, \
+                         back to READY, a flush keeps them), a structure named udpjpegpay-stats: frames-sent, \
                          frames-dropped (not JPEG, or too large for the wire format at this \
                          mtu; a bus warning at most every 5 s per cause), datagrams-sent \
                          (parity included), bytes-sent (headers included), parity-sent",
