@@ -32,6 +32,50 @@
 
 use std::time::{Duration, Instant};
 
+use gst::subclass::prelude::*;
+
+/// A chain function of element `T`.
+pub type ChainFn<T> = fn(&T, &gst::Pad, gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError>;
+/// An event function of element `T`.
+pub type EventFn<T> = fn(&T, &gst::Pad, gst::Event) -> bool;
+/// A query function of element `T`.
+pub type QueryFn<T> = fn(&T, &gst::Pad, &mut gst::QueryRef) -> bool;
+
+/// A sink pad from `templ` whose chain and event functions run with the
+/// element `T`; a panic in them is an error posted by the element, not an
+/// abort, and fails the flow (or refuses the event).
+pub fn sink_pad<T: ElementImpl>(
+    templ: &gst::PadTemplate,
+    chain: ChainFn<T>,
+    event: EventFn<T>,
+) -> gst::PadBuilder<gst::Pad> {
+    gst::Pad::builder_from_template(templ)
+        .chain_function(move |pad, parent, buffer| {
+            T::catch_panic_pad_function(
+                parent,
+                || Err(gst::FlowError::Error),
+                |imp| chain(imp, pad, buffer),
+            )
+        })
+        .event_function(move |pad, parent, e| {
+            T::catch_panic_pad_function(parent, || false, |imp| event(imp, pad, e))
+        })
+}
+
+/// A src pad from `templ` whose query function, if any, runs with the
+/// element `T` as [`sink_pad`]'s functions do.
+pub fn src_pad<T: ElementImpl>(templ: &gst::PadTemplate, query: Option<QueryFn<T>>) -> gst::Pad {
+    let builder = gst::Pad::builder_from_template(templ);
+    let Some(query) = query else {
+        return builder.build();
+    };
+    builder
+        .query_function(move |pad, parent, q| {
+            T::catch_panic_pad_function(parent, || false, |imp| query(imp, pad, q))
+        })
+        .build()
+}
+
 /// The transition at which each element resets its `State` whole.
 pub const RESET: gst::StateChange = gst::StateChange::PausedToReady;
 

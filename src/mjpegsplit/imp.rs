@@ -333,35 +333,13 @@ impl ObjectSubclass for MjpegSplit {
     type ParentType = gst::Element;
 
     fn with_class(klass: &Self::Class) -> Self {
-        let templ = klass.pad_template("sink").unwrap();
-        let sinkpad = gst::Pad::builder_from_template(&templ)
-            .chain_function(|pad, parent, buffer| {
-                MjpegSplit::catch_panic_pad_function(
-                    parent,
-                    || Err(gst::FlowError::Error),
-                    |imp| imp.sink_chain(pad, buffer),
-                )
-            })
-            .event_function(|pad, parent, event| {
-                MjpegSplit::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |imp| imp.sink_event(pad, event),
-                )
-            })
-            .build();
-
-        let templ = klass.pad_template("src").unwrap();
-        let srcpad = gst::Pad::builder_from_template(&templ)
-            .query_function(|pad, parent, query| {
-                MjpegSplit::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |imp| imp.src_query(pad, query),
-                )
-            })
-            .build();
-
+        let sinkpad = glue::sink_pad(
+            &klass.pad_template("sink").unwrap(),
+            Self::sink_chain,
+            Self::sink_event,
+        )
+        .build();
+        let srcpad = glue::src_pad(&klass.pad_template("src").unwrap(), Some(Self::src_query));
         MjpegSplit {
             sinkpad,
             srcpad,
@@ -458,7 +436,7 @@ impl ElementImpl for MjpegSplit {
                 "Motion JPEG stream splitter",
                 "Codec/Parser/Video",
                 "Cuts a byte stream of concatenated JPEG images into one buffer per image",
-                "gst-plugin-udpjpeg authors",
+                "gst-plugin-udpjpeg developers",
             )
         });
         Some(&*ELEMENT_METADATA)

@@ -739,32 +739,20 @@ impl ObjectSubclass for UdpJpegDepay {
     type ParentType = gst::Element;
 
     fn with_class(klass: &Self::Class) -> Self {
-        let templ = klass.pad_template("sink").unwrap();
-        let sinkpad = gst::Pad::builder_from_template(&templ)
-            .chain_function(|pad, parent, buffer| {
-                UdpJpegDepay::catch_panic_pad_function(
-                    parent,
-                    || Err(gst::FlowError::Error),
-                    |depay| depay.sink_chain(pad, buffer),
-                )
-            })
-            .chain_list_function(|pad, parent, list| {
-                UdpJpegDepay::catch_panic_pad_function(
-                    parent,
-                    || Err(gst::FlowError::Error),
-                    |depay| depay.sink_chain_list(pad, list),
-                )
-            })
-            .event_function(|pad, parent, event| {
-                UdpJpegDepay::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |depay| depay.sink_event(pad, event),
-                )
-            })
-            .build();
-        let templ = klass.pad_template("src").unwrap();
-        let srcpad = gst::Pad::builder_from_template(&templ).build();
+        let sinkpad = glue::sink_pad(
+            &klass.pad_template("sink").unwrap(),
+            Self::sink_chain,
+            Self::sink_event,
+        )
+        .chain_list_function(|pad, parent, list| {
+            UdpJpegDepay::catch_panic_pad_function(
+                parent,
+                || Err(gst::FlowError::Error),
+                |depay| depay.sink_chain_list(pad, list),
+            )
+        })
+        .build();
+        let srcpad = glue::src_pad::<Self>(&klass.pad_template("src").unwrap(), None);
         let settings = Settings::default();
         UdpJpegDepay {
             srcpad,

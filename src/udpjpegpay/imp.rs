@@ -520,33 +520,13 @@ impl ObjectSubclass for UdpJpegPay {
     type ParentType = gst::Element;
 
     fn with_class(klass: &Self::Class) -> Self {
-        let templ = klass.pad_template("sink").unwrap();
-        let sinkpad = gst::Pad::builder_from_template(&templ)
-            .chain_function(|pad, parent, buffer| {
-                UdpJpegPay::catch_panic_pad_function(
-                    parent,
-                    || Err(gst::FlowError::Error),
-                    |pay| pay.sink_chain(pad, buffer),
-                )
-            })
-            .event_function(|pad, parent, event| {
-                UdpJpegPay::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |pay| pay.sink_event(pad, event),
-                )
-            })
-            .build();
-        let templ = klass.pad_template("src").unwrap();
-        let srcpad = gst::Pad::builder_from_template(&templ)
-            .query_function(|pad, parent, query| {
-                UdpJpegPay::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |pay| pay.src_query(pad, query),
-                )
-            })
-            .build();
+        let sinkpad = glue::sink_pad(
+            &klass.pad_template("sink").unwrap(),
+            Self::sink_chain,
+            Self::sink_event,
+        )
+        .build();
+        let srcpad = glue::src_pad(&klass.pad_template("src").unwrap(), Some(Self::src_query));
         UdpJpegPay {
             srcpad,
             sinkpad,
