@@ -10,6 +10,8 @@
 //!
 //! One shape for every element:
 //!
+//! - **Pads.** [`sink_pad`] and [`src_pad`] wrap the pad functions so that
+//!   a panic becomes an error posted by the element.
 //! - **State.** Settings live in a `Mutex<Settings>` copied once per buffer;
 //!   everything else in a `State`, reset whole at [`RESET`] (PAUSED to
 //!   READY, once streaming has stopped), so the counters of the `stats`
