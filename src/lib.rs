@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! `udpjpeg`: live JPEG video over UDP for GStreamer.
 //!
 //! Three elements:
@@ -6,7 +7,9 @@
 //! - `mjpegsplit`: cuts a raw MJPEG byte stream into frames (see `scanner`).
 //!
 //! The modules `wire`, `reassembly`, `jpeg` and `scanner` are pure logic with
-//! no GStreamer types; the element folders are the glue.
+//! no GStreamer types; the element folders are the glue, and `glue` holds
+//! what the three elements share (held events, JPEG caps, state reset,
+//! rate-limited warnings).
 #![allow(clippy::non_send_fields_in_send_ty, unused_doc_comments)]
 
 use gst::glib;
@@ -18,6 +21,7 @@ pub mod scanner;
 pub mod source;
 pub mod wire;
 
+mod glue;
 mod mjpegsplit;
 mod udpjpegdepay;
 mod udpjpegpay;

@@ -1,7 +1,10 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Tests of the `mjpegsplit` element: Harness tests on hand-made streams and
 //! a filesrc ! mjpegsplit ! jpegdec pipeline.
 
 mod common;
+#[path = "common/stats_blurb.rs"]
+mod stats_blurb;
 
 use common::*;
 use gst::prelude::*;
@@ -261,7 +264,11 @@ fn flush_resets_the_frame_in_progress() {
     assert!(buffers[0].flags().contains(gst::BufferFlags::DISCONT));
     let s = stats(&h);
     assert_eq!(stat(&s, "frames"), 1);
-    assert_eq!(stat(&s, "frames-dropped"), 0);
+    // The frame the flush cut is counted as end of stream counts it.
+    assert_eq!(stat(&s, "frames-dropped"), 1);
+    assert_eq!(stat(&s, "dropped-truncated"), 1);
+    assert_eq!(stat(&s, "bytes-dropped"), 500);
+    assert_eq!(stat(&s, "frames-flushed"), 0);
     assert_no_error(&bus);
 }
 
@@ -440,4 +447,54 @@ fn nested_candidates_do_not_hold_up_the_frames_behind_them() {
     assert_eq!(stat(&s, "dropped-soi-in-frame"), 1);
     assert_eq!(stat(&s, "bytes-held"), 0);
     assert_no_error(&bus);
+}
+
+/// A frame cut short inside a comment (COM) segment that holds a whole
+/// frame: the inner frame is complete while the outer is still open.
+fn frame_in_a_cut_comment() -> Vec<u8> {
+    let len = (2 + BASELINE.len() + 10) as u16;
+    [
+        &[0xFF, 0xD8, 0xFF, 0xFE][..],
+        &len.to_be_bytes(),
+        BASELINE,
+        &[0u8; 4],
+    ]
+    .concat()
+}
+
+#[test]
+fn a_flush_counts_what_it_cuts_as_end_of_stream_does() {
+    // At EOS the cut frame is dropped and the frame it held comes out.
+    let (mut h, bus) = harness();
+    push_chunks(&mut h, &frame_in_a_cut_comment(), 100);
+    assert!(h.push_event(gst::event::Eos::new()));
+    let buffers = pull_all(&mut h);
+    assert_eq!(buffers.len(), 1);
+    let eos = stats(&h);
+    assert_eq!(stat(&eos, "frames"), 1);
+    assert_eq!(stat(&eos, "dropped-truncated"), 1);
+    assert_no_error(&bus);
+
+    // A flush drops and counts the same, and pushes nothing from before it.
+    let (mut h, bus) = harness();
+    push_chunks(&mut h, &frame_in_a_cut_comment(), 100);
+    assert!(h.push_event(gst::event::FlushStart::new()));
+    assert!(h.push_event(gst::event::FlushStop::new(true)));
+    assert!(pull_all(&mut h).is_empty());
+    let flushed = stats(&h);
+    assert_eq!(stat(&flushed, "frames"), 1);
+    assert_eq!(stat(&flushed, "frames-flushed"), 1);
+    assert_eq!(
+        stat(&flushed, "dropped-truncated"),
+        stat(&eos, "dropped-truncated")
+    );
+    assert_eq!(stat(&flushed, "bytes-dropped"), stat(&eos, "bytes-dropped"));
+    assert_no_error(&bus);
+}
+
+#[test]
+fn stats_blurb_names_exactly_the_stats_fields() {
+    init();
+    let element = gst::ElementFactory::make("mjpegsplit").build().unwrap();
+    stats_blurb::assert_stats_blurb_names_every_field(&element);
 }

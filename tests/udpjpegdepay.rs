@@ -1,7 +1,10 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Harness tests of udpjpegdepay: no caps needed, output caps, timestamps,
 //! DISCONT, senders, every property and the stats.
 
 mod common;
+#[path = "common/stats_blurb.rs"]
+mod stats_blurb;
 
 use common::*;
 use gst::prelude::*;
@@ -965,5 +968,118 @@ fn datagrams_of_two_memories_are_held_as_they_are_not_merged() {
     assert_eq!(out.n_memory(), 1, "copied once, into one memory");
     for (i, p) in payloads.iter().enumerate() {
         assert_eq!(refs(p), 1, "datagram {i} released once the frame is out");
+    }
+}
+
+/// The types of the events the harness received, in order.
+fn event_types(h: &mut Harness) -> Vec<gst::EventType> {
+    events(h).iter().map(|e| e.type_()).collect()
+}
+
+#[test]
+fn stream_group_done_before_caps_follows_the_caps() {
+    let mut h = depay(&[]);
+    assert!(h.push_event(gst::event::StreamGroupDone::new(gst::GroupId::next())));
+    assert!(!event_types(&mut h).contains(&gst::EventType::StreamGroupDone));
+    for d in datagrams(WireFormat::Sce, 1400, 1, &fake_jpeg(10, 0)) {
+        push(&mut h, &d, 0);
+    }
+    assert_eq!(pull_all(&mut h).len(), 1);
+    let kinds = event_types(&mut h);
+    let at = |t| kinds.iter().position(|k| *k == t).unwrap();
+    assert!(
+        at(gst::EventType::Caps) < at(gst::EventType::StreamGroupDone),
+        "{kinds:?}"
+    );
+}
+
+#[test]
+fn a_flush_drops_the_stream_group_done_held_for_caps() {
+    // FLUSH_STOP clears stream-group-done, as it clears the segment.
+    let mut h = depay(&[]);
+    assert!(h.push_event(gst::event::StreamGroupDone::new(gst::GroupId::next())));
+    flush(&mut h);
+    for d in datagrams(WireFormat::Sce, 1400, 1, &fake_jpeg(10, 0)) {
+        push(&mut h, &d, 0);
+    }
+    assert_eq!(pull_all(&mut h).len(), 1);
+    let kinds = event_types(&mut h);
+    assert!(kinds.contains(&gst::EventType::Caps), "{kinds:?}");
+    assert!(
+        !kinds.contains(&gst::EventType::StreamGroupDone),
+        "{kinds:?}"
+    );
+}
+
+#[test]
+fn invalid_input_is_one_warning_line_per_cause_every_few_seconds() {
+    let mut h = depay(&[]);
+    let element = h.element().unwrap();
+    element.set_property("name", "warned-depay");
+    gst::log::set_threshold_for_name("udpjpegdepay", gst::DebugLevel::Warning);
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = lines.clone();
+    let log = gst::log::add_log_function(move |_, level, _, _, _, object, message| {
+        if level == gst::DebugLevel::Warning
+            && object.is_some_and(|o| o.to_string().contains("warned-depay"))
+        {
+            let text = message.get().map(|m| m.to_string()).unwrap_or_default();
+            seen.lock().unwrap().push(text);
+        }
+    });
+    for i in 0..50u8 {
+        // Too short to read, then a whole frame that is not JPEG.
+        push(&mut h, b"S", 0);
+        push(&mut h, &[b'E', 0, i, 0, 0, 1, 2, 3], 0);
+    }
+    gst::log::remove_log_function(log);
+    assert_eq!(stat(&h, "chunks-invalid"), 50);
+    assert_eq!(stat(&h, "frames-invalid"), 50);
+    let lines = lines.lock().unwrap();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].contains("invalid datagram"), "{lines:?}");
+    assert!(lines[1].contains("Dropping frame"), "{lines:?}");
+}
+
+#[test]
+fn stats_blurb_names_exactly_the_stats_fields() {
+    init();
+    let element = gst::ElementFactory::make("udpjpegdepay").build().unwrap();
+    stats_blurb::assert_stats_blurb_names_every_field(&element);
+}
+
+#[test]
+fn a_frame_without_sof_keeps_the_last_size() {
+    let mut h = depay(&[]);
+    for (id, frame) in [&FRAMES_360P[0], &fake_jpeg(10, 0), &FRAMES_360P[1]]
+        .into_iter()
+        .enumerate()
+    {
+        for d in datagrams(WireFormat::Sce, 1400, id as u16, frame) {
+            push(&mut h, &d, 0);
+        }
+    }
+    assert_eq!(pull_all(&mut h).len(), 3);
+    let caps = caps_events(&events(&mut h));
+    assert_eq!(caps.len(), 1, "{caps:?}");
+    assert_eq!(
+        caps[0].to_string(),
+        "image/jpeg, parsed=(boolean)true, width=(int)640, height=(int)360, framerate=(fraction)0/1"
+    );
+}
+
+#[test]
+fn going_back_to_ready_resets_the_stats() {
+    let mut h = depay(&[]);
+    push(
+        &mut h,
+        &datagrams(WireFormat::Sce, 1400, 1, &fake_jpeg(3000, 0))[0],
+        0,
+    );
+    assert_eq!(stat(&h, "chunks-received"), 1);
+    assert_eq!(stat(&h, "pending-frames"), 1);
+    h.element().unwrap().set_state(gst::State::Ready).unwrap();
+    for field in stats(&h).fields() {
+        assert_eq!(stat(&h, field), 0, "{field}");
     }
 }

@@ -1,7 +1,10 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Harness tests of udpjpegpay: caps, datagrams, headers, zero copy,
 //! timestamps, flags and every property.
 
 mod common;
+#[path = "common/stats_blurb.rs"]
+mod stats_blurb;
 
 use std::sync::{Arc, Mutex};
 
@@ -486,5 +489,54 @@ fn pacing_counts_from_when_the_first_burst_left() {
             gap >= std::time::Duration::from_micros(300 * k as u64),
             "burst {k} left {gap:?} after the first"
         );
+    }
+}
+
+#[test]
+fn many_dropped_frames_are_one_bus_warning_per_cause() {
+    // At mtu 64, countdown carries at most 255 x 63 = 16065 bytes a frame.
+    let (mut h, bus) = pay(&[("wire-format", "countdown"), ("mtu", "64")]);
+    for _ in 0..20 {
+        h.push(buffer_with_pts(fake_jpeg(16_066, 0), 0)).unwrap();
+        h.push(buffer_with_pts(vec![0x00, 0x11, 0x22, 0x33], 0))
+            .unwrap();
+    }
+    assert!(h.try_pull().is_none());
+    let warnings: Vec<String> = bus
+        .iter()
+        .filter_map(|m| match m.view() {
+            gst::MessageView::Warning(w) => Some(w.error().to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].contains("16066"), "{warnings:?}");
+    assert!(warnings[1].contains("FF D8"), "{warnings:?}");
+    let stats = h.element().unwrap().property::<gst::Structure>("stats");
+    assert_eq!(stats.get::<u64>("frames-dropped").unwrap(), 40);
+    // The stream goes on.
+    h.push(buffer_with_pts(fake_jpeg(500, 1), 0)).unwrap();
+    assert_eq!(pull_all(&mut h).len(), 8);
+}
+
+#[test]
+fn stats_blurb_names_exactly_the_stats_fields() {
+    init();
+    let element = gst::ElementFactory::make("udpjpegpay").build().unwrap();
+    stats_blurb::assert_stats_blurb_names_every_field(&element);
+}
+
+#[test]
+fn going_back_to_ready_resets_the_stats() {
+    let (mut h, _bus) = pay(&[]);
+    h.push(buffer_with_pts(fake_jpeg(500, 0), 0)).unwrap();
+    h.push(buffer_with_pts(vec![0x00; 4], 0)).unwrap();
+    let stats = h.element().unwrap().property::<gst::Structure>("stats");
+    assert_eq!(stats.get::<u64>("frames-sent").unwrap(), 1);
+    assert_eq!(stats.get::<u64>("frames-dropped").unwrap(), 1);
+    h.element().unwrap().set_state(gst::State::Ready).unwrap();
+    let stats = h.element().unwrap().property::<gst::Structure>("stats");
+    for field in stats.fields() {
+        assert_eq!(stats.get::<u64>(field).unwrap(), 0, "{field}");
     }
 }

@@ -1,7 +1,18 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The `mjpegsplit` element: pads, properties and the glue between the
+//! [`Scanner`] and GStreamer (caps, timestamps, DISCONT, warnings, stats).
+//!
+//! ```text
+//! gst-launch-1.0 filesrc location=capture.mjpeg ! mjpegsplit framerate=25/1 ! jpegdec \
+//!     ! videoconvert ! autovideosink
+//! ```
+
 use gst::{glib, prelude::*, subclass::prelude::*};
 
 use std::sync::{LazyLock, Mutex};
+use std::time::Instant;
 
+use crate::glue::{self, HeldEvents, JpegCaps, RateLimit};
 use crate::jpeg;
 use crate::scanner::{DropReason, Output, Scanner};
 
@@ -35,54 +46,26 @@ impl Default for Settings {
 
 struct State {
     scanner: Scanner,
-    /// Caps last pushed downstream.
-    caps: Option<gst::Caps>,
-    /// Size from the last frame with a readable SOF.
-    dimensions: Option<(u16, u16)>,
+    /// Caps pushed downstream, and the events waiting for the first.
+    events: HeldEvents,
+    jpeg_caps: JpegCaps,
     /// The next frame pushed carries DISCONT.
     discont: bool,
-    /// Serialized events held back until our first caps are pushed.
-    pending_events: Vec<gst::Event>,
-    /// Drops not yet logged as a warning, and when one last was.
-    drop_log: DropLog,
-}
-
-/// At most one warning about dropped frames every [`DROP_LOG_INTERVAL`]
-/// (a hostile stream can make thousands a second); the rest are debug
-/// lines, counted in the next warning.
-#[derive(Debug, Default)]
-struct DropLog {
-    last_warning: Option<std::time::Instant>,
-    unlogged: u64,
-}
-
-const DROP_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
-
-impl DropLog {
-    /// For a drop that is to be a warning, the number of drops not logged
-    /// as one since the last; `None` for a drop to log at DEBUG (counted).
-    fn warn_now(&mut self, now: std::time::Instant) -> Option<u64> {
-        if self
-            .last_warning
-            .is_some_and(|t| now.duration_since(t) < DROP_LOG_INTERVAL)
-        {
-            self.unlogged += 1;
-            return None;
-        }
-        self.last_warning = Some(now);
-        Some(std::mem::take(&mut self.unlogged))
-    }
+    /// Dropped frames are a warning at most every few seconds.
+    drop_warnings: RateLimit,
+    /// Whole frames found when a flush cut the stream, never pushed.
+    frames_flushed: u64,
 }
 
 impl Default for State {
     fn default() -> Self {
         State {
             scanner: Scanner::new(DEFAULT_MAX_FRAME_SIZE as usize),
-            caps: None,
-            dimensions: None,
+            events: HeldEvents::default(),
+            jpeg_caps: JpegCaps::default(),
             discont: true,
-            pending_events: Vec::new(),
-            drop_log: DropLog::default(),
+            drop_warnings: RateLimit::default(),
+            frames_flushed: 0,
         }
     }
 }
@@ -100,6 +83,16 @@ pub struct MjpegSplit {
     state: Mutex<State>,
 }
 
+fn drop_reason(reason: DropReason) -> &'static str {
+    match reason {
+        DropReason::SoiInFrame => "start of image inside the frame",
+        DropReason::NotAMarker => "segment does not end at a marker",
+        DropReason::BadLength => "segment length below 2",
+        DropReason::TooLarge => "frame larger than max-frame-size",
+        DropReason::Truncated => "stream ended inside the frame",
+    }
+}
+
 impl MjpegSplit {
     /// Turns scanner outputs into caps events and buffers; updates the state.
     fn handle_outputs(
@@ -111,70 +104,62 @@ impl MjpegSplit {
     ) {
         for output in outputs {
             match output {
-                Output::Dropped { reason, len } => {
-                    let why = match reason {
-                        DropReason::SoiInFrame => "start of image inside the frame",
-                        DropReason::NotAMarker => "segment does not end at a marker",
-                        DropReason::BadLength => "segment length below 2",
-                        DropReason::TooLarge => "frame larger than max-frame-size",
-                        DropReason::Truncated => "stream ended inside the frame",
-                    };
-                    match state.drop_log.warn_now(std::time::Instant::now()) {
-                        Some(0) => {
-                            gst::warning!(CAT, imp = self, "Dropped a frame of {len} bytes: {why}")
-                        }
-                        Some(more) => gst::warning!(
-                            CAT,
-                            imp = self,
-                            "Dropped a frame of {len} bytes: {why} ({more} more dropped since the \
-                             last warning: see the stats property)"
-                        ),
-                        None => {
-                            gst::debug!(CAT, imp = self, "Dropped a frame of {len} bytes: {why}")
-                        }
-                    }
-                    state.discont = true;
-                }
-                Output::Frame { data, tag } => {
-                    if let Some(dims) = jpeg::dimensions(&data) {
-                        state.dimensions = Some(dims);
-                    } else {
-                        gst::debug!(CAT, imp = self, "Frame without a readable SOF");
-                    }
-                    let caps = self.caps_for(state.dimensions, settings.framerate);
-                    if state.caps.as_ref() != Some(&caps) {
-                        gst::debug!(CAT, imp = self, "New caps {caps:?}");
-                        items.push(Item::Event(gst::event::Caps::new(&caps)));
-                        if state.caps.is_none() {
-                            items.extend(state.pending_events.drain(..).map(Item::Event));
-                        }
-                        state.caps = Some(caps);
-                    }
-
-                    gst::trace!(CAT, imp = self, "Frame of {} bytes", data.len());
-                    let mut buffer = gst::Buffer::from_mut_slice(data);
-                    {
-                        let buffer = buffer.get_mut().expect("new buffer is writable");
-                        buffer.set_pts(tag.map(gst::ClockTime::from_nseconds));
-                        if state.discont {
-                            buffer.set_flags(gst::BufferFlags::DISCONT);
-                            state.discont = false;
-                        }
-                    }
-                    items.push(Item::Buffer(buffer));
-                }
+                Output::Dropped { reason, len } => self.warn_dropped(state, reason, len),
+                Output::Frame { data, tag } => self.queue_frame(state, settings, data, tag, items),
             }
         }
     }
 
-    fn caps_for(&self, dimensions: Option<(u16, u16)>, framerate: gst::Fraction) -> gst::Caps {
-        let mut builder = gst::Caps::builder("image/jpeg").field("parsed", true);
-        if let Some((width, height)) = dimensions {
-            builder = builder
-                .field("width", i32::from(width))
-                .field("height", i32::from(height));
+    /// A dropped frame (counted by the scanner): a warning at most every
+    /// few seconds, the next frame marked DISCONT.
+    fn warn_dropped(&self, state: &mut State, reason: DropReason, len: usize) {
+        let why = drop_reason(reason);
+        match state.drop_warnings.warn_now(Instant::now()) {
+            Some(more) => gst::warning!(
+                CAT,
+                imp = self,
+                "Dropped a frame of {len} bytes: {why}{}",
+                glue::more_since_last(more)
+            ),
+            None => gst::debug!(CAT, imp = self, "Dropped a frame of {len} bytes: {why}"),
         }
-        builder.field("framerate", framerate).build()
+        state.discont = true;
+    }
+
+    /// Queues a whole frame as a buffer, after the caps event if the caps
+    /// changed and the events held until the first caps.
+    fn queue_frame(
+        &self,
+        state: &mut State,
+        settings: &Settings,
+        data: Vec<u8>,
+        tag: Option<u64>,
+        items: &mut Vec<Item>,
+    ) {
+        let dimensions = jpeg::dimensions(&data);
+        if dimensions.is_none() {
+            gst::debug!(CAT, imp = self, "Frame without a readable SOF");
+        }
+        let caps = state.jpeg_caps.for_frame(dimensions, settings.framerate);
+        if state.events.caps() != Some(&caps) {
+            gst::debug!(CAT, imp = self, "New caps {caps:?}");
+        }
+        items.extend(
+            state
+                .events
+                .before_buffer(caps)
+                .into_iter()
+                .map(Item::Event),
+        );
+
+        gst::trace!(CAT, imp = self, "Frame of {} bytes", data.len());
+        let mut buffer = gst::Buffer::from_mut_slice(data);
+        let b = buffer.get_mut().expect("new buffer is writable");
+        b.set_pts(tag.map(gst::ClockTime::from_nseconds));
+        if std::mem::take(&mut state.discont) {
+            b.set_flags(gst::BufferFlags::DISCONT);
+        }
+        items.push(Item::Buffer(buffer));
     }
 
     /// Pushes items in order without any lock held; stops at the first error.
@@ -231,6 +216,54 @@ impl MjpegSplit {
         self.push_items(items)
     }
 
+    /// End of stream: the frame in progress is dropped and counted
+    /// (truncated); frames the cut completes, and the events held if no
+    /// frame ever came, go out before the EOS.
+    fn drain(&self) {
+        let settings = *self.settings.lock().unwrap();
+        let mut items = Vec::new();
+        {
+            let mut state = self.state.lock().unwrap();
+            let state = &mut *state;
+            let mut outputs = Vec::new();
+            state.scanner.finish(&mut |o| outputs.push(o));
+            self.handle_outputs(state, &settings, outputs, &mut items);
+            items.extend(state.events.take_at_eos().into_iter().map(Item::Event));
+        }
+        let _ = self.push_items(items);
+    }
+
+    /// FLUSH_STOP: the frame in progress is cut and counted as at EOS
+    /// (truncated), though logged at DEBUG only since a seek causes it;
+    /// frames the cut completes are discarded (frames-flushed). The next
+    /// frame carries DISCONT; the counters stay until READY.
+    fn flush(&self) {
+        let mut state = self.state.lock().unwrap();
+        let mut outputs = Vec::new();
+        state.scanner.finish(&mut |o| outputs.push(o));
+        for output in outputs {
+            match output {
+                Output::Dropped { reason, len } => gst::debug!(
+                    CAT,
+                    imp = self,
+                    "Flushed a frame of {len} bytes: {}",
+                    drop_reason(reason)
+                ),
+                Output::Frame { data, .. } => {
+                    gst::debug!(
+                        CAT,
+                        imp = self,
+                        "Flushed a whole frame of {} bytes",
+                        data.len()
+                    );
+                    state.frames_flushed += 1;
+                }
+            }
+        }
+        state.discont = true;
+        state.events.flush();
+    }
+
     fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
         gst::log!(CAT, obj = pad, "Handling event {event:?}");
 
@@ -239,49 +272,16 @@ impl MjpegSplit {
                 gst::debug!(CAT, obj = pad, "Dropping upstream caps {:?}", ev.caps());
                 return true;
             }
-            gst::EventView::FlushStop(_) => {
-                let mut state = self.state.lock().unwrap();
-                state.scanner.reset();
-                state.discont = true;
-                state.pending_events.retain(|ev| {
-                    ev.is_sticky()
-                        && ![
-                            gst::EventType::Eos,
-                            gst::EventType::StreamGroupDone,
-                            gst::EventType::Segment,
-                        ]
-                        .contains(&ev.type_())
-                });
-            }
-            gst::EventView::Eos(_) => {
-                let settings = *self.settings.lock().unwrap();
-                let mut items = Vec::new();
-                {
-                    let mut state = self.state.lock().unwrap();
-                    let state = &mut *state;
-                    let mut outputs = Vec::new();
-                    state.scanner.finish(&mut |o| outputs.push(o));
-                    self.handle_outputs(state, &settings, outputs, &mut items);
-                    if state.caps.is_none() {
-                        // No frame at all: send what was held back anyway.
-                        items.extend(state.pending_events.drain(..).map(Item::Event));
-                    }
-                }
-                let _ = self.push_items(items);
-                return self.srcpad.push_event(event);
-            }
+            gst::EventView::FlushStop(_) => self.flush(),
+            gst::EventView::Eos(_) => self.drain(),
             _ => (),
         }
 
-        if event.is_serialized() && event.type_() > gst::EventType::Caps {
-            let mut state = self.state.lock().unwrap();
-            if state.caps.is_none() {
-                gst::debug!(CAT, obj = pad, "Holding back {event:?} until caps");
-                state.pending_events.push(event);
-                return true;
-            }
-        }
-
+        let kind = event.type_();
+        let Some(event) = self.state.lock().unwrap().events.hold(event) else {
+            gst::debug!(CAT, obj = pad, "Holding back {kind:?} until caps");
+            return true;
+        };
         gst::Pad::event_default(pad, Some(&*self.obj()), event)
     }
 
@@ -291,8 +291,9 @@ impl MjpegSplit {
                 .state
                 .lock()
                 .unwrap()
-                .caps
-                .clone()
+                .events
+                .caps()
+                .cloned()
                 .unwrap_or_else(|| pad.pad_template_caps());
             let caps = match q.filter() {
                 Some(filter) => filter.intersect_with_mode(&caps, gst::CapsIntersectMode::First),
@@ -319,6 +320,7 @@ impl MjpegSplit {
             .field("bytes-skipped", stats.bytes_skipped)
             .field("thumbnails", stats.thumbnails)
             .field("candidates-refused", stats.candidates_refused)
+            .field("frames-flushed", state.frames_flushed)
             .field("bytes-held", state.scanner.bytes_held() as u64)
             .build()
     }
@@ -331,35 +333,13 @@ impl ObjectSubclass for MjpegSplit {
     type ParentType = gst::Element;
 
     fn with_class(klass: &Self::Class) -> Self {
-        let templ = klass.pad_template("sink").unwrap();
-        let sinkpad = gst::Pad::builder_from_template(&templ)
-            .chain_function(|pad, parent, buffer| {
-                MjpegSplit::catch_panic_pad_function(
-                    parent,
-                    || Err(gst::FlowError::Error),
-                    |imp| imp.sink_chain(pad, buffer),
-                )
-            })
-            .event_function(|pad, parent, event| {
-                MjpegSplit::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |imp| imp.sink_event(pad, event),
-                )
-            })
-            .build();
-
-        let templ = klass.pad_template("src").unwrap();
-        let srcpad = gst::Pad::builder_from_template(&templ)
-            .query_function(|pad, parent, query| {
-                MjpegSplit::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |imp| imp.src_query(pad, query),
-                )
-            })
-            .build();
-
+        let sinkpad = glue::sink_pad(
+            &klass.pad_template("sink").unwrap(),
+            Self::sink_chain,
+            Self::sink_event,
+        )
+        .build();
+        let srcpad = glue::src_pad(&klass.pad_template("src").unwrap(), Some(Self::src_query));
         MjpegSplit {
             sinkpad,
             srcpad,
@@ -398,13 +378,16 @@ impl ObjectImpl for MjpegSplit {
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb(
-                        "Counters since the last READY state, as a mjpegsplit-stats \
-                         structure: frames, frames-dropped, dropped-soi-in-frame, \
+                        "Counters since the element last left READY (reset on going \
+                         back to READY, a flush keeps them), as a mjpegsplit-stats structure: \
+                         frames (whole frames found), frames-dropped, dropped-soi-in-frame, \
                          dropped-not-a-marker, dropped-bad-length, dropped-too-large, \
                          dropped-truncated, bytes-dropped, bytes-skipped (garbage between \
                          frames), thumbnails (whole frames inside an APPn segment, such as \
                          EXIF thumbnails, never pushed), candidates-refused (SOIs not \
-                         followed because 4096 frame candidates were open), bytes-held \
+                         followed because 4096 frame candidates were open), frames-flushed \
+                         (whole frames found when a flush cut the stream, not pushed; the frame \
+                         a flush cuts is counted in dropped-truncated as at end of stream), bytes-held \
                          (bytes kept for the frames in progress, at most about twice \
                          max-frame-size)",
                     )
@@ -418,21 +401,13 @@ impl ObjectImpl for MjpegSplit {
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut settings = self.settings.lock().unwrap();
         match pspec.name() {
-            "framerate" => {
-                settings.framerate = value.get().expect("type checked upstream");
-                gst::debug!(CAT, imp = self, "framerate {}", settings.framerate);
-            }
+            "framerate" => settings.framerate = value.get().expect("type checked upstream"),
             "max-frame-size" => {
-                settings.max_frame_size = value.get().expect("type checked upstream");
-                gst::debug!(
-                    CAT,
-                    imp = self,
-                    "max-frame-size {}",
-                    settings.max_frame_size
-                );
+                settings.max_frame_size = value.get().expect("type checked upstream")
             }
-            other => unreachable!("no writable property {other}"),
+            _ => unimplemented!(),
         }
+        gst::debug!(CAT, imp = self, "Settings now {settings:?}");
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
@@ -440,7 +415,7 @@ impl ObjectImpl for MjpegSplit {
             "framerate" => self.settings.lock().unwrap().framerate.to_value(),
             "max-frame-size" => self.settings.lock().unwrap().max_frame_size.to_value(),
             "stats" => self.stats().to_value(),
-            other => unreachable!("no property {other}"),
+            _ => unimplemented!(),
         }
     }
 
@@ -461,7 +436,7 @@ impl ElementImpl for MjpegSplit {
                 "Motion JPEG stream splitter",
                 "Codec/Parser/Video",
                 "Cuts a byte stream of concatenated JPEG images into one buffer per image",
-                "gst-plugin-udpjpeg authors",
+                "gst-plugin-udpjpeg developers",
             )
         });
         Some(&*ELEMENT_METADATA)
@@ -496,7 +471,7 @@ impl ElementImpl for MjpegSplit {
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
         gst::trace!(CAT, imp = self, "Changing state {transition:?}");
         let res = self.parent_change_state(transition)?;
-        if transition == gst::StateChange::PausedToReady {
+        if transition == glue::RESET {
             *self.state.lock().unwrap() = State::default();
         }
         Ok(res)

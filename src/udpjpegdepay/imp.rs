@@ -1,11 +1,21 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The `udpjpegdepay` element: pads, properties, and the glue between the
+//! [`Reassembler`] and GStreamer (the `source` filter, caps, buffers, the
+//! timeout and stats timers, warnings, stats).
+//!
+//! ```text
+//! gst-launch-1.0 udpsrc port=5000 ! udpjpegdepay source=first timeout=200 ! jpegdec \
+//!     ! autovideosink
+//! ```
+
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 
 use gst::{glib, prelude::*, subclass::prelude::*};
-use gst_net::gio::prelude::InetSocketAddressExt;
 
+use super::datagram::{Datagram, SenderKey, sender_name, sender_of};
+use crate::glue::{self, HeldEvents, JpegCaps, RateLimit};
 use crate::jpeg;
 use crate::reassembly::{Abandoned, Frame, Invalid, Limits, Outcome, Reassembler, Stats};
 use crate::source::SourceFilter;
@@ -68,96 +78,23 @@ impl Settings {
     }
 }
 
-/// A sender: the source address udpsrc attached, or `None` for buffers
-/// without one (all of those count as one anonymous sender).
-type SenderKey = Option<SocketAddr>;
-
-/// A datagram held by the reassembler, mapped without copying: a buffer of
-/// one memory (as udpsrc makes them) whole; a buffer of two memories (as
-/// udpjpegpay makes them: header, then a slice of the frame) memory by
-/// memory, since mapping such a buffer whole would merge, that is copy, it.
-enum Datagram {
-    Whole(gst::MappedBuffer<gst::buffer::Readable>),
-    Parts(
-        gst::MappedMemory<gst::memory::Readable>,
-        gst::MappedMemory<gst::memory::Readable>,
-    ),
-}
-
-impl Datagram {
-    fn map(buffer: gst::Buffer) -> Result<Self, ()> {
-        if buffer.n_memory() == 2 {
-            // References to the buffer's own memories (`to_owned` on a
-            // memory would copy it).
-            let (Some(head), Some(tail)) = (buffer.memory(0), buffer.memory(1)) else {
-                return Err(());
-            };
-            let head = head.into_mapped_memory_readable().map_err(|_| ())?;
-            let tail = tail.into_mapped_memory_readable().map_err(|_| ())?;
-            return Ok(Datagram::Parts(head, tail));
-        }
-        buffer
-            .into_mapped_buffer_readable()
-            .map(Datagram::Whole)
-            .map_err(|_| ())
-    }
-}
-
-/// Bytes a GstMemory of the system allocator takes besides its data (its
-/// structure and the allocator's header): 164 measured, resident, for the
-/// 1,499-byte memories udpsrc receives into (its mtu 1,492, aligned).
-const MEMORY_OVERHEAD: usize = 192;
-/// Bytes a buffer as udpsrc makes them takes besides its memories: the
-/// GstBuffer, the NetAddressMeta and its two address objects, 575 measured.
-/// (`tests/memory.rs` checks the whole charge against the resident size.)
-const BUFFER_OVERHEAD: usize = 640;
-
-/// Bytes that holding `memory` keeps alive: all of its allocation, even
-/// when it holds a 1-byte datagram. A share of a larger memory (the slices
-/// of a frame that udpjpegpay sends in the same process) counts its own
-/// bytes only: the frame is its producer's.
-fn memory_pinned(memory: &gst::MemoryRef) -> usize {
-    let bytes = match memory.parent() {
-        Some(_) => memory.size(),
-        None => memory.maxsize(),
-    };
-    bytes.saturating_add(MEMORY_OVERHEAD)
-}
-
-impl crate::reassembly::Datagram for Datagram {
-    fn parts(&self) -> (&[u8], &[u8]) {
-        match self {
-            Datagram::Whole(b) => (b.as_slice(), &[]),
-            Datagram::Parts(h, t) => (h.as_slice(), t.as_slice()),
-        }
-    }
-
-    fn pinned_len(&self) -> usize {
-        match self {
-            Datagram::Whole(b) => {
-                let buffer = b.buffer();
-                let own: usize = buffer.iter_memories().map(memory_pinned).sum();
-                // Mapping a buffer of several memories merged them into one more.
-                let merged = match buffer.n_memory() {
-                    0 | 1 => 0,
-                    _ => b.len() + MEMORY_OVERHEAD,
-                };
-                own + merged + BUFFER_OVERHEAD
-            }
-            Datagram::Parts(h, t) => memory_pinned(h.memory()) + memory_pinned(t.memory()),
-        }
-    }
+/// Bad input is a warning at most every few seconds per cause.
+#[derive(Debug, Default)]
+struct InvalidWarnings {
+    /// Datagrams that cannot join a frame.
+    datagram: RateLimit,
+    /// Frames that completed but are not JPEG.
+    frame: RateLimit,
 }
 
 struct State {
     reassembler: Reassembler<SenderKey, Datagram>,
-    /// Width and height in the caps sent downstream.
-    caps_dims: Option<Option<(u16, u16)>>,
-    /// Serialized events held back until our first caps are sent.
-    pending_events: Vec<gst::Event>,
+    /// Caps pushed downstream, and the events waiting for the first.
+    events: HeldEvents,
+    jpeg_caps: JpegCaps,
     /// Origin of the monotonic clock used for timeouts.
     epoch: Instant,
-    /// Stats of reassemblers replaced by a change of wire format.
+    /// Stats of reassemblers replaced by a change of wire format or a flush.
     carried: Stats,
     /// The `source` filter; `first` locks onto an address here.
     filter: SourceFilter,
@@ -165,6 +102,7 @@ struct State {
     filter_generation: u64,
     datagrams_rejected: u64,
     senders_rejected: HashSet<SenderKey>,
+    warnings: InvalidWarnings,
     /// Incomplete frames time out on a timer too, not only when a datagram
     /// comes: set from READY->PAUSED, cleared at PAUSED->READY.
     expiry_on: bool,
@@ -177,14 +115,15 @@ impl State {
     fn new(settings: &Settings) -> Self {
         State {
             reassembler: Reassembler::new(settings.wire_format.into(), settings.limits()),
-            caps_dims: None,
-            pending_events: Vec::new(),
+            events: HeldEvents::default(),
+            jpeg_caps: JpegCaps::default(),
             epoch: Instant::now(),
             carried: Stats::default(),
             filter: SourceFilter::Any,
             filter_generation: u64::MAX,
             datagrams_rejected: 0,
             senders_rejected: HashSet::new(),
+            warnings: InvalidWarnings::default(),
             expiry_on: false,
             expiry: None,
         }
@@ -192,6 +131,13 @@ impl State {
 
     fn now(&self) -> u64 {
         self.epoch.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64
+    }
+
+    /// Replaces the reassembler with a fresh one of `format` and `limits`,
+    /// keeping its counters.
+    fn replace_reassembler(&mut self, format: WireFormat, limits: Limits) {
+        let old = std::mem::replace(&mut self.reassembler, Reassembler::new(format, limits));
+        self.carried = self.carried.merged(old.stats());
     }
 }
 
@@ -215,6 +161,35 @@ impl Default for StatsTimer {
     }
 }
 
+/// The clock ids of the two timers: single-shot for the timeout, periodic
+/// for the stats.
+trait TimerId: std::ops::Deref<Target = gst::ClockId> + Sized {
+    fn start<F>(&self, on_time: F) -> Result<gst::ClockSuccess, gst::ClockError>
+    where
+        F: Fn(&gst::Clock, Option<gst::ClockTime>, &gst::ClockId) + Send + 'static;
+}
+
+impl TimerId for gst::SingleShotClockId {
+    fn start<F>(&self, on_time: F) -> Result<gst::ClockSuccess, gst::ClockError>
+    where
+        F: Fn(&gst::Clock, Option<gst::ClockTime>, &gst::ClockId) + Send + 'static,
+    {
+        self.wait_async(on_time)
+    }
+}
+
+impl TimerId for gst::PeriodicClockId {
+    fn start<F>(&self, on_time: F) -> Result<gst::ClockSuccess, gst::ClockError>
+    where
+        F: Fn(&gst::Clock, Option<gst::ClockTime>, &gst::ClockId) + Send + 'static,
+    {
+        self.wait_async(on_time)
+    }
+}
+
+/// A frame to push, after the events that must precede it.
+type Out = (Vec<gst::Event>, gst::Buffer);
+
 pub struct UdpJpegDepay {
     srcpad: gst::Pad,
     sinkpad: gst::Pad,
@@ -224,20 +199,6 @@ pub struct UdpJpegDepay {
     state: Mutex<State>,
     /// Posts the stats as an element message every `stats-interval`.
     stats_timer: Mutex<StatsTimer>,
-}
-
-fn sender_of(buffer: &gst::BufferRef) -> SenderKey {
-    let meta = buffer.meta::<gst_net::NetAddressMeta>()?;
-    let addr = meta.addr();
-    let inet = addr.downcast_ref::<gst_net::gio::InetSocketAddress>()?;
-    Some(SocketAddr::new(inet.address().into(), inet.port()))
-}
-
-fn sender_name(key: &SenderKey) -> String {
-    match key {
-        Some(a) => a.to_string(),
-        None => "(no address)".to_string(),
-    }
 }
 
 impl UdpJpegDepay {
@@ -252,7 +213,7 @@ impl UdpJpegDepay {
         self.arm_expiry(&mut state);
         drop(state);
         match out? {
-            Some((events, frame)) => self.push_frame(events, frame),
+            Some(out) => self.push_frame(out),
             None => Ok(gst::FlowSuccess::Ok),
         }
     }
@@ -280,17 +241,13 @@ impl UdpJpegDepay {
         self.arm_expiry(&mut state);
         drop(state);
         res?;
-        for (events, frame) in out {
-            self.push_frame(events, frame)?;
+        for frame in out {
+            self.push_frame(frame)?;
         }
         Ok(gst::FlowSuccess::Ok)
     }
 
-    fn push_frame(
-        &self,
-        events: Vec<gst::Event>,
-        buffer: gst::Buffer,
-    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+    fn push_frame(&self, (events, buffer): Out) -> Result<gst::FlowSuccess, gst::FlowError> {
         for event in events {
             self.srcpad.push_event(event);
         }
@@ -304,14 +261,34 @@ impl UdpJpegDepay {
         state: &mut State,
         settings: &Settings,
         buffer: gst::Buffer,
-    ) -> Result<Option<(Vec<gst::Event>, gst::Buffer)>, gst::FlowError> {
+    ) -> Result<Option<Out>, gst::FlowError> {
         let sender = sender_of(&buffer);
         let pts = buffer.pts().map(gst::ClockTime::nseconds);
         let datagram = Datagram::map(buffer).map_err(|_| {
             gst::element_imp_error!(self, gst::CoreError::Failed, ("Could not map a datagram"));
             gst::FlowError::Error
         })?;
+        if !self.accepts(state, settings, sender)? {
+            return Ok(None);
+        }
+        self.apply_settings(state, settings);
+        let now = state.now();
+        let outcome = state.reassembler.push(sender, datagram, now, pts);
+        self.log_abandoned(state);
+        match self.completed(state, &sender, outcome) {
+            Some(frame) => self.frame_out(state, &frame).map(Some),
+            None => Ok(None),
+        }
+    }
 
+    /// Whether the `source` property takes a datagram from `sender`; counts
+    /// those it rejects.
+    fn accepts(
+        &self,
+        state: &mut State,
+        settings: &Settings,
+        sender: SenderKey,
+    ) -> Result<bool, gst::FlowError> {
         if state.filter_generation != settings.source_generation {
             // First datagram, or changed while running.
             let source = self.source.lock().unwrap().clone();
@@ -325,85 +302,90 @@ impl UdpJpegDepay {
             })?;
             state.filter_generation = settings.source_generation;
         }
-        if !state.filter.accepts(sender) {
-            state.datagrams_rejected += 1;
-            if state.senders_rejected.len() < REJECTED_SENDERS_CAP {
-                state.senders_rejected.insert(sender);
-            }
-            gst::trace!(
+        if state.filter.accepts(sender) {
+            return Ok(true);
+        }
+        state.datagrams_rejected += 1;
+        if state.senders_rejected.len() < REJECTED_SENDERS_CAP {
+            state.senders_rejected.insert(sender);
+        }
+        gst::trace!(
+            CAT,
+            imp = self,
+            "Rejected a datagram from {} (source property)",
+            sender_name(&sender),
+        );
+        Ok(false)
+    }
+
+    /// The frame a datagram completed; any other outcome (counted by the
+    /// reassembler) is logged.
+    fn completed(
+        &self,
+        state: &mut State,
+        sender: &SenderKey,
+        outcome: Outcome<SenderKey, Datagram>,
+    ) -> Option<Frame<SenderKey, Datagram>> {
+        let from = || sender_name(sender);
+        match outcome {
+            Outcome::Frame(frame) => return Some(frame),
+            Outcome::Pending => gst::trace!(CAT, imp = self, "Chunk from {} held", from()),
+            Outcome::Duplicate => gst::trace!(CAT, imp = self, "Duplicate chunk from {}", from()),
+            Outcome::ParityUnneeded => gst::trace!(
                 CAT,
                 imp = self,
-                "Rejected a datagram from {} (source property)",
-                sender_name(&sender),
-            );
-            return Ok(None);
+                "Parity chunk from {} for a frame already whole",
+                from()
+            ),
+            Outcome::Late => gst::debug!(CAT, imp = self, "Late chunk from {} dropped", from()),
+            Outcome::UnknownKind(kind) => gst::debug!(
+                CAT,
+                imp = self,
+                "Ignoring chunk of unknown kind 0x{kind:02x} from {}",
+                from()
+            ),
+            Outcome::Invalid(reason) => self.log_invalid(state, sender, reason),
         }
-        self.apply_settings(state, settings);
-        let now = state.now();
-        let outcome = state.reassembler.push(sender, datagram, now, pts);
-        self.log_abandoned(state);
-        let frame = match outcome {
-            Outcome::Frame(frame) => frame,
-            Outcome::Pending => {
-                gst::trace!(CAT, imp = self, "Chunk from {} held", sender_name(&sender));
-                return Ok(None);
-            }
-            Outcome::Duplicate => {
-                gst::trace!(
-                    CAT,
-                    imp = self,
-                    "Duplicate chunk from {}",
-                    sender_name(&sender)
-                );
-                return Ok(None);
-            }
-            Outcome::ParityUnneeded => {
-                gst::trace!(
-                    CAT,
-                    imp = self,
-                    "Parity chunk from {} for a frame already whole",
-                    sender_name(&sender)
-                );
-                return Ok(None);
-            }
-            Outcome::Late => {
-                gst::debug!(
-                    CAT,
-                    imp = self,
-                    "Late chunk from {} dropped",
-                    sender_name(&sender)
-                );
-                return Ok(None);
-            }
-            Outcome::UnknownKind(kind) => {
-                gst::debug!(
-                    CAT,
-                    imp = self,
-                    "Ignoring chunk of unknown kind 0x{kind:02x} from {}",
-                    sender_name(&sender)
-                );
-                return Ok(None);
-            }
-            Outcome::Invalid(reason) => {
-                self.log_invalid(&sender, reason);
-                return Ok(None);
-            }
+        None
+    }
+
+    /// A warning per cause at most every few seconds, DEBUG lines between.
+    fn log_invalid(&self, state: &mut State, sender: &SenderKey, reason: Invalid) {
+        let (limit, what) = match reason {
+            Invalid::NotJpeg { .. } => (&mut state.warnings.frame, "frame"),
+            _ => (&mut state.warnings.datagram, "invalid datagram"),
         };
-        let (buffer, dims) = self.frame_buffer(&frame)?;
-        let mut events = Vec::new();
-        if state.caps_dims != Some(dims) {
-            state.caps_dims = Some(dims);
-            let mut caps = gst::Caps::builder("image/jpeg").field("parsed", true);
-            if let Some((w, h)) = dims {
-                caps = caps
-                    .field("width", i32::from(w))
-                    .field("height", i32::from(h));
-            }
-            let caps = caps.field("framerate", gst::Fraction::new(0, 1)).build();
-            gst::debug!(CAT, imp = self, "New caps {caps}");
-            events.push(gst::event::Caps::new(&caps));
+        match limit.warn_now(Instant::now()) {
+            Some(more) => gst::warning!(
+                CAT,
+                imp = self,
+                "Dropping {what} from {}: {reason}{}",
+                sender_name(sender),
+                glue::more_since_last(more)
+            ),
+            None => gst::debug!(
+                CAT,
+                imp = self,
+                "Dropping {what} from {}: {reason}",
+                sender_name(sender)
+            ),
         }
-        events.append(&mut state.pending_events);
+    }
+
+    /// The buffer of a whole frame, and the events to push before it.
+    fn frame_out(
+        &self,
+        state: &mut State,
+        frame: &Frame<SenderKey, Datagram>,
+    ) -> Result<Out, gst::FlowError> {
+        let (buffer, dimensions) = self.frame_buffer(frame)?;
+        let caps = state
+            .jpeg_caps
+            .for_frame(dimensions, gst::Fraction::new(0, 1));
+        if state.events.caps() != Some(&caps) {
+            gst::debug!(CAT, imp = self, "New caps {caps}");
+        }
+        let events = state.events.before_buffer(caps);
         gst::trace!(
             CAT,
             imp = self,
@@ -413,7 +395,45 @@ impl UdpJpegDepay {
             frame.len,
             buffer.pts().display()
         );
-        Ok(Some((events, buffer)))
+        Ok((events, buffer))
+    }
+
+    /// Copies the frame's chunks into one output buffer (each byte once) and
+    /// reads its dimensions.
+    fn frame_buffer(
+        &self,
+        frame: &Frame<SenderKey, Datagram>,
+    ) -> Result<(gst::Buffer, Option<(u16, u16)>), gst::FlowError> {
+        let mut buffer = gst::Buffer::with_size(frame.len).map_err(|_| {
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::NoSpaceLeft,
+                ("Could not allocate {} bytes for a frame", frame.len)
+            );
+            gst::FlowError::Error
+        })?;
+        let b = buffer.get_mut().expect("new buffer is writable");
+        b.set_pts(frame.pts.map(gst::ClockTime::from_nseconds));
+        if frame.discont {
+            b.set_flags(gst::BufferFlags::DISCONT);
+        }
+        let mut map = b.map_writable().map_err(|_| {
+            gst::element_imp_error!(self, gst::CoreError::Failed, ("Could not map a new buffer"));
+            gst::FlowError::Error
+        })?;
+        let copied = frame.copy_to(&mut map);
+        debug_assert!(copied, "a buffer of the frame's length holds it");
+        if !copied {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Failed,
+                ("A frame of {} bytes did not fit its buffer", frame.len)
+            );
+            return Err(gst::FlowError::Error);
+        }
+        let dimensions = jpeg::dimensions(&map);
+        drop(map);
+        Ok((buffer, dimensions))
     }
 
     /// Logs the frames the reassembler gave up since the last call.
@@ -444,6 +464,18 @@ impl UdpJpegDepay {
         }
     }
 
+    /// EOS: incomplete frames are lost; what was held for caps goes out
+    /// before the EOS.
+    fn drain_at_eos(&self) {
+        let mut state = self.state.lock().unwrap();
+        self.drain(&mut state, "end of stream");
+        let held = state.events.take_at_eos();
+        drop(state);
+        for event in held {
+            self.srcpad.push_event(event);
+        }
+    }
+
     /// FLUSH_STOP: discards what belongs to the stream (incomplete frames,
     /// counted as lost as at EOS; the senders' ids; held-back events but
     /// the sticky ones) and keeps what lasts until READY: the counters, the
@@ -452,13 +484,103 @@ impl UdpJpegDepay {
     fn flush(&self) {
         let mut state = self.state.lock().unwrap();
         self.drain(&mut state, "flushed");
-        let fresh = Reassembler::new(state.reassembler.format(), state.reassembler.limits());
-        let old = std::mem::replace(&mut state.reassembler, fresh);
-        state.carried = state.carried.merged(old.stats());
-        state.pending_events.retain(|e| {
-            e.is_sticky() && ![gst::EventType::Eos, gst::EventType::Segment].contains(&e.type_())
-        });
+        let (format, limits) = (state.reassembler.format(), state.reassembler.limits());
+        state.replace_reassembler(format, limits);
+        state.events.flush();
         gst::debug!(CAT, imp = self, "Flushed");
+    }
+
+    /// PAUSED->READY: the state whole, with its timer.
+    fn reset(&self) {
+        let settings = *self.settings.lock().unwrap();
+        let mut state = self.state.lock().unwrap();
+        let old = std::mem::replace(&mut *state, State::new(&settings));
+        if let Some((_, id)) = old.expiry {
+            id.unschedule();
+        }
+    }
+
+    /// Follows property changes: limits at once, a new wire format with a
+    /// fresh reassembler.
+    fn apply_settings(&self, state: &mut State, settings: &Settings) {
+        let format = WireFormat::from(settings.wire_format);
+        if state.reassembler.format() != format {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "Switching to wire-format {}",
+                format.name()
+            );
+            state.reassembler.drain();
+            state.replace_reassembler(format, settings.limits());
+        } else if state.reassembler.limits() != settings.limits() {
+            state.reassembler.set_limits(settings.limits());
+        }
+    }
+
+    fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        gst::log!(CAT, obj = pad, "Handling event {event:?}");
+        match event.view() {
+            gst::EventView::Caps(ev) => return self.accept_caps(ev.caps()),
+            gst::EventView::FlushStop(_) => self.flush(),
+            gst::EventView::Eos(_) => self.drain_at_eos(),
+            _ => {}
+        }
+        let kind = event.type_();
+        let Some(event) = self.state.lock().unwrap().events.hold(event) else {
+            gst::debug!(CAT, obj = pad, "Holding back {kind:?} until caps");
+            return true;
+        };
+        gst::Pad::event_default(pad, Some(&*self.obj()), event)
+    }
+
+    /// Input caps are optional (a bare udpsrc sends none); caps naming
+    /// another wire format than the property's are a clear error.
+    fn accept_caps(&self, caps: &gst::CapsRef) -> bool {
+        gst::debug!(CAT, imp = self, "Input caps {caps}");
+        let ours = WireFormat::from(self.settings.lock().unwrap().wire_format);
+        let theirs = caps
+            .structure(0)
+            .and_then(|s| s.get::<&str>("wire-format").ok())
+            .and_then(WireFormat::from_name);
+        match theirs {
+            Some(theirs) if theirs != ours => {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::WrongType,
+                    (
+                        "Upstream sends wire-format={} but this element's wire-format property is {}; set wire-format={} on udpjpegdepay",
+                        theirs.name(),
+                        ours.name(),
+                        theirs.name()
+                    )
+                );
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// Starts `id`: on the clock thread it calls `on_time` with the element,
+    /// if the element still exists, and the id, so that `on_time` can tell
+    /// whether this timer was replaced or stopped meanwhile.
+    fn start_timer<I: TimerId>(
+        &self,
+        id: I,
+        on_time: fn(&Self, &gst::ClockId),
+        what: &str,
+    ) -> Option<I> {
+        let weak = self.obj().downgrade();
+        let started = id.start(move |_, _, id| {
+            if let Some(obj) = weak.upgrade() {
+                on_time(obj.imp(), id);
+            }
+        });
+        if started.is_err() {
+            gst::warning!(CAT, imp = self, "Could not schedule the {what} timer");
+            return None;
+        }
+        Some(id)
     }
 
     /// Arms the expiry timer for the reassembler's next deadline, unless one
@@ -475,24 +597,14 @@ impl UdpJpegDepay {
             old.unschedule();
         }
         let wait = gst::ClockTime::from_nseconds(deadline.saturating_sub(state.now()));
-        state.expiry = self.schedule_expiry(wait).map(|id| (deadline, id));
-    }
-
-    fn schedule_expiry(&self, wait: gst::ClockTime) -> Option<gst::SingleShotClockId> {
         let clock = gst::SystemClock::obtain();
         let id = clock.new_single_shot_id(clock.time() + wait);
-        let weak = self.obj().downgrade();
-        let scheduled = id.wait_async(move |_, _, id| {
-            if let Some(obj) = weak.upgrade() {
-                obj.imp().on_expiry(id);
-            }
-        });
-        if scheduled.is_err() {
-            gst::warning!(CAT, imp = self, "Could not schedule the timeout timer");
-            return None;
+        state.expiry = self
+            .start_timer(id, Self::on_expiry, "timeout")
+            .map(|id| (deadline, id));
+        if state.expiry.is_some() {
+            gst::trace!(CAT, imp = self, "Timeout timer armed in {wait}");
         }
-        gst::trace!(CAT, imp = self, "Timeout timer armed in {wait}");
-        Some(id)
     }
 
     /// The expiry timer's callback (on the clock thread): frees the frames
@@ -531,127 +643,6 @@ impl UdpJpegDepay {
         }
     }
 
-    fn log_invalid(&self, sender: &SenderKey, reason: Invalid) {
-        match reason {
-            Invalid::NotJpeg { .. } => gst::warning!(
-                CAT,
-                imp = self,
-                "Dropping frame from {}: {reason}",
-                sender_name(sender)
-            ),
-            _ => gst::warning!(
-                CAT,
-                imp = self,
-                "Dropping invalid datagram from {}: {reason}",
-                sender_name(sender)
-            ),
-        }
-    }
-
-    /// Copies the frame's chunks into one output buffer (each byte once) and
-    /// reads its dimensions.
-    fn frame_buffer(
-        &self,
-        frame: &Frame<SenderKey, Datagram>,
-    ) -> Result<(gst::Buffer, Option<(u16, u16)>), gst::FlowError> {
-        let mut buffer = gst::Buffer::with_size(frame.len).map_err(|_| {
-            gst::element_imp_error!(
-                self,
-                gst::ResourceError::NoSpaceLeft,
-                ("Could not allocate {} bytes for a frame", frame.len)
-            );
-            gst::FlowError::Error
-        })?;
-        let dims = {
-            let b = buffer.get_mut().expect("new buffer is writable");
-            b.set_pts(frame.pts.map(gst::ClockTime::from_nseconds));
-            if frame.discont {
-                b.set_flags(gst::BufferFlags::DISCONT);
-            }
-            let mut map = b.map_writable().map_err(|_| gst::FlowError::Error)?;
-            frame.copy_to(&mut map);
-            jpeg::dimensions(&map)
-        };
-        Ok((buffer, dims))
-    }
-
-    /// Follows property changes: limits at once, a new wire format with a
-    /// fresh reassembler.
-    fn apply_settings(&self, state: &mut State, settings: &Settings) {
-        let format = WireFormat::from(settings.wire_format);
-        if state.reassembler.format() != format {
-            gst::debug!(
-                CAT,
-                imp = self,
-                "Switching to wire-format {}",
-                format.name()
-            );
-            state.reassembler.drain();
-            let old = std::mem::replace(
-                &mut state.reassembler,
-                Reassembler::new(format, settings.limits()),
-            );
-            state.carried = state.carried.merged(old.stats());
-        } else if state.reassembler.limits() != settings.limits() {
-            state.reassembler.set_limits(settings.limits());
-        }
-    }
-
-    fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
-        gst::log!(CAT, obj = pad, "Handling event {event:?}");
-        match event.view() {
-            gst::EventView::Caps(ev) => {
-                let caps = ev.caps();
-                gst::debug!(CAT, imp = self, "Input caps {caps}");
-                let format = self.settings.lock().unwrap().wire_format;
-                let theirs = caps
-                    .structure(0)
-                    .and_then(|s| s.get::<&str>("wire-format").ok())
-                    .and_then(WireFormat::from_name);
-                if let Some(theirs) = theirs
-                    && theirs != WireFormat::from(format)
-                {
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::WrongType,
-                        (
-                            "Upstream sends wire-format={} but this element's wire-format property is {}; set wire-format={} on udpjpegdepay",
-                            theirs.name(),
-                            WireFormat::from(format).name(),
-                            theirs.name()
-                        )
-                    );
-                    return false;
-                }
-                return true;
-            }
-            gst::EventView::FlushStop(_) => self.flush(),
-            gst::EventView::Eos(_) => {
-                let mut state = self.state.lock().unwrap();
-                self.drain(&mut state, "end of stream");
-                let pending = std::mem::take(&mut state.pending_events);
-                drop(state);
-                for e in pending {
-                    self.srcpad.push_event(e);
-                }
-            }
-            _ => {}
-        }
-        // Hold serialized events that come after caps (segment, tags, ...)
-        // until our caps are out: caps must precede the segment.
-        if event.is_serialized()
-            && event.type_() > gst::EventType::Caps
-            && event.type_() != gst::EventType::Eos
-        {
-            let mut state = self.state.lock().unwrap();
-            if state.caps_dims.is_none() {
-                state.pending_events.push(event);
-                return true;
-            }
-        }
-        gst::Pad::event_default(pad, Some(&*self.obj()), event)
-    }
-
     /// Sets `stats-interval`: takes effect at once when PLAYING.
     fn set_stats_interval(&self, ms: u32) {
         let mut timer = self.stats_timer.lock().unwrap();
@@ -673,27 +664,16 @@ impl UdpJpegDepay {
             id.unschedule();
             gst::debug!(CAT, imp = self, "Stats timer stopped");
         }
-        if timer.playing && timer.interval_ms > 0 {
-            timer.id = self.schedule_stats(timer.interval_ms);
+        if !timer.playing || timer.interval_ms == 0 {
+            return;
         }
-    }
-
-    fn schedule_stats(&self, ms: u32) -> Option<gst::PeriodicClockId> {
-        let interval = gst::ClockTime::from_mseconds(u64::from(ms));
+        let interval = gst::ClockTime::from_mseconds(u64::from(timer.interval_ms));
         let clock = gst::SystemClock::obtain();
         let id = clock.new_periodic_id(clock.time() + interval, interval);
-        let weak = self.obj().downgrade();
-        let scheduled = id.wait_async(move |_, _, id| {
-            if let Some(obj) = weak.upgrade() {
-                obj.imp().post_stats(id);
-            }
-        });
-        if scheduled.is_err() {
-            gst::warning!(CAT, imp = self, "Could not schedule the stats timer");
-            return None;
+        timer.id = self.start_timer(id, Self::post_stats, "stats");
+        if timer.id.is_some() {
+            gst::debug!(CAT, imp = self, "Posting stats every {interval}");
         }
-        gst::debug!(CAT, imp = self, "Posting stats every {interval}");
-        Some(id)
     }
 
     /// The stats timer's callback (on the clock thread): posts the stats
@@ -759,32 +739,20 @@ impl ObjectSubclass for UdpJpegDepay {
     type ParentType = gst::Element;
 
     fn with_class(klass: &Self::Class) -> Self {
-        let templ = klass.pad_template("sink").unwrap();
-        let sinkpad = gst::Pad::builder_from_template(&templ)
-            .chain_function(|pad, parent, buffer| {
-                UdpJpegDepay::catch_panic_pad_function(
-                    parent,
-                    || Err(gst::FlowError::Error),
-                    |depay| depay.sink_chain(pad, buffer),
-                )
-            })
-            .chain_list_function(|pad, parent, list| {
-                UdpJpegDepay::catch_panic_pad_function(
-                    parent,
-                    || Err(gst::FlowError::Error),
-                    |depay| depay.sink_chain_list(pad, list),
-                )
-            })
-            .event_function(|pad, parent, event| {
-                UdpJpegDepay::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |depay| depay.sink_event(pad, event),
-                )
-            })
-            .build();
-        let templ = klass.pad_template("src").unwrap();
-        let srcpad = gst::Pad::builder_from_template(&templ).build();
+        let sinkpad = glue::sink_pad(
+            &klass.pad_template("sink").unwrap(),
+            Self::sink_chain,
+            Self::sink_event,
+        )
+        .chain_list_function(|pad, parent, list| {
+            UdpJpegDepay::catch_panic_pad_function(
+                parent,
+                || Err(gst::FlowError::Error),
+                |depay| depay.sink_chain_list(pad, list),
+            )
+        })
+        .build();
+        let srcpad = glue::src_pad::<Self>(&klass.pad_template("src").unwrap(), None);
         let settings = Settings::default();
         UdpJpegDepay {
             srcpad,
@@ -899,14 +867,18 @@ impl ObjectImpl for UdpJpegDepay {
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb(
-                        "Counters since the element left READY (read-only; a flush keeps them), \
-                         a structure named udpjpegdepay-stats: frames-received, frames-lost \
-                         (incomplete frames dropped: frames-superseded + frames-pending-limit + \
-                         frames-timeout + frames-memory-limit + forgotten senders + end of \
-                         stream or flush), frames-late, frames-invalid, ids-skipped, \
-                         chunks-received (every datagram), chunks-duplicate, chunks-late, \
-                         chunks-invalid, chunks-unknown-kind, bytes-received, max-reorder \
-                         (chunks), senders, senders-evicted, pending-frames, bytes-held (memory \
+                        "Counters since the element last left READY (reset on going \
+                         back to READY, a flush keeps them), a structure named \
+                         udpjpegdepay-stats: frames-received, frames-lost (incomplete frames \
+                         dropped: frames-superseded + frames-pending-limit + frames-timeout + \
+                         frames-memory-limit + forgotten senders + end of stream or flush), \
+                         frames-late, frames-invalid, ids-skipped, chunks-received (every \
+                         datagram), chunks-duplicate, chunks-late, chunks-invalid, \
+                         chunks-unknown-kind, bytes-received, max-reorder (chunks), \
+                         chunks-parity (parity chunks received), frames-recovered and \
+                         chunks-recovered (rebuilt with parity), senders, senders-active (heard \
+                         within the timeout), senders-rejected and datagrams-rejected (by the \
+                         source property), senders-evicted, pending-frames, bytes-held (memory \
                          held in incomplete frames, as max-held-bytes counts it)",
                     )
                     .read_only()
@@ -1033,7 +1005,6 @@ impl ElementImpl for UdpJpegDepay {
         gst::trace!(CAT, imp = self, "Changing state {transition:?}");
         match transition {
             gst::StateChange::ReadyToPaused => {
-                let settings = *self.settings.lock().unwrap();
                 let source = self.source.lock().unwrap().clone();
                 if let Err(err) = SourceFilter::parse(&source) {
                     gst::element_imp_error!(
@@ -1043,7 +1014,6 @@ impl ElementImpl for UdpJpegDepay {
                     );
                     return Err(gst::StateChangeError);
                 }
-                *self.state.lock().unwrap() = State::new(&settings);
                 self.set_expiry_on(true);
             }
             gst::StateChange::PlayingToPaused => self.set_stats_playing(false),
@@ -1052,7 +1022,7 @@ impl ElementImpl for UdpJpegDepay {
         let res = self.parent_change_state(transition)?;
         match transition {
             gst::StateChange::PausedToPlaying => self.set_stats_playing(true),
-            gst::StateChange::PausedToReady => self.set_expiry_on(false),
+            glue::RESET => self.reset(),
             _ => {}
         }
         Ok(res)
@@ -1079,36 +1049,5 @@ mod tests {
             reassembler_fixed + rejected <= 128 * 1024,
             "{reassembler_fixed} + {rejected}"
         );
-    }
-
-    /// A buffer as udpsrc makes them (mtu 1,492): `len` bytes in a memory
-    /// of the mtu and, past it, a second memory of 65,535 bytes.
-    fn udpsrc_like(len: usize) -> gst::Buffer {
-        let allocator = gst::Allocator::find(None::<&str>).unwrap();
-        let mut buffer = gst::Buffer::new();
-        let b = buffer.get_mut().unwrap();
-        for (size, used) in [(1492, len.min(1492)), (65_535, len.saturating_sub(1492))] {
-            if used > 0 {
-                let mut memory = allocator.alloc(size, None).unwrap();
-                memory.get_mut().unwrap().resize(..used);
-                b.append_memory(memory);
-            }
-        }
-        let addr = gst_net::gio::InetSocketAddress::from_string("127.0.0.1", 5000).unwrap();
-        gst_net::NetAddressMeta::add(b, &addr);
-        buffer
-    }
-
-    #[test]
-    fn datagrams_from_udpsrc_are_charged_their_whole_memories() {
-        // The README's and the max-held-bytes blurb's figures: about 2.8 KB
-        // for a 6-byte datagram (which keeps 2,064 bytes resident, measured
-        // with udpsrc's own buffers, 2,238 with these), about 68 KB for a
-        // 1,493-byte one.
-        gst::init().unwrap();
-        let small = R::chunk_charge(&Datagram::map(udpsrc_like(6)).unwrap());
-        assert!((2700..2900).contains(&small), "{small}");
-        let long = R::chunk_charge(&Datagram::map(udpsrc_like(1493)).unwrap());
-        assert!((67_000..69_000).contains(&long), "{long}");
     }
 }

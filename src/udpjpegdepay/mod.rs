@@ -1,15 +1,29 @@
-//! `udpjpegdepay`: reassembles datagrams from `udpjpegpay` (or a peer) into JPEG frames.
+// SPDX-License-Identifier: MPL-2.0
+//! `udpjpegdepay`: reassembles datagrams from `udpjpegpay` (or a compatible
+//! sender) into JPEG frames.
 //!
 //! ```text
 //! gst-launch-1.0 udpsrc port=5000 ! udpjpegdepay ! jpegdec ! autovideosink
 //! ```
 //!
 //! Frames are kept apart by sender address and image id, chunks placed by
-//! chunk id, and a frame is pushed the moment its last missing chunk lands.
+//! chunk id, and a frame is pushed the moment its last missing chunk lands
+//! or parity rebuilds it. An incomplete frame is dropped and counted as
+//! lost when a later frame of its sender completes, when
+//! `max-pending-frames`, `timeout` or `max-held-bytes` says so, at end of
+//! stream and at a flush; the next frame pushed carries DISCONT. Garbage
+//! never stops the stream: it is counted, and a warning line at most every
+//! 5 s per cause. The caps (`image/jpeg`, with the size of the last
+//! readable SOF) come with the first frame: segment and tags wait for them.
+//! Going back to READY resets everything; a flush keeps the counters and
+//! the `source=first` lock.
 
 use gst::glib;
 use gst::prelude::*;
 
+use crate::wireformat::WireFormatEnum;
+
+mod datagram;
 mod imp;
 
 glib::wrapper! {
@@ -17,6 +31,7 @@ glib::wrapper! {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    WireFormatEnum::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "udpjpegdepay",

@@ -1,9 +1,20 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The `udpjpegpay` element: pads, properties, and the glue between the
+//! [`wire`] and [`fec`] modules and GStreamer: each frame is planned, cut
+//! into datagrams that share its memory, grouped in bursts and sent paced.
+//!
+//! ```text
+//! gst-launch-1.0 videotestsrc ! video/x-raw,format=I420 ! jpegenc \
+//!     ! udpjpegpay mtu=1400 fec-percent=10 ! udpsink host=127.0.0.1 port=5000
+//! ```
+
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use gst::{glib, prelude::*, subclass::prelude::*};
 
 use crate::fec;
+use crate::glue::{self, RateLimit};
 use crate::jpeg;
 use crate::wire::{self, Plan, WireFormat};
 use crate::wireformat::{CAPS_NAME, WireFormatEnum};
@@ -73,6 +84,37 @@ struct Stats {
     bytes_sent: u64,
 }
 
+/// Why a frame is not sent.
+#[derive(Debug, Clone, Copy)]
+enum DropCause {
+    /// It does not start with SOI.
+    NotJpeg,
+    /// The wire format cannot carry it at this mtu.
+    TooLarge,
+}
+
+/// A frame not sent: the cause and what to tell the user.
+struct Refused {
+    cause: DropCause,
+    reason: String,
+}
+
+/// Each cause is a bus warning at most every few seconds.
+#[derive(Debug, Default)]
+struct DropWarnings {
+    not_jpeg: RateLimit,
+    too_large: RateLimit,
+}
+
+impl DropWarnings {
+    fn of(&mut self, cause: DropCause) -> &mut RateLimit {
+        match cause {
+            DropCause::NotJpeg => &mut self.not_jpeg,
+            DropCause::TooLarge => &mut self.too_large,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct State {
     next_image_id: u16,
@@ -81,6 +123,7 @@ struct State {
     /// The wire format announced in the caps sent downstream.
     caps_format: Option<WireFormat>,
     stats: Stats,
+    warnings: DropWarnings,
 }
 
 impl Default for State {
@@ -91,8 +134,16 @@ impl Default for State {
             pacing_latency: Duration::ZERO,
             caps_format: None,
             stats: Stats::default(),
+            warnings: DropWarnings::default(),
         }
     }
+}
+
+/// How one frame is cut.
+struct FramePlan {
+    plan: Plan,
+    /// Parity datagrams follow the data.
+    parity: bool,
 }
 
 pub struct UdpJpegPay {
@@ -100,6 +151,83 @@ pub struct UdpJpegPay {
     sinkpad: gst::Pad,
     settings: Mutex<Settings>,
     state: Mutex<State>,
+}
+
+/// How `buffer` is cut under `settings`, or why it is not sent.
+fn plan(settings: &Settings, buffer: &gst::BufferRef) -> Result<FramePlan, Refused> {
+    let format = WireFormat::from(settings.wire_format);
+    let (mtu, size) = (settings.mtu as usize, buffer.size());
+    let mut head = [0u8; 2];
+    if size < 2 || buffer.copy_to_slice(0, &mut head).is_err() || head != jpeg::SOI {
+        return Err(Refused {
+            cause: DropCause::NotJpeg,
+            reason: format!(
+                "it does not start with the JPEG start-of-image marker FF D8 (mtu {mtu}); \
+                 put jpegenc or a JPEG parser before udpjpegpay"
+            ),
+        });
+    }
+    // With parity, data chunks shrink so that parity datagrams (21-byte
+    // header) fit the mtu too, and their size is a multiple of 8.
+    let parity = settings.fec_percent > 0 && format == WireFormat::Sce;
+    let planned = match wire::parity_payload(mtu) {
+        Some(p) if parity => Plan::with_payload(size, p),
+        _ => Plan::new(format, size, mtu),
+    };
+    let hint = match format {
+        WireFormat::Countdown => {
+            " (wire-format=countdown allows at most 255 datagrams a frame: raise mtu, \
+             e.g. mtu=65473 as the Python tutorial does, or use wire-format=sce)"
+        }
+        WireFormat::Sce => "",
+    };
+    planned
+        .map(|plan| FramePlan { plan, parity })
+        .map_err(|err| Refused {
+            cause: DropCause::TooLarge,
+            reason: format!("{err}{hint}"),
+        })
+}
+
+/// All the headers of a frame in one allocation; each datagram shares its
+/// slice of it.
+fn headers(plan: &Plan, image_id: u16) -> gst::Memory {
+    let mut headers = Vec::with_capacity(plan.count * plan.format.header_len());
+    for i in 0..plan.count {
+        let (h, n) = plan.header(image_id, i);
+        headers.extend_from_slice(&h[..n]);
+    }
+    gst::Memory::from_mut_slice(headers)
+}
+
+/// Gives a datagram the frame's timestamps, and its DISCONT flag if
+/// `first` (the first datagram of the frame).
+fn stamp(datagram: &mut gst::BufferRef, frame: &gst::BufferRef, first: bool) {
+    datagram.set_pts(frame.pts());
+    datagram.set_dts(frame.dts());
+    if first && frame.flags().contains(gst::BufferFlags::DISCONT) {
+        datagram.set_flags(gst::BufferFlags::DISCONT);
+    }
+}
+
+/// `datagrams` in lists of `burst_size` (0: all in one list).
+fn bursts(datagrams: Vec<gst::Buffer>, burst_size: u32) -> Vec<gst::BufferList> {
+    let total = datagrams.len();
+    let burst = match burst_size {
+        0 => total.max(1),
+        n => n as usize,
+    };
+    let mut bursts = Vec::with_capacity(total.div_ceil(burst));
+    let mut datagrams = datagrams.into_iter().peekable();
+    while datagrams.peek().is_some() {
+        let mut list = gst::BufferList::new_sized(burst.min(total));
+        let l = list.get_mut().expect("new list is writable");
+        for d in datagrams.by_ref().take(burst) {
+            l.add(d);
+        }
+        bursts.push(list);
+    }
+    bursts
 }
 
 impl UdpJpegPay {
@@ -119,13 +247,27 @@ impl UdpJpegPay {
         let _ = self.srcpad.push_event(gst::event::Caps::new(&caps));
     }
 
-    fn drop_frame(&self, size: usize, reason: &str) {
-        self.state.lock().unwrap().stats.frames_dropped += 1;
+    /// Counts a frame not sent; a bus warning at most every few seconds
+    /// per cause, DEBUG lines between.
+    fn drop_frame(&self, size: usize, refused: Refused) {
+        let more = {
+            let mut state = self.state.lock().unwrap();
+            state.stats.frames_dropped += 1;
+            state.warnings.of(refused.cause).warn_now(Instant::now())
+        };
+        let reason = refused.reason;
+        let Some(more) = more else {
+            gst::debug!(CAT, imp = self, "Dropping frame of {size} bytes: {reason}");
+            return;
+        };
         gst::warning!(CAT, imp = self, "Dropping frame of {size} bytes: {reason}");
         gst::element_imp_warning!(
             self,
             gst::StreamError::Format,
-            ("Dropped a frame of {size} bytes: {reason}")
+            (
+                "Dropped a frame of {size} bytes: {reason}{}",
+                glue::more_since_last(more)
+            )
         );
     }
 
@@ -135,187 +277,101 @@ impl UdpJpegPay {
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let settings = *self.settings.lock().unwrap();
-        let format = WireFormat::from(settings.wire_format);
-        let mtu = settings.mtu as usize;
-        let size = buffer.size();
-
-        let mut head = [0u8; 2];
-        if size < 2 || buffer.copy_to_slice(0, &mut head).is_err() || head != jpeg::SOI {
-            self.drop_frame(
-                size,
-                &format!(
-                    "it does not start with the JPEG start-of-image marker FF D8 (mtu {mtu}); \
-                     put jpegenc or a JPEG parser before udpjpegpay"
-                ),
-            );
-            return Ok(gst::FlowSuccess::Ok);
-        }
-
-        // With parity, data chunks shrink so that parity datagrams (21-byte
-        // header) fit the mtu too, and their size is a multiple of 8.
-        let fec_on = settings.fec_percent > 0 && format == WireFormat::Sce;
-        let planned = match wire::parity_payload(mtu) {
-            Some(p) if fec_on => Plan::with_payload(size, p),
-            _ => Plan::new(format, size, mtu),
-        };
-        let plan = match planned {
-            Ok(plan) => plan,
-            Err(err) => {
-                let hint = if format == WireFormat::Countdown {
-                    " (wire-format=countdown allows at most 255 datagrams a frame: raise mtu, \
-                     e.g. mtu=65473 as the Python tutorial does, or use wire-format=sce)"
-                } else {
-                    ""
-                };
-                self.drop_frame(size, &format!("{err}{hint}"));
+        let frame = match plan(&settings, &buffer) {
+            Ok(frame) => frame,
+            Err(refused) => {
+                self.drop_frame(buffer.size(), refused);
                 return Ok(gst::FlowSuccess::Ok);
             }
         };
+        self.ensure_caps(frame.plan.format);
+        let image_id = self.next_image_id();
+        let datagrams = self.datagrams(&buffer, &frame, image_id, &settings)?;
+        let total = datagrams.len();
+        let delay = settings.pacing_delay(total);
+        self.count_sent(&frame.plan, total, delay);
+        let bursts = bursts(datagrams, settings.burst_size);
+        gst::trace!(
+            CAT,
+            imp = self,
+            "Frame {image_id}: {} bytes in {} datagrams and {} parity datagrams of at most {} \
+             bytes, {} bursts over {delay:?}, pts {}",
+            buffer.size(),
+            frame.plan.count,
+            total - frame.plan.count,
+            settings.mtu,
+            bursts.len(),
+            buffer.pts().display()
+        );
+        self.send(bursts, settings.burst_interval_us)
+    }
 
-        self.ensure_caps(format);
+    fn next_image_id(&self) -> u16 {
+        let mut state = self.state.lock().unwrap();
+        let id = state.next_image_id;
+        state.next_image_id = id.wrapping_add(1);
+        id
+    }
 
-        let image_id = {
-            let mut state = self.state.lock().unwrap();
-            let id = state.next_image_id;
-            state.next_image_id = id.wrapping_add(1);
-            id
-        };
-
-        // All the headers of this frame in one allocation; each datagram
-        // shares its slice of it, then the frame's own memory.
-        let hlen = format.header_len();
-        let mut headers = Vec::with_capacity(plan.count * hlen);
-        for i in 0..plan.count {
-            let (h, n) = plan.header(image_id, i);
-            headers.extend_from_slice(&h[..n]);
-        }
-        let headers = gst::Memory::from_mut_slice(headers);
-
-        let pts = buffer.pts();
-        let dts = buffer.dts();
-        let discont = buffer.flags().contains(gst::BufferFlags::DISCONT);
+    /// The frame's datagrams: header and slice of the frame each, sharing
+    /// the frame's memory, then the parity datagrams if any.
+    fn datagrams(
+        &self,
+        buffer: &gst::Buffer,
+        frame: &FramePlan,
+        image_id: u16,
+        settings: &Settings,
+    ) -> Result<Vec<gst::Buffer>, gst::FlowError> {
+        let plan = &frame.plan;
+        let headers = headers(plan, image_id);
+        let hlen = plan.format.header_len();
         let mut datagrams = Vec::with_capacity(plan.count);
         // A frame in one memory (as jpegenc makes it): share slices of it
         // directly; otherwise let GStreamer share the region's memories.
         let single = (buffer.n_memory() == 1).then(|| buffer.peek_memory(0));
         for i in 0..plan.count {
             let header = headers.share(i * hlen..(i + 1) * hlen);
-            let stamp = |d: &mut gst::BufferRef| {
-                d.set_pts(pts);
-                d.set_dts(dts);
-                if i == 0 && discont {
-                    d.set_flags(gst::BufferFlags::DISCONT);
-                }
-            };
-            let datagram = match single {
-                Some(mem) => {
+            let mut datagram = match single {
+                Some(memory) => {
                     let mut d = gst::Buffer::new();
                     let dm = d.get_mut().expect("new buffer is writable");
                     dm.append_memory(header);
-                    dm.append_memory(mem.share(plan.range(i)));
-                    stamp(dm);
+                    dm.append_memory(memory.share(plan.range(i)));
                     d
                 }
-                None => {
-                    let mut d = buffer
-                        .copy_region(gst::BufferCopyFlags::MEMORY, plan.range(i))
-                        .map_err(|err| {
-                            gst::element_imp_error!(
-                                self,
-                                gst::CoreError::Failed,
-                                ("Could not share the frame's memory: {err}")
-                            );
-                            gst::FlowError::Error
-                        })?;
-                    let dm = d.make_mut();
-                    dm.insert_memory(0, header);
-                    stamp(dm);
-                    d
-                }
+                None => self.share_region(buffer, header, plan.range(i))?,
             };
+            stamp(datagram.make_mut(), buffer, i == 0);
             datagrams.push(datagram);
         }
-        let parity = if fec_on {
-            self.parity(&buffer, &plan, image_id, &settings)
-        } else {
-            Vec::new()
-        };
-        let parity_count = parity.len();
-        for mut p in parity {
-            let d = p.make_mut();
-            d.set_pts(pts);
-            d.set_dts(dts);
-            datagrams.push(p);
-        }
-        let total = datagrams.len();
-        let burst = match settings.burst_size {
-            0 => total,
-            n => n as usize,
-        };
-        let mut bursts = Vec::with_capacity(total.div_ceil(burst));
-        let mut datagrams = datagrams.into_iter().peekable();
-        while datagrams.peek().is_some() {
-            let mut list = gst::BufferList::new_sized(burst.min(total));
-            let l = list.get_mut().expect("new list is writable");
-            for d in datagrams.by_ref().take(burst) {
-                l.add(d);
+        if frame.parity {
+            for mut p in self.parity(buffer, plan, image_id, settings) {
+                stamp(p.make_mut(), buffer, false);
+                datagrams.push(p);
             }
-            bursts.push(list);
         }
+        Ok(datagrams)
+    }
 
-        let delay = settings.pacing_delay(total);
-        gst::trace!(
-            CAT,
-            imp = self,
-            "Frame {image_id}: {size} bytes in {} datagrams and {parity_count} parity \
-             datagrams of at most {mtu} bytes, {} bursts over {delay:?}, pts {}",
-            plan.count,
-            bursts.len(),
-            pts.display()
-        );
-        let latency_grew = {
-            let mut state = self.state.lock().unwrap();
-            state.stats.frames_sent += 1;
-            state.stats.datagrams_sent += total as u64;
-            state.stats.parity_sent += parity_count as u64;
-            state.stats.bytes_sent += (size
-                + plan.count * hlen
-                + parity_count * (wire::PARITY_HEADER_LEN + plan.payload))
-                as u64;
-            let grew = delay > state.pacing_latency;
-            if grew {
-                state.pacing_latency = delay;
-            }
-            grew
-        };
-        if latency_grew {
-            gst::debug!(
-                CAT,
-                imp = self,
-                "Pacing now adds up to {delay:?} of latency"
-            );
-            let _ = self
-                .obj()
-                .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
-        }
-
-        // Pacing: bursts start burst-interval apart, counted from the moment
-        // the first one has left (udpsink may hold it until the frame's
-        // clock time), so neither that wait nor the sending adds up.
-        let interval = Duration::from_micros(u64::from(settings.burst_interval_us));
-        let mut start = None;
-        for (k, list) in bursts.into_iter().enumerate() {
-            if let Some(start) = start {
-                let due: Instant = start + interval * k as u32;
-                let now = Instant::now();
-                if due > now {
-                    std::thread::sleep(due - now);
-                }
-            }
-            self.srcpad.push_list(list)?;
-            start.get_or_insert_with(Instant::now);
-        }
-        Ok(gst::FlowSuccess::Ok)
+    /// A datagram of `header` and the memories of `buffer` in `range`.
+    fn share_region(
+        &self,
+        buffer: &gst::Buffer,
+        header: gst::Memory,
+        range: std::ops::Range<usize>,
+    ) -> Result<gst::Buffer, gst::FlowError> {
+        let mut d = buffer
+            .copy_region(gst::BufferCopyFlags::MEMORY, range)
+            .map_err(|err| {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::Failed,
+                    ("Could not share the frame's memory: {err}")
+                );
+                gst::FlowError::Error
+            })?;
+        d.make_mut().insert_memory(0, header);
+        Ok(d)
     }
 
     /// The parity datagrams of a frame cut by `plan` (empty when the frame
@@ -329,6 +385,11 @@ impl UdpJpegPay {
     ) -> Vec<gst::Buffer> {
         let m = wire::parity_count(plan.count, settings.fec_percent, settings.fec_min_parity);
         let Ok(map) = buffer.map_readable() else {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "Frame {image_id} cannot be read: sent without parity"
+            );
             return Vec::new();
         };
         match fec::parity_datagrams(image_id, &map, plan.payload, m) {
@@ -348,6 +409,62 @@ impl UdpJpegPay {
                 Vec::new()
             }
         }
+    }
+
+    /// Counts a frame of `total` datagrams sent as `plan` cut it; a pacing
+    /// delay longer than any before is posted as a latency change.
+    fn count_sent(&self, plan: &Plan, total: usize, delay: Duration) {
+        let parity = total - plan.count;
+        let latency_grew = {
+            let mut state = self.state.lock().unwrap();
+            let stats = &mut state.stats;
+            stats.frames_sent += 1;
+            stats.datagrams_sent += total as u64;
+            stats.parity_sent += parity as u64;
+            stats.bytes_sent += (plan.frame_len
+                + plan.count * plan.format.header_len()
+                + parity * (wire::PARITY_HEADER_LEN + plan.payload))
+                as u64;
+            let grew = delay > state.pacing_latency;
+            if grew {
+                state.pacing_latency = delay;
+            }
+            grew
+        };
+        if latency_grew {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "Pacing now adds up to {delay:?} of latency"
+            );
+            let _ = self
+                .obj()
+                .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
+        }
+    }
+
+    /// Pacing: bursts start burst-interval apart, counted from the moment
+    /// the first one has left (udpsink may hold it until the frame's clock
+    /// time), so neither that wait nor the sending adds up.
+    fn send(
+        &self,
+        bursts: Vec<gst::BufferList>,
+        interval_us: u32,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let interval = Duration::from_micros(u64::from(interval_us));
+        let mut start = None;
+        for (k, list) in bursts.into_iter().enumerate() {
+            if let Some(start) = start {
+                let due: Instant = start + interval * k as u32;
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+            }
+            self.srcpad.push_list(list)?;
+            start.get_or_insert_with(Instant::now);
+        }
+        Ok(gst::FlowSuccess::Ok)
     }
 
     fn src_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
@@ -403,33 +520,13 @@ impl ObjectSubclass for UdpJpegPay {
     type ParentType = gst::Element;
 
     fn with_class(klass: &Self::Class) -> Self {
-        let templ = klass.pad_template("sink").unwrap();
-        let sinkpad = gst::Pad::builder_from_template(&templ)
-            .chain_function(|pad, parent, buffer| {
-                UdpJpegPay::catch_panic_pad_function(
-                    parent,
-                    || Err(gst::FlowError::Error),
-                    |pay| pay.sink_chain(pad, buffer),
-                )
-            })
-            .event_function(|pad, parent, event| {
-                UdpJpegPay::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |pay| pay.sink_event(pad, event),
-                )
-            })
-            .build();
-        let templ = klass.pad_template("src").unwrap();
-        let srcpad = gst::Pad::builder_from_template(&templ)
-            .query_function(|pad, parent, query| {
-                UdpJpegPay::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |pay| pay.src_query(pad, query),
-                )
-            })
-            .build();
+        let sinkpad = glue::sink_pad(
+            &klass.pad_template("sink").unwrap(),
+            Self::sink_chain,
+            Self::sink_event,
+        )
+        .build();
+        let srcpad = glue::src_pad(&klass.pad_template("src").unwrap(), Some(Self::src_query));
         UdpJpegPay {
             srcpad,
             sinkpad,
@@ -516,8 +613,11 @@ impl ObjectImpl for UdpJpegPay {
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb(
-                        "Counters since the element left READY (read-only): frames-sent, \
-                         frames-dropped, datagrams-sent, bytes-sent (headers included)",
+                        "Counters since the element last left READY (reset on going \
+                         back to READY, a flush keeps them), a structure named udpjpegpay-stats: frames-sent, \
+                         frames-dropped (not JPEG, or too large for the wire format at this \
+                         mtu; a bus warning at most every 5 s per cause), datagrams-sent \
+                         (parity included), bytes-sent (headers included), parity-sent",
                     )
                     .read_only()
                     .build(),
@@ -529,52 +629,19 @@ impl ObjectImpl for UdpJpegPay {
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut settings = self.settings.lock().unwrap();
         match pspec.name() {
-            "mtu" => {
-                settings.mtu = value.get().expect("type checked upstream");
-                gst::debug!(CAT, imp = self, "mtu set to {}", settings.mtu);
-            }
-            "wire-format" => {
-                settings.wire_format = value.get().expect("type checked upstream");
-                gst::debug!(
-                    CAT,
-                    imp = self,
-                    "wire-format set to {:?}",
-                    settings.wire_format
-                );
-            }
-            "burst-size" => {
-                settings.burst_size = value.get().expect("type checked upstream");
-                gst::debug!(CAT, imp = self, "burst-size set to {}", settings.burst_size);
-            }
-            "fec-percent" => {
-                settings.fec_percent = value.get().expect("type checked upstream");
-                gst::debug!(
-                    CAT,
-                    imp = self,
-                    "fec-percent set to {}",
-                    settings.fec_percent
-                );
-            }
-            "fec-min-parity" => {
-                settings.fec_min_parity = value.get().expect("type checked upstream");
-                gst::debug!(
-                    CAT,
-                    imp = self,
-                    "fec-min-parity set to {}",
-                    settings.fec_min_parity
-                );
-            }
+            "mtu" => settings.mtu = value.get().expect("type checked upstream"),
+            "wire-format" => settings.wire_format = value.get().expect("type checked upstream"),
+            "burst-size" => settings.burst_size = value.get().expect("type checked upstream"),
             "burst-interval" => {
-                settings.burst_interval_us = value.get().expect("type checked upstream");
-                gst::debug!(
-                    CAT,
-                    imp = self,
-                    "burst-interval set to {} us",
-                    settings.burst_interval_us
-                );
+                settings.burst_interval_us = value.get().expect("type checked upstream")
+            }
+            "fec-percent" => settings.fec_percent = value.get().expect("type checked upstream"),
+            "fec-min-parity" => {
+                settings.fec_min_parity = value.get().expect("type checked upstream")
             }
             _ => unimplemented!(),
         }
+        gst::debug!(CAT, imp = self, "Settings now {settings:?}");
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
@@ -655,8 +722,11 @@ impl ElementImpl for UdpJpegPay {
                 );
                 return Err(gst::StateChangeError);
             }
+        }
+        let res = self.parent_change_state(transition)?;
+        if transition == glue::RESET {
             *self.state.lock().unwrap() = State::default();
         }
-        self.parent_change_state(transition)
+        Ok(res)
     }
 }

@@ -1,14 +1,25 @@
-//! `udpjpegpay`: cuts each JPEG frame into a burst of UDP-sized datagrams.
+// SPDX-License-Identifier: MPL-2.0
+//! `udpjpegpay`: cuts each JPEG frame into datagrams for `udpsink`.
 //!
 //! ```text
-//! gst-launch-1.0 videotestsrc ! video/x-raw,format=I420 ! jpegenc ! udpjpegpay ! udpsink host=127.0.0.1 port=5000
+//! gst-launch-1.0 videotestsrc ! video/x-raw,format=I420 ! jpegenc ! udpjpegpay \
+//!     ! udpsink host=127.0.0.1 port=5000
 //! ```
 //!
-//! Each frame leaves as one buffer list; every datagram carries a small
-//! header (see the crate's `wire` module) and shares the input's memory.
+//! Every datagram carries a small header (5-byte S/C/E or 1-byte countdown,
+//! see the crate's `wire` module) and shares the frame's memory; with
+//! `fec-percent`, RaptorQ parity datagrams follow the data. A frame leaves
+//! in bursts of `burst-size` datagrams, one buffer list each,
+//! `burst-interval` apart, and the longest such delay is added to the
+//! latency. A frame that is not JPEG, or that the wire format cannot carry
+//! at the mtu, is dropped and counted; each cause is a bus warning at most
+//! every 5 s. Going back to READY resets the counters and the image id; a
+//! flush finds nothing held.
 
 use gst::glib;
 use gst::prelude::*;
+
+use crate::wireformat::WireFormatEnum;
 
 mod imp;
 
@@ -17,6 +28,7 @@ glib::wrapper! {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    WireFormatEnum::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "udpjpegpay",
