@@ -376,7 +376,7 @@ fn main() {
         cli.height,
         cli.area.display()
     );
-    let ending = common::run(&pipeline, cli.duration, &message, explain, || {});
+    let (ending, ()) = common::run(&pipeline, cli.duration, &message, explain, || {}, || {});
     pipeline
         .bus()
         .expect("a pipeline has a bus")

@@ -231,9 +231,14 @@ fn main() {
     );
     let started = Sample::take(&depay);
     let tick = stats_printer(&depay);
-    let ending = common::run(&pipeline, cli.duration, &message, explainer(&cli), tick);
-
-    let end = Sample::take(&depay);
+    let (ending, end) = common::run(
+        &pipeline,
+        cli.duration,
+        &message,
+        explainer(&cli),
+        tick,
+        || Sample::take(&depay),
+    );
     let secs = end.at.duration_since(started.at).as_secs_f64();
     let mut summary = format!(
         "received {} frames ({} bytes) in {secs:.1} s; {} lost",

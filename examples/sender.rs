@@ -328,9 +328,14 @@ fn main() {
 
     let started = Instant::now();
     let message = started_message(&cli, &what);
-    let ending = common::run(&pipeline, cli.duration, &message, explainer(&cli), || {});
-
-    let stats = Stats::of(&pay);
+    let (ending, stats) = common::run(
+        &pipeline,
+        cli.duration,
+        &message,
+        explainer(&cli),
+        || {},
+        || Stats::of(&pay),
+    );
     let summary = format!(
         "sent {} frames ({} datagrams, {} bytes) to {}:{} in {:.1} s; {} frames dropped",
         stats.get("frames-sent"),

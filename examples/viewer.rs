@@ -567,10 +567,11 @@ fn main() {
     let started = Instant::now();
     let message = started_message(&cli, http_addr);
     let tick = stats_printer(&depay, &hub, received);
-    let ending = common::run(&pipeline, cli.duration, &message, explain, tick);
+    let (ending, stats) = common::run(&pipeline, cli.duration, &message, explain, tick, || {
+        Stats::of(&depay)
+    });
     hub.close();
 
-    let stats = Stats::of(&depay);
     let summary = format!(
         "received {} frames in {:.1} s, {} lost; served {} frames to stream clients \
          ({} skipped for slow clients)",

@@ -21,6 +21,19 @@ fn wait(child: std::process::Child, limit: Duration) -> Output {
         .unwrap_or_else(|_| panic!("{id:?} did not exit within {limit:?}"))
 }
 
+/// N from the summary line `<verb> N frames ...` in `stdout`.
+fn frames_in_summary(stdout: &str, verb: &str) -> u64 {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(verb))
+        .unwrap_or_else(|| panic!("no '{verb}' summary in: {stdout}"));
+    line[verb.len()..]
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no frame count in: {line}"))
+}
+
 fn round_trip(wire_format: &str) {
     let port = free_udp_port().to_string();
     let dir = std::env::temp_dir().join(format!("udpjpeg-example-{wire_format}-{port}"));
@@ -56,11 +69,8 @@ fn round_trip(wire_format: &str) {
         "240",
     ]));
     assert!(sender.status.success(), "sender: {}", text(&sender.stderr));
-    assert!(
-        text(&sender.stdout).contains("sent "),
-        "{}",
-        text(&sender.stdout)
-    );
+    let sent = frames_in_summary(&text(&sender.stdout), "sent ");
+    assert!(sent >= 30, "about 60 frames in 2 s at 30 fps: {sent}");
     let out = wait(receiver, Duration::from_secs(20));
     assert!(out.status.success(), "receiver: {}", text(&out.stderr));
     let stdout = text(&out.stdout);
@@ -77,6 +87,12 @@ fn round_trip(wire_format: &str) {
         files.len() >= 30,
         "about 60 frames in 2 s at 30 fps: {}",
         files.len()
+    );
+    let received = frames_in_summary(&stdout, "received ");
+    assert_eq!(
+        received,
+        files.len() as u64,
+        "the summary counts every file"
     );
     for f in &files {
         let data = std::fs::read(f).unwrap();
@@ -130,19 +146,11 @@ fn one_ctrl_c_stops_each_program_cleanly() {
     interrupt(&sender);
     let out = wait(sender, Duration::from_secs(10));
     assert!(out.status.success(), "sender: {}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).lines().any(|l| l.starts_with("sent ")),
-        "{}",
-        text(&out.stdout)
-    );
+    assert!(frames_in_summary(&text(&out.stdout), "sent ") > 0);
     interrupt(&receiver);
     let out = wait(receiver, Duration::from_secs(10));
     assert!(out.status.success(), "receiver: {}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).contains("received"),
-        "{}",
-        text(&out.stdout)
-    );
+    assert!(frames_in_summary(&text(&out.stdout), "received ") > 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -12,11 +12,10 @@
 //! ```
 #![allow(dead_code)] // each example uses a different part
 
-use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::cell::Cell;
 use std::fmt::Display;
 use std::rc::{Rc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gst::glib;
 use gst::prelude::*;
@@ -285,35 +284,6 @@ impl Ending {
     }
 }
 
-/// Shows at most one warning line per element in this time.
-const WARNING_EVERY: Duration = Duration::from_secs(5);
-
-/// The warnings of one element: at most one line every `WARNING_EVERY`,
-/// since the payloader warns once per dropped frame.
-#[derive(Default)]
-struct WarningsSeen {
-    total: u64,
-    unshown: u64,
-    last_shown: Option<Instant>,
-}
-
-impl WarningsSeen {
-    fn note(&mut self, src: &str, error: &glib::Error) {
-        self.total += 1;
-        if self.last_shown.is_some_and(|t| t.elapsed() < WARNING_EVERY) {
-            self.unshown += 1;
-            return;
-        }
-        let more = match self.unshown {
-            0 => String::new(),
-            n => format!(" ({n} more not shown)"),
-        };
-        eprintln!("warning: {src}: {error}{more}");
-        self.unshown = 0;
-        self.last_shown = Some(Instant::now());
-    }
-}
-
 type Explain = dyn Fn(&gst::message::Error) -> String;
 
 struct Runner {
@@ -321,8 +291,6 @@ struct Runner {
     pipeline: gst::Pipeline,
     stopping: Cell<bool>,
     ending: Cell<Option<Ending>>,
-    /// Warnings by the name of the element that posted them.
-    warnings: RefCell<BTreeMap<String, WarningsSeen>>,
     explain: Box<Explain>,
 }
 
@@ -366,13 +334,11 @@ impl Runner {
                 }
                 self.finish(Ending::Error);
             }
+            // The elements limit their own warnings (one per cause every
+            // few seconds), so each one is shown.
             MessageView::Warning(w) => {
                 let src = w.src().map(|s| s.name().to_string()).unwrap_or_default();
-                let mut warnings = self.warnings.borrow_mut();
-                warnings
-                    .entry(src.clone())
-                    .or_default()
-                    .note(&src, &w.error());
+                eprintln!("warning: {src}: {}", w.error());
             }
             _ => {}
         }
@@ -428,13 +394,6 @@ impl Runner {
             }
         });
     }
-
-    /// Prints how many warnings each element posted, where some were hidden.
-    fn report_warnings(&self) {
-        for (src, seen) in self.warnings.borrow().iter().filter(|(_, w)| w.total > 1) {
-            eprintln!("warning: {} warnings in all from {src}", seen.total);
-        }
-    }
 }
 
 /// Calls `handler` from the default main context each time `signum` arrives.
@@ -464,27 +423,30 @@ fn tick_every_second(runner: Weak<Runner>, mut tick: impl FnMut() + 'static) -> 
 /// - `explain` turns a bus error into the one line printed for it.
 /// - `started` is printed to stdout once the pipeline has started.
 /// - `tick` runs once a second while playing.
+/// - `at_end` runs once the run has ended, before the pipeline is set to
+///   NULL: the elements reset their counters on the way down to READY, so
+///   final statistics are read there.
 ///
 /// The pipeline is set to NULL before returning.
-pub fn run(
+pub fn run<T>(
     pipeline: &gst::Pipeline,
     duration: Duration,
     started: &str,
     explain: impl Fn(&gst::message::Error) -> String + 'static,
     tick: impl FnMut() + 'static,
-) -> Ending {
+    at_end: impl FnOnce() -> T,
+) -> (Ending, T) {
     let runner = Rc::new(Runner {
         main_loop: glib::MainLoop::new(None, false),
         pipeline: pipeline.clone(),
         stopping: Cell::new(false),
         ending: Cell::new(None),
-        warnings: RefCell::new(BTreeMap::new()),
         explain: Box::new(explain),
     });
     let bus = pipeline.bus().expect("a pipeline has a bus");
     runner.handle_signals();
     if runner.start(&bus).is_err() {
-        return Ending::Error;
+        return (Ending::Error, at_end());
     }
     println!("{started}");
 
@@ -504,7 +466,7 @@ pub fn run(
 
     runner.main_loop.run();
     ticker.remove();
+    let last = at_end();
     let _ = pipeline.set_state(gst::State::Null);
-    runner.report_warnings();
-    runner.ending.get().unwrap_or(Ending::Eos)
+    (runner.ending.get().unwrap_or(Ending::Eos), last)
 }
