@@ -198,7 +198,7 @@ fn spoofed(i: u32) -> SocketAddr {
 /// µs per datagram from a sender never heard before, once `max_senders`
 /// are remembered: each one makes the reassembler forget another.
 fn reassembler_new_sender_us(max_senders: usize) -> f64 {
-    const RUN: u32 = 200_000;
+    const RUN: u32 = 100_000;
     let limits = Limits {
         max_senders,
         ..Limits::default()
@@ -218,7 +218,7 @@ fn reassembler_new_sender_us(max_senders: usize) -> f64 {
 /// The same through the element, with buffers as udpsrc makes them (a
 /// NetAddressMeta each), made before the clock starts.
 fn element_new_sender_us(max_senders: usize) -> f64 {
-    const RUN: usize = 50_000;
+    const RUN: usize = 25_000;
     let mut h = depay_unchecked(&[("max-senders", &max_senders.to_string())]);
     let buffer = |i: usize| {
         let a = spoofed(i as u32);
@@ -237,18 +237,33 @@ fn element_new_sender_us(max_senders: usize) -> f64 {
     us
 }
 
+/// The fastest of three runs of `measure`, so that a moment of load on a
+/// shared machine does not count.
+fn best_of_three(measure: impl Fn() -> f64) -> f64 {
+    (0..3).map(|_| measure()).fold(f64::INFINITY, f64::min)
+}
+
+/// Forgetting the least recently heard sender takes O(log n): a datagram
+/// from a new sender costs about the same with 4,096 senders remembered as
+/// with 64 (a scan of every sender cost 40 times as much in the reassembler
+/// and 20 times as much through the element).
 #[test]
-#[ignore = "a measurement: cargo test --release --test hostile -- --ignored --nocapture new_sender"]
-fn new_sender_cost_at_64_and_4096_senders() {
+fn a_new_sender_costs_about_the_same_at_64_and_4096_senders() {
     init();
-    for n in [64, 4096] {
-        eprintln!(
-            "max-senders {n}: {:.2} µs per datagram from a new sender in the reassembler, \
-             {:.2} µs through the element",
-            reassembler_new_sender_us(n),
-            element_new_sender_us(n)
-        );
-    }
+    let reassembler = [64, 4096].map(|n| best_of_three(|| reassembler_new_sender_us(n)));
+    let element = [64, 4096].map(|n| best_of_three(|| element_new_sender_us(n)));
+    eprintln!(
+        "µs per datagram from a new sender at max-senders 64 and 4096: \
+         reassembler {reassembler:.2?}, element {element:.2?}"
+    );
+    assert!(
+        reassembler[1] < 4.0 * reassembler[0],
+        "reassembler: {reassembler:.2?} µs at 64 and 4096 senders"
+    );
+    assert!(
+        element[1] < 4.0 * element[0],
+        "element: {element:.2?} µs at 64 and 4096 senders"
+    );
 }
 
 /// Frames sent from one socket, `FRAME_MS` apart, for the sender-flood test.

@@ -489,6 +489,7 @@ fn dark_box(w: usize, pixels: &[[u8; 3]]) -> Option<(usize, usize, usize, usize)
 }
 
 #[test]
+#[ignore = "needs Chromium: run scripts/test.sh"]
 fn chromium_shows_the_moving_picture() {
     let setup = start(&[]);
     let url = format!("http://127.0.0.1:{}/", setup.http_port);
