@@ -42,13 +42,23 @@ pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// Sends `signal` (`libc::SIGINT`, ...) to `child`.
+fn signal(child: &Child, signal: libc::c_int) {
+    let pid = libc::pid_t::try_from(child.id()).expect("a process id fits in pid_t");
+    // SAFETY: kill(2) takes no pointers; `pid` is our own child, not yet
+    // reaped (we hold its `Child`), so the id names no other process.
+    let sent = unsafe { libc::kill(pid, signal) };
+    assert_eq!(
+        sent,
+        0,
+        "kill({pid}, {signal}): {}",
+        std::io::Error::last_os_error()
+    );
+}
+
 /// Ctrl+C: SIGINT to `child`.
 pub fn interrupt(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    signal(child, libc::SIGINT);
 }
 
 /// Waits up to `limit` for `child` to exit, looking every `poll`: its
@@ -103,14 +113,11 @@ impl Drop for Kill {
 
 /// Fails unless the test runs as root, which it needs `to` do something.
 pub fn require_root(to: &str) {
-    let uid = Command::new("id")
-        .arg("-u")
-        .output()
-        .expect("the id command runs");
+    // SAFETY: geteuid(2) takes no arguments and cannot fail.
+    let euid = unsafe { libc::geteuid() };
     assert_eq!(
-        String::from_utf8_lossy(&uid.stdout).trim(),
-        "0",
-        "this test needs root to {to}; run it as root (CI does)"
+        euid, 0,
+        "this test needs root to {to}; run scripts/test.sh as root (CI does)"
     );
 }
 
