@@ -118,6 +118,14 @@ pub fn fake_jpeg(len: usize, seed: u8) -> Vec<u8> {
     v
 }
 
+/// `n` bytes from `rng` (a `fastrand::Rng::with_seed`, so that every run
+/// sees the same bytes).
+pub fn random_bytes(rng: &mut fastrand::Rng, n: usize) -> Vec<u8> {
+    let mut v = vec![0; n];
+    rng.fill(&mut v);
+    v
+}
+
 pub fn buffer_with_pts(data: Vec<u8>, pts_ms: u64) -> gst::Buffer {
     let mut b = gst::Buffer::from_mut_slice(data);
     b.get_mut()
