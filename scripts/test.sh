@@ -13,8 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --test
 export G_DEBUG=fatal_warnings
-# The plugin file itself (target/debug/libgstudpjpeg.so): tests that run
-# gst-launch-1.0 load it with GST_PLUGIN_PATH; `cargo test` alone builds
-# only the rlib.
+# The build first, so that a compile error shows on its own; it also
+# leaves the plugin file at target/debug/libgstudpjpeg.so for
+# scripts/install-plugin.sh. (Tests that run gst-launch-1.0 load the copy
+# `cargo test` builds, in target/debug/deps.)
 cargo build --locked
 cargo test --locked -- --include-ignored

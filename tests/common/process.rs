@@ -26,15 +26,29 @@ pub fn example_or(name: &str, hint: &str) -> PathBuf {
     path
 }
 
-/// The folder holding libgstudpjpeg.so (target/<profile>), for
-/// GST_PLUGIN_PATH.
+/// A folder holding only the plugin file, for GST_PLUGIN_PATH: a link to
+/// target/<profile>/deps/libgstudpjpeg.so, which `cargo test` builds (only
+/// `cargo build` copies it up to target/<profile>, and a copy there may be
+/// older than the code under test).
 pub fn plugin_dir() -> PathBuf {
-    let dir = target_dir();
+    let built = target_dir().join("deps").join("libgstudpjpeg.so");
     assert!(
-        dir.join("libgstudpjpeg.so").exists(),
-        "{} is missing: run `cargo build`",
-        dir.join("libgstudpjpeg.so").display()
+        built.exists(),
+        "{} is missing: cargo test builds it with the tests",
+        built.display()
     );
+    let dir = target_dir().join("udpjpeg-plugin");
+    let link = dir.join("libgstudpjpeg.so");
+    if !link.exists() {
+        std::fs::create_dir_all(&dir).unwrap();
+        // A dangling link from a target folder that moved.
+        let _ = std::fs::remove_file(&link);
+        match std::os::unix::fs::symlink(&built, &link) {
+            // Another test made it at the same time.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            made => made.unwrap(),
+        }
+    }
     dir
 }
 
