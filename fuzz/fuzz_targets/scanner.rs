@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! `scanner`: arbitrary bytes cut into inputs at fuzzer-chosen points.
 //!
 //! Asserts, after `finish`:
@@ -8,7 +9,8 @@
 //! - each frame's tag is the tag of an input already pushed and is never
 //!   newer than the input being pushed when it came out; tags never go down;
 //! - the counters match the outputs (frames, drops per reason, dropped
-//!   bytes);
+//!   bytes), and no frame was lost to the scanner's own bookkeeping
+//!   (`internal_errors` is 0);
 //! - splitting does not matter: the same bytes in one input give the same
 //!   outputs (frames and drops, same order) and the same counters;
 //! - work stays linear in the bytes received, whatever they hold: bytes
@@ -120,6 +122,7 @@ fn check(max: usize, stream: &[u8], inputs: usize, r: &Run) {
         }
     }
     let s = &r.stats;
+    assert_eq!(s.internal_errors, 0, "the scanner lost the bytes of a frame");
     assert_eq!(s.frames, frames);
     assert_eq!(
         [

@@ -23,12 +23,12 @@ pub(super) fn continues_scan(next: u8) -> bool {
 /// elsewhere) at once, each against the byte after it, and stops only at a
 /// real marker.
 pub(super) fn entropy_stop(data: &[u8]) -> Option<usize> {
+    // The block search ends at the stop or where the blocks ended, inside
+    // `data` either way; the bytes from there are tested one by one.
     let from = entropy_stop_wide(data);
-    data.get(from..)?
-        .iter()
-        .enumerate()
-        .find(|&(i, &b)| b == 0xFF && !data.get(from + i + 1).is_some_and(|&n| continues_scan(n)))
-        .map(|(i, _)| from + i)
+    debug_assert!(from <= data.len());
+    (from..data.len())
+        .find(|&i| data[i] == 0xFF && !data.get(i + 1).is_some_and(|&n| continues_scan(n)))
 }
 
 /// The vector part of [`entropy_stop`]: returns the stop if it found one in

@@ -109,6 +109,10 @@ pub struct Stats {
     pub thumbnails: u64,
     /// SOIs not followed because [`MAX_CANDIDATES`] candidates were open.
     pub candidates_refused: u64,
+    /// Frames lost because the scanner's own bookkeeping broke (the bytes
+    /// of a complete frame were no longer held): a bug, always 0, counted
+    /// rather than hidden behind a plausible frame.
+    pub internal_errors: u64,
 }
 
 impl Stats {
@@ -191,6 +195,20 @@ impl SoiSearch {
     }
 }
 
+/// How the previous input ended: its final 0xFF may begin an SOI whose D8
+/// is the next input's first byte.
+#[derive(Debug, Clone, Copy, Default)]
+enum Tail {
+    /// Not with 0xFF (or no input yet).
+    #[default]
+    Other,
+    /// With 0xFF outside any frame candidate.
+    FfOutside,
+    /// With 0xFF inside frame candidates, as they stood at that byte,
+    /// before the parses stepped over it.
+    FfInside(Snapshot),
+}
+
 /// The scanner. See the module documentation.
 #[derive(Debug)]
 pub struct Scanner {
@@ -199,11 +217,11 @@ pub struct Scanner {
     offset: u64,
     /// Tag of the previous (non-empty) input.
     prev_tag: Option<u64>,
-    /// The previous input ended with 0xFF (maybe the first byte of an SOI).
-    last_ff: bool,
-    /// The candidates as they stood at that 0xFF, before the parses
-    /// stepped over it.
-    at_last_ff: Option<Snapshot>,
+    /// How the previous input ended.
+    tail: Tail,
+    /// The candidates as they stood at the current input's final 0xFF,
+    /// when one was open there.
+    at_final_ff: Option<Snapshot>,
     candidates: Candidates,
     window: Window,
     soi: SoiSearch,
@@ -224,8 +242,8 @@ impl Scanner {
             max_frame_size: max_frame_size.max(4),
             offset: 0,
             prev_tag: None,
-            last_ff: false,
-            at_last_ff: None,
+            tail: Tail::Other,
+            at_final_ff: None,
             candidates: Candidates::default(),
             window: Window::default(),
             soi: SoiSearch::default(),
@@ -252,8 +270,8 @@ impl Scanner {
     pub fn reset(&mut self) {
         self.candidates.clear();
         self.window.clear();
-        self.last_ff = false;
-        self.at_last_ff = None;
+        self.tail = Tail::Other;
+        self.at_final_ff = None;
         self.seen_until = self.offset;
     }
 
@@ -297,11 +315,8 @@ impl Scanner {
             return;
         }
         self.soi.restart(input.base);
-        if self.last_ff {
-            // Each input's final 0xFF is an event (see `event_bound`).
-            self.soi_across_inputs(input);
-        }
-        self.at_last_ff = None;
+        // Each input's final 0xFF is an event (see `event_bound`).
+        self.soi_across_inputs(input);
         let mut pos = input.base;
         while let Some(next) = self.step(input, tag, pos, out) {
             pos = next;
@@ -311,7 +326,7 @@ impl Scanner {
         } else {
             self.window.clear();
         }
-        self.last_ff = data.last() == Some(&0xFF);
+        self.tail = self.tail_of(data);
         self.offset = input.end();
         self.prev_tag = tag;
     }
@@ -329,34 +344,52 @@ impl Scanner {
             self.drop_frame(DropReason::Truncated, end - front.start, out);
         }
         self.settle(input, out);
-        if self.last_ff && self.candidates.is_empty() {
+        if !matches!(self.tail, Tail::Other) && self.candidates.is_empty() {
             self.skipped(end - 1, end);
         }
-        self.last_ff = false;
+        self.tail = Tail::Other;
         self.candidates.clear();
         self.window.clear();
         self.seen_until = self.seen_until.max(end);
     }
 
-    /// An SOI whose 0xFF ended the previous input.
+    /// An SOI whose 0xFF ended the previous input: opened as the
+    /// candidates stood at that 0xFF.
     fn soi_across_inputs(&mut self, input: Input) {
+        let then = match std::mem::take(&mut self.tail) {
+            Tail::Other => return,
+            Tail::FfOutside => None,
+            Tail::FfInside(then) => Some(then),
+        };
+        // The previous input's final 0xFF.
         let start = input.base - 1;
         if input.data.first() != Some(&crate::jpeg::marker::SOI) {
-            if self.candidates.is_empty() {
+            if then.is_none() {
                 self.skipped(start, input.base);
             }
             return;
         }
         self.scanned += 1;
-        if self.candidates.is_empty() {
-            self.window.restart(start, &[0xFF], self.expected_size());
-            self.copied += 1;
+        match then {
+            None => {
+                self.window.restart(start, &[0xFF], self.expected_size());
+                self.copied += 1;
+                self.candidates.open(start, self.prev_tag);
+            }
+            Some(then) => self.candidates.open_as_of(start, self.prev_tag, then),
         }
-        let then = match self.at_last_ff.take() {
-            Some(then) => then,
-            None => self.candidates.snapshot(),
-        };
-        self.candidates.open_as_of(start, self.prev_tag, then);
+    }
+
+    /// How `data`, the input just pushed, ended.
+    fn tail_of(&mut self, data: &[u8]) -> Tail {
+        let then = self.at_final_ff.take();
+        if data.last() != Some(&0xFF) {
+            return Tail::Other;
+        }
+        // A candidate open at the end was open at the final 0xFF (none
+        // starts there, none ends there), where `step` noted them.
+        debug_assert_eq!(then.is_some(), !self.candidates.is_empty());
+        then.map_or(Tail::FfOutside, Tail::FfInside)
     }
 
     fn expected_size(&self) -> usize {
@@ -380,7 +413,7 @@ impl Scanner {
         if pos + 1 == input.end() && input.data.last() == Some(&0xFF) {
             // What happens at this byte has happened: note the candidates
             // for an SOI that this 0xFF may begin.
-            self.at_last_ff = Some(self.candidates.snapshot());
+            self.at_final_ff = Some(self.candidates.snapshot());
         }
         let to = self.horizon(input, pos);
         let ends = self.candidates.advance(input, pos, to, &mut self.scanned);
@@ -425,6 +458,8 @@ impl Scanner {
     /// The nearest of: the input's end, the front candidate's size limit,
     /// the next wake of a sleeping parse.
     fn event_bound(&self, input: Input, pos: u64) -> u64 {
+        // A candidate that comes to the front past its limit (it lay inside
+        // the one before) is dropped where it stands, at `pos`.
         let limit = self.candidates.front().map_or(u64::MAX, |(_, c)| {
             c.start.saturating_add(self.max_frame_size as u64).max(pos)
         });
@@ -507,6 +542,8 @@ impl Scanner {
     }
 
     fn drop_frame(&mut self, reason: DropReason, len: u64, out: &mut impl FnMut(Output)) {
+        // Only a 32-bit build can see more bytes than a usize counts: the
+        // reported length then says "at least this many".
         let len = usize::try_from(len).unwrap_or(usize::MAX);
         self.stats.count_drop(reason, len);
         out(Output::Dropped { reason, len });
@@ -548,11 +585,15 @@ impl Scanner {
         input: Input,
         out: &mut impl FnMut(Output),
     ) {
-        let (data, copied) = self.window.frame(start, end, input);
+        self.seen_until = self.seen_until.max(end);
+        let Ok((data, copied)) = self.window.frame(start, end, input) else {
+            debug_assert!(false, "the window lost the bytes of frame [{start}, {end})");
+            self.stats.internal_errors += 1;
+            return;
+        };
         self.copied += copied;
         self.stats.frames += 1;
         self.last_frame_size = data.len();
-        self.seen_until = self.seen_until.max(end);
         out(Output::Frame { data, tag });
     }
 
