@@ -642,6 +642,8 @@ impl Scanner {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     const SOF: [u8; 13] = [
@@ -1184,12 +1186,9 @@ mod tests {
     #[test]
     fn cost_is_linear_on_one_byte_inputs() {
         let mut scan = Vec::with_capacity(3 << 20);
-        let mut x = 0x1234_5678u32;
+        let mut rng = fastrand::Rng::with_seed(0x1234_5678);
         while scan.len() < 3 << 20 {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            let b = x as u8;
+            let b = rng.u8(..);
             scan.push(b);
             if b == 0xFF {
                 scan.push(0x00);
@@ -1223,24 +1222,14 @@ mod tests {
         );
     }
 
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
-
     fn contains(hay: &[u8], needle: &[u8]) -> bool {
         hay.windows(needle.len()).any(|w| w == needle)
     }
 
-    #[test]
-    fn random_input_never_panics_and_frames_are_sound() {
-        let pieces: Vec<Vec<u8>> = vec![
+    /// The byte runs that matter to the scanner: markers, segment headers,
+    /// whole and cut frames.
+    fn pieces() -> Vec<Vec<u8>> {
+        vec![
             vec![0xFF, 0xD8],
             vec![0xFF, 0xD9],
             vec![0xFF, 0xDA, 0x00, 0x02],
@@ -1252,45 +1241,63 @@ mod tests {
             SOS.to_vec(),
             frame(1),
             frame(2)[..15].to_vec(),
-        ];
-        for seed in 1..=200u64 {
-            let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-            let mut stream = Vec::new();
-            while stream.len() < 3000 {
-                let r = rng.next();
-                if r.is_multiple_of(3) {
-                    stream.extend_from_slice(&pieces[(r >> 8) as usize % pieces.len()]);
-                } else {
-                    for _ in 0..(r >> 16) % 8 {
-                        stream.push(rng.next() as u8);
-                    }
-                }
-            }
-            let max = 64 + (rng.next() % 4000) as usize;
-            let mut whole_out = Vec::new();
-            let mut s = Scanner::new(max);
-            s.push(&stream, None, &mut |o| whole_out.push(o));
-            s.finish(&mut |o| whole_out.push(o));
+        ]
+    }
 
-            let mut split_out = Vec::new();
-            let mut s2 = Scanner::new(max);
-            let mut pos = 0;
-            while pos < stream.len() {
-                let n = 1 + (rng.next() % 40) as usize;
-                let end = (pos + n).min(stream.len());
-                s2.push(&stream[pos..end], None, &mut |o| split_out.push(o));
-                pos = end;
+    /// A stream of about 3,000 bytes: a third of its parts one of
+    /// [`pieces`], the rest up to 7 random bytes each.
+    fn random_stream() -> impl Strategy<Value = Vec<u8>> {
+        let pieces = pieces();
+        let part = (any::<u8>(), any::<u64>()).prop_map(move |(choice, bits)| {
+            if choice % 3 == 0 {
+                pieces[(bits % pieces.len() as u64) as usize].clone()
+            } else {
+                bits.to_le_bytes()[..usize::from(choice / 3 % 8)].to_vec()
             }
-            s2.finish(&mut |o| split_out.push(o));
-            assert_eq!(whole_out, split_out, "seed {seed}");
-            assert!(s2.bytes_copied() <= 64 * stream.len() as u64);
+        });
+        prop::collection::vec(part, 500..700).prop_map(|parts| parts.concat())
+    }
 
+    /// Runs `stream` through a scanner with frames of at most `max` bytes,
+    /// in inputs of the `sizes` in turn (all of it at once if empty), and
+    /// finishes.
+    fn scan_in(stream: &[u8], max: usize, sizes: &[usize]) -> (Vec<Output>, Scanner) {
+        let mut outs = Vec::new();
+        let mut s = Scanner::new(max);
+        let mut sizes = sizes.iter().cycle();
+        let mut rest = stream;
+        while !rest.is_empty() {
+            let n = sizes.next().map_or(rest.len(), |&n| n.min(rest.len()));
+            let (input, after) = rest.split_at(n);
+            s.push(input, None, &mut |o| outs.push(o));
+            rest = after;
+        }
+        s.finish(&mut |o| outs.push(o));
+        (outs, s)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Whatever the bytes and however they are cut into inputs, the
+        /// outputs are the same, the work is bounded, and every frame is
+        /// an SOI..EOI of the stream within the size limit.
+        #[test]
+        fn random_input_never_panics_and_frames_are_sound(
+            stream in random_stream(),
+            max in 64..4064usize,
+            sizes in prop::collection::vec(1..=40usize, 1..64),
+        ) {
+            let (whole_out, _) = scan_in(&stream, max, &[]);
+            let (split_out, split) = scan_in(&stream, max, &sizes);
+            prop_assert_eq!(&whole_out, &split_out);
+            prop_assert!(split.bytes_copied() <= 64 * stream.len() as u64);
             for o in &whole_out {
                 if let Output::Frame { data, .. } = o {
-                    assert!(data.starts_with(&[0xFF, 0xD8]), "seed {seed}");
-                    assert!(data.ends_with(&[0xFF, 0xD9]), "seed {seed}");
-                    assert!(data.len() <= max.max(4));
-                    assert!(contains(&stream, data), "seed {seed}");
+                    prop_assert!(data.starts_with(&[0xFF, 0xD8]));
+                    prop_assert!(data.ends_with(&[0xFF, 0xD9]));
+                    prop_assert!(data.len() <= max.max(4));
+                    prop_assert!(contains(&stream, data));
                 }
             }
         }
