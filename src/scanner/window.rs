@@ -100,3 +100,38 @@ impl Window {
         Ok((data, copied))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(data: &[u8], base: u64) -> Input<'_> {
+        Input { data, base }
+    }
+
+    #[test]
+    fn a_frame_from_the_window_and_the_input() {
+        let mut w = Window::default();
+        w.restart(10, &[], 0);
+        assert_eq!(w.keep(10, input(&[1, 2, 3, 4], 8)), 2);
+        let next = input(&[5, 6, 7], 12);
+        // Starting after the window's start: copied.
+        assert_eq!(w.frame(11, 14, next), Ok((vec![4, 5, 6], 3)));
+        // Starting where it does and running into the input: handed over.
+        assert_eq!(w.frame(10, 13, next), Ok((vec![3, 4, 5], 1)));
+        assert_eq!(w.len(), 0);
+        // Wholly inside the input.
+        assert_eq!(w.frame(13, 15, next), Ok((vec![6, 7], 2)));
+    }
+
+    #[test]
+    fn bytes_not_held_are_an_error_not_a_shorter_frame() {
+        let mut w = Window::default();
+        w.restart(10, &[], 0);
+        w.keep(10, input(&[1, 2, 3, 4], 8));
+        // Before the window's start.
+        assert_eq!(w.frame(9, 13, input(&[5], 12)), Err(NotHeld));
+        // The window does not reach the input: a gap between them.
+        assert_eq!(w.frame(10, 14, input(&[5], 13)), Err(NotHeld));
+    }
+}
