@@ -13,9 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --test
 export G_DEBUG=fatal_warnings
-# The build first, so that a compile error shows on its own; it also
-# leaves the plugin file at target/debug/libgstudpjpeg.so for
-# scripts/install-plugin.sh. (Tests that run gst-launch-1.0 load the copy
+# The build first, so that a compile error shows on its own before any
+# test runs. (Tests that run gst-launch-1.0 load the plugin file that
 # `cargo test` builds, in target/debug/deps.)
 cargo build --locked
 cargo test --locked -- --include-ignored

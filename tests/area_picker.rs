@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The capture-area picker and the sender's `--area`: the matrix math, the
 //! direction of the stock `perspective` element's matrix on a synthetic
 //! picture, clicks under Xvfb with xdotool, and a sender run with an area.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Real network faults between payloader and depayloader, made by the stock
 //! `netsim` element: loss, delay with reordering, duplicates, in-process and
 //! over UDP on 127.0.0.1.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Hostile input: floods of forged and random datagrams mixed with a valid
 //! stream, floods of new senders over UDP, and byte streams built to hurt
 //! the splitter. The valid frames must all come out exact, nothing panics,

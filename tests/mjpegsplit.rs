@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Tests of the `mjpegsplit` element: Harness tests on hand-made streams and
 //! a filesrc ! mjpegsplit ! jpegdec pipeline.
 

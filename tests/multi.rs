@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! One to many and many to one, byte for byte:
 //!
 //! - `udpjpegpay ! multiudpsink` to two receivers on 127.0.0.1;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! A receiving pipeline under a long flood from thousands of spoofed source
 //! addresses, inside a network namespace this test creates (and removes
 //! however it ends): its peak resident size stays flat, it keeps receiving

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! End-to-end tests: pay and depay over real UDP on 127.0.0.1, and in-process
 //! with reordering, interleaving, duplicates and drops between them.
 

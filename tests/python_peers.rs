@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Interoperability with Python peers written from docs/PROTOCOL.md alone
 //! (tests/peers/*.py, standard library only), over UDP on 127.0.0.1:
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Harness tests of udpjpegdepay: no caps needed, output caps, timestamps,
 //! DISCONT, senders, every property and the stats.
 

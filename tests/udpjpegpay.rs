@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Harness tests of udpjpegpay: caps, datagrams, headers, zero copy,
 //! timestamps, flags and every property.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The `viewer` example: the `sender` example sends a moving test pattern
 //! over 127.0.0.1, the viewer serves it over HTTP; checked with a plain
 //! TcpStream (page, snapshot, MJPEG parts, errors, the client cap) and in

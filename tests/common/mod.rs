@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Shared test helpers: plugin registration, real JPEG frames, pipeline guards,
 //! bus checks, free ports, temp dirs and Harness helpers; `process` has the
 //! helpers for child processes.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Helpers for tests that run programs: the example binaries, child-process
 //! guards, Ctrl+C, waiting with a time limit, root and network namespaces.
 
