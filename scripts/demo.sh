@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Demo of udpjpegpay / udpjpegdepay over 127.0.0.1 with the `sender` and
 # `receiver` examples.
 #

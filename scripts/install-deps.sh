@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Installs the Debian packages the project needs (scripts/apt-packages.txt;
 # with --test also scripts/apt-packages-test.txt and the Python package the
 # parity tests use) and checks for a Rust toolchain. Safe to run again: it

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Builds the plugin in release mode and copies it where GStreamer looks for
 # a user's plugins, so gst-launch-1.0 and gst-inspect-1.0 find it without
 # GST_PLUGIN_PATH.

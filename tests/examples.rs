@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The sender and receiver example programs, run as a user would run them:
 //! a round trip over 127.0.0.1, a taken port, Ctrl+C, bad flags.
 

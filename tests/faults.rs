@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Real network faults between payloader and depayloader, made by the stock
 //! `netsim` element: loss, delay with reordering, duplicates, in-process and
 //! over UDP on 127.0.0.1.
@@ -211,7 +212,7 @@ fn run_with(
     if let Some(b) = bursts {
         // (rng, datagrams still to drop); datagrams are taken out of the
         // payloader's buffer lists, after the first-id probe has run.
-        let state = Mutex::new((0x2545_F491_4F6C_DD1Du64, 0usize));
+        let state = Mutex::new((fastrand::Rng::with_seed(0x2545_F491_4F6C_DD1D), 0usize));
         by_name(&sender, "pay")
             .static_pad("src")
             .unwrap()
@@ -222,10 +223,7 @@ fn run_with(
                 let mut st = state.lock().unwrap();
                 let (rng, dropping) = &mut *st;
                 list.make_mut().foreach_mut(|buffer, _| {
-                    *rng ^= *rng << 13;
-                    *rng ^= *rng >> 7;
-                    *rng ^= *rng << 17;
-                    if *dropping == 0 && (*rng % 1_000_000) as f64 / 1e6 < b.p {
+                    if *dropping == 0 && rng.f64() < b.p {
                         *dropping = b.len;
                     }
                     if *dropping > 0 {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Hostile input: floods of forged and random datagrams mixed with a valid
 //! stream, floods of new senders over UDP, and byte streams built to hurt
 //! the splitter. The valid frames must all come out exact, nothing panics,
@@ -6,6 +7,7 @@
 mod common;
 
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -16,74 +18,55 @@ use gst_net::gio;
 use gstudpjpeg::reassembly::{Limits, Reassembler};
 use gstudpjpeg::wire::{Plan, WireFormat};
 
-/// xorshift64*: a fixed pseudo-random sequence, the same on every run.
-struct Rng(u64);
+use fastrand::Rng;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-    /// Between `min` and `min + spread - 1` random bytes.
-    fn some_bytes(&mut self, min: usize, spread: u64) -> Vec<u8> {
-        let n = min + self.below(spread) as usize;
-        self.bytes(n)
-    }
+/// Between `min` and `min + spread - 1` random bytes.
+fn some_bytes(rng: &mut Rng, min: usize, spread: usize) -> Vec<u8> {
+    let n = min + rng.usize(..spread);
+    random_bytes(rng, n)
 }
 
 /// One hostile datagram: short, unknown kind, forged header with random ids,
 /// `E` at 65535, or oversize.
 fn forged(rng: &mut Rng) -> Vec<u8> {
-    let kind = [b'S', b'C', b'E'][rng.below(3) as usize];
-    let id = rng.next() as u16;
-    match rng.below(8) {
-        0 => rng.some_bytes(0, 6),
+    let kind = [b'S', b'C', b'E'][rng.usize(..3)];
+    let id = rng.u16(..);
+    match rng.u8(..8) {
+        0 => some_bytes(rng, 0, 6),
         1 => {
-            let mut d = rng.some_bytes(5, 100);
-            d[0] = b'a' + rng.below(26) as u8;
+            let mut d = some_bytes(rng, 5, 100);
+            d[0] = rng.u8(b'a'..=b'z');
             d
         }
         2 => {
             let mut d = vec![b'E'];
             d.extend_from_slice(&id.to_be_bytes());
             d.extend_from_slice(&65535u16.to_be_bytes());
-            d.extend(rng.some_bytes(1, 1395));
+            d.extend(some_bytes(rng, 1, 1395));
             d
         }
         3 => {
             let mut d = vec![kind];
             d.extend_from_slice(&id.to_be_bytes());
-            d.extend_from_slice(&(rng.next() as u16).to_be_bytes());
-            d.extend(rng.some_bytes(60_000, 5_502));
+            d.extend_from_slice(&rng.u16(..).to_be_bytes());
+            d.extend(some_bytes(rng, 60_000, 5_502));
             d
         }
         4 => {
             // Well-formed middle chunks of a few forged frames: these fill
             // frames up to max-frame-size.
             let mut d = vec![b'C'];
-            d.extend_from_slice(&(rng.below(8) as u16).to_be_bytes());
-            d.extend_from_slice(&(1 + rng.below(760) as u16).to_be_bytes());
-            d.extend(rng.bytes(1395));
+            d.extend_from_slice(&rng.u16(..8).to_be_bytes());
+            d.extend_from_slice(&rng.u16(1..=760).to_be_bytes());
+            d.extend(random_bytes(rng, 1395));
             d
         }
         _ => {
             let mut d = vec![kind];
-            d.extend_from_slice(&(rng.below(8) as u16).to_be_bytes());
-            let cid = if kind == b'S' {
-                0
-            } else {
-                rng.below(300) as u16
-            };
+            d.extend_from_slice(&rng.u16(..8).to_be_bytes());
+            let cid = if kind == b'S' { 0 } else { rng.u16(..300) };
             d.extend_from_slice(&cid.to_be_bytes());
-            d.extend(rng.some_bytes(1, 1400));
+            d.extend(some_bytes(rng, 1, 1400));
             d
         }
     }
@@ -115,7 +98,7 @@ fn flood(per_datagram: usize, flood_addr: impl Fn(&mut Rng) -> (String, u16)) {
     let frames: Vec<Vec<u8>> = (0..40)
         .map(|i| tag_frame(&FRAMES_360P[i % FRAMES_360P.len()], &format!("valid {i}")))
         .collect();
-    let mut rng = Rng(0x5EED_1234_ABCD_0001);
+    let mut rng = Rng::with_seed(0x5EED_1234_ABCD_0001);
     let mut got = Vec::new();
     let mut max_held = 0;
     for (i, f) in frames.iter().enumerate() {
@@ -154,7 +137,7 @@ fn flood_from_one_address_does_not_touch_another_senders_frames() {
 fn flood_without_address_is_one_more_sender() {
     init();
     let mut h = depay_unchecked(&[]);
-    let mut rng = Rng(7);
+    let mut rng = Rng::with_seed(7);
     let f = &FRAMES_360P[0];
     for d in Plan::new(WireFormat::Sce, f.len(), 1400)
         .unwrap()
@@ -174,11 +157,8 @@ fn flood_from_many_spoofed_addresses_keeps_the_sender_table_bounded() {
     // 10 hostile datagrams per valid one, from 1000 addresses: the valid
     // sender is heard often enough to stay among the 64 remembered.
     flood(10, |rng| {
-        let n = rng.below(1000);
-        (
-            format!("127.1.{}.{}", n / 250, n % 250 + 1),
-            1024 + (n as u16),
-        )
+        let n = rng.u16(..1000);
+        (format!("127.1.{}.{}", n / 250, n % 250 + 1), 1024 + n)
     });
 }
 
@@ -198,7 +178,7 @@ fn spoofed(i: u32) -> SocketAddr {
 /// µs per datagram from a sender never heard before, once `max_senders`
 /// are remembered: each one makes the reassembler forget another.
 fn reassembler_new_sender_us(max_senders: usize) -> f64 {
-    const RUN: u32 = 200_000;
+    const RUN: u32 = 100_000;
     let limits = Limits {
         max_senders,
         ..Limits::default()
@@ -218,7 +198,7 @@ fn reassembler_new_sender_us(max_senders: usize) -> f64 {
 /// The same through the element, with buffers as udpsrc makes them (a
 /// NetAddressMeta each), made before the clock starts.
 fn element_new_sender_us(max_senders: usize) -> f64 {
-    const RUN: usize = 50_000;
+    const RUN: usize = 25_000;
     let mut h = depay_unchecked(&[("max-senders", &max_senders.to_string())]);
     let buffer = |i: usize| {
         let a = spoofed(i as u32);
@@ -237,18 +217,38 @@ fn element_new_sender_us(max_senders: usize) -> f64 {
     us
 }
 
+/// The tests that time the receiver take turns, so that neither slows the
+/// other down.
+static TIMED: Mutex<()> = Mutex::new(());
+
+/// The fastest of three runs of `measure`, so that a moment of load on a
+/// shared machine does not count.
+fn best_of_three(measure: impl Fn() -> f64) -> f64 {
+    (0..3).map(|_| measure()).fold(f64::INFINITY, f64::min)
+}
+
+/// Forgetting the least recently heard sender takes O(log n): a datagram
+/// from a new sender costs about the same with 4,096 senders remembered as
+/// with 64 (a scan of every sender cost 40 times as much in the reassembler
+/// and 20 times as much through the element).
 #[test]
-#[ignore = "a measurement: cargo test --release --test hostile -- --ignored --nocapture new_sender"]
-fn new_sender_cost_at_64_and_4096_senders() {
+fn a_new_sender_costs_about_the_same_at_64_and_4096_senders() {
     init();
-    for n in [64, 4096] {
-        eprintln!(
-            "max-senders {n}: {:.2} µs per datagram from a new sender in the reassembler, \
-             {:.2} µs through the element",
-            reassembler_new_sender_us(n),
-            element_new_sender_us(n)
-        );
-    }
+    let _turn = TIMED.lock().unwrap_or_else(|e| e.into_inner());
+    let reassembler = [64, 4096].map(|n| best_of_three(|| reassembler_new_sender_us(n)));
+    let element = [64, 4096].map(|n| best_of_three(|| element_new_sender_us(n)));
+    eprintln!(
+        "µs per datagram from a new sender at max-senders 64 and 4096: \
+         reassembler {reassembler:.2?}, element {element:.2?}"
+    );
+    assert!(
+        reassembler[1] < 4.0 * reassembler[0],
+        "reassembler: {reassembler:.2?} µs at 64 and 4096 senders"
+    );
+    assert!(
+        element[1] < 4.0 * element[0],
+        "element: {element:.2?} µs at 64 and 4096 senders"
+    );
 }
 
 /// Frames sent from one socket, `FRAME_MS` apart, for the sender-flood test.
@@ -326,6 +326,7 @@ fn flood_new_senders(port: u16, done: &AtomicBool) -> u64 {
 
 #[test]
 fn a_flood_of_new_senders_at_4096_does_not_stop_a_real_stream() {
+    let _turn = TIMED.lock().unwrap_or_else(|e| e.into_inner());
     // Every flood datagram comes from a source port never heard, so each
     // one makes the receiver forget its least recently heard sender. That
     // must cost about as much with 4,096 senders remembered as with 64.
@@ -372,12 +373,12 @@ fn forged_frames_fill_up_to_the_limits_and_no_further() {
         ("max-pending-frames", "4"),
         ("timeout", "60000"),
     ]);
-    let mut rng = Rng(11);
+    let mut rng = Rng::with_seed(11);
     for _ in 0..12_000 {
         let mut d = vec![b'C'];
-        d.extend_from_slice(&(rng.below(4) as u16).to_be_bytes());
-        d.extend_from_slice(&(1 + rng.below(800) as u16).to_be_bytes());
-        d.extend(rng.bytes(1395));
+        d.extend_from_slice(&rng.u16(..4).to_be_bytes());
+        d.extend_from_slice(&rng.u16(1..=800).to_be_bytes());
+        d.extend(random_bytes(&mut rng, 1395));
         h.push(datagram_from(d, "127.0.0.1", 9100)).unwrap();
     }
     let held = stat(&h, "bytes-held");
@@ -405,7 +406,7 @@ fn memory_stays_flat_over_a_long_flood() {
         ("max-pending-frames", "4"),
         ("max-senders", "64"),
     ]);
-    let mut rng = Rng(99);
+    let mut rng = Rng::with_seed(99);
     let start = std::time::Instant::now();
     const WARMUP: usize = 20_000;
     let mut after_warmup = 0;
@@ -414,7 +415,7 @@ fn memory_stays_flat_over_a_long_flood() {
         if start.elapsed() > std::time::Duration::from_secs(16) {
             break;
         }
-        let n = rng.below(5000);
+        let n = rng.u16(..5000);
         let d = forged(&mut rng);
         h.push(datagram_from(
             d,
@@ -452,10 +453,10 @@ fn mjpegsplit_survives_hostile_streams() {
     h.play();
     start_stream(&mut h, "tcp", false);
     let good = &FRAMES_360P[0];
-    let mut rng = Rng(3);
+    let mut rng = Rng::with_seed(3);
     // Random bytes.
     for _ in 0..200 {
-        h.push(gst::Buffer::from_mut_slice(rng.bytes(4096)))
+        h.push(gst::Buffer::from_mut_slice(random_bytes(&mut rng, 4096)))
             .unwrap();
     }
     // An SOI with no EOI for 8 MB (scan data that never ends).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The depayloader's memory under floods of 1-byte chunks: what it keeps
 //! alive stays within the bound its properties state (README, "Memory":
 //! `max-held-bytes` plus 2 KiB per remembered sender), `bytes-held` never

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! End-to-end tests: pay and depay over real UDP on 127.0.0.1, and in-process
 //! with reordering, interleaving, duplicates and drops between them.
 
@@ -106,16 +107,6 @@ fn interleave(a: &[gst::Buffer], b: &[gst::Buffer]) -> Vec<gst::Buffer> {
     out
 }
 
-/// A fixed pseudo-random shuffle (xorshift), the same on every run.
-fn shuffle<T>(v: &mut [T], mut seed: u64) {
-    for i in (1..v.len()).rev() {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        v.swap(i, (seed % (i as u64 + 1)) as usize);
-    }
-}
-
 #[test]
 fn reorder_interleave_duplicate_and_drop_between_pay_and_depay() {
     let frames: Vec<Vec<u8>> = (0..20)
@@ -148,7 +139,7 @@ fn reorder_interleave_duplicate_and_drop_between_pay_and_depay() {
     );
     // 7: shuffled.
     let mut seven = d[7].clone();
-    shuffle(&mut seven, 0x9E37_79B9_7F4A_7C15);
+    fastrand::Rng::with_seed(0x9E37_79B9_7F4A_7C15).shuffle(&mut seven);
     wire.extend(seven);
     // 8: E lost. 9: S lost.
     wire.extend(d[8][..d[8].len() - 1].iter().cloned());

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Interoperability with Python peers written from docs/PROTOCOL.md alone
 //! (tests/peers/*.py, standard library only), over UDP on 127.0.0.1:
 //!
@@ -10,6 +11,9 @@
 //! The one exception is the countdown receiver, which copies the tutorial
 //! and throws away the first frame it hears on purpose (it "drains" up to
 //! the first segment numbered 1); it must get every frame after that one.
+//!
+//! Every test here needs python3 (the parity ones also the PyPI package
+//! raptorq): ignored by a plain `cargo test`, run by scripts/test.sh.
 
 mod common;
 
@@ -51,6 +55,20 @@ fn python(script: &str) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     c
+}
+
+/// Fails, naming the package, unless python3 can import `raptorq` (the
+/// parity peers' RaptorQ coder, from PyPI; scripts/install-deps.sh --test
+/// installs it).
+fn require_python_raptorq() {
+    assert!(
+        Command::new("python3")
+            .args(["-c", "import raptorq"])
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "the Python package raptorq is missing: python3 -m pip install raptorq==2.0.0 \
+         (scripts/install-deps.sh --test does it)"
+    );
 }
 
 fn check(out: &Output, what: &str) -> String {
@@ -253,6 +271,7 @@ const PACKET_SIZE: u32 = 1024;
 const N: usize = 60;
 
 #[test]
+#[ignore = "needs python3 for the Python peers: run scripts/test.sh"]
 fn python_sce_sender_to_udpjpegdepay() {
     let frames = jpeg_frames(N, 640, 360);
     let packet_size = PACKET_SIZE.to_string();
@@ -265,6 +284,7 @@ fn python_sce_sender_to_udpjpegdepay() {
 }
 
 #[test]
+#[ignore = "needs python3 for the Python peers: run scripts/test.sh"]
 fn python_sce_sender_one_chunk_frames_to_udpjpegdepay() {
     // A packet size larger than each frame: every frame is a single E chunk
     // with chunk id 0.
@@ -274,6 +294,7 @@ fn python_sce_sender_one_chunk_frames_to_udpjpegdepay() {
 }
 
 #[test]
+#[ignore = "needs python3 for the Python peers: run scripts/test.sh"]
 fn udpjpegpay_sce_to_python_receiver() {
     let frames = jpeg_frames(N, 640, 360);
     let got = pay_to_python_receiver("sce_receiver.py", "sce", PACKET_SIZE + 5, &frames, N);
@@ -281,6 +302,7 @@ fn udpjpegpay_sce_to_python_receiver() {
 }
 
 #[test]
+#[ignore = "needs python3 for the Python peers: run scripts/test.sh"]
 fn python_countdown_sender_to_udpjpegdepay() {
     // 1280x720 frames are larger than one datagram of the tutorial's
     // default size (65,473 bytes), so each frame is two or more segments.
@@ -294,6 +316,7 @@ fn python_countdown_sender_to_udpjpegdepay() {
 }
 
 #[test]
+#[ignore = "needs python3 for the Python peers: run scripts/test.sh"]
 fn python_countdown_sender_small_datagrams_to_udpjpegdepay() {
     // 1400-byte datagrams: about 27 segments per 640x360 frame, well under
     // the 255 the format allows.
@@ -308,6 +331,7 @@ fn python_countdown_sender_small_datagrams_to_udpjpegdepay() {
 }
 
 #[test]
+#[ignore = "needs python3 for the Python peers: run scripts/test.sh"]
 fn udpjpegpay_countdown_to_python_receiver() {
     // A large mtu, as the tutorial uses: a countdown frame has at most 255
     // segments, so at mtu 65000 frames of up to 16.5 MB fit.
@@ -323,7 +347,9 @@ fn udpjpegpay_countdown_to_python_receiver() {
 }
 
 #[test]
+#[ignore = "needs python3 and the PyPI package raptorq: run scripts/test.sh"]
 fn python_parity_sender_to_udpjpegdepay_rebuilds_lost_chunks() {
+    require_python_raptorq();
     // The Python sender leaves out data chunks 1 and 3 of every frame and
     // sends 20% parity: every frame must be rebuilt, byte for byte.
     let frames: Vec<Vec<u8>> = FRAMES_360P.iter().take(20).cloned().collect();
@@ -352,7 +378,9 @@ fn python_parity_sender_to_udpjpegdepay_rebuilds_lost_chunks() {
 }
 
 #[test]
+#[ignore = "needs python3 and the PyPI package raptorq: run scripts/test.sh"]
 fn udpjpegpay_parity_to_python_receiver_rebuilds_lost_chunks() {
+    require_python_raptorq();
     // Every 13th datagram lost between the payloader and udpsink; 20% parity
     // lets the Python receiver (the PyPI raptorq decoder) rebuild them all.
     let frames: Vec<Vec<u8>> = FRAMES_360P.iter().take(30).cloned().collect();

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Several senders on one port over real UDP on 127.0.0.1: the same image ids
 //! never mix, a restarted sender is followed at once, and `source` filters.
 

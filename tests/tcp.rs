@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! MJPEG over TCP on 127.0.0.1, as the systems that the plugin replaces do
 //! it, with `mjpegsplit` cutting the byte stream back into frames:
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The `viewer` example: the `sender` example sends a moving test pattern
 //! over 127.0.0.1, the viewer serves it over HTTP; checked with a plain
 //! TcpStream (page, snapshot, MJPEG parts, errors, the client cap) and in
@@ -489,6 +490,7 @@ fn dark_box(w: usize, pixels: &[[u8; 3]]) -> Option<(usize, usize, usize, usize)
 }
 
 #[test]
+#[ignore = "needs Chromium: run scripts/test.sh"]
 fn chromium_shows_the_moving_picture() {
     let setup = start(&[]);
     let url = format!("http://127.0.0.1:{}/", setup.http_port);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! `scanner`: arbitrary bytes cut into inputs at fuzzer-chosen points.
 //!
 //! Asserts, after `finish`:
@@ -8,7 +9,8 @@
 //! - each frame's tag is the tag of an input already pushed and is never
 //!   newer than the input being pushed when it came out; tags never go down;
 //! - the counters match the outputs (frames, drops per reason, dropped
-//!   bytes);
+//!   bytes), and no frame was lost to the scanner's own bookkeeping
+//!   (`internal_errors` is 0);
 //! - splitting does not matter: the same bytes in one input give the same
 //!   outputs (frames and drops, same order) and the same counters;
 //! - work stays linear in the bytes received, whatever they hold: bytes
@@ -68,34 +70,58 @@ fn find(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
         .map(|p| p + from)
 }
 
-fn check(max: usize, stream: &[u8], inputs: usize, r: &Run) {
-    let max = max.max(4);
+/// What the outputs add up to, for comparing with the counters.
+#[derive(Default)]
+struct Tally {
+    frames: u64,
+    frame_bytes: u64,
+    dropped_bytes: u64,
+    /// Drops by reason, in the order of [`drop_index`].
+    drops: [u64; 5],
+}
+
+fn drop_index(reason: DropReason) -> usize {
+    match reason {
+        DropReason::SoiInFrame => 0,
+        DropReason::NotAMarker => 1,
+        DropReason::BadLength => 2,
+        DropReason::TooLarge => 3,
+        DropReason::Truncated => 4,
+    }
+}
+
+/// Checks one frame: its size, SOI..EOI, found in the stream at or after
+/// `at`. Returns where it ends in the stream.
+fn check_frame(max: usize, stream: &[u8], at: usize, data: &[u8]) -> usize {
+    assert!(
+        data.len() >= 4 && data.len() <= max,
+        "frame of {}",
+        data.len()
+    );
+    assert!(
+        data.starts_with(&[0xFF, 0xD8]),
+        "frame does not start with SOI"
+    );
+    assert!(data.ends_with(&[0xFF, 0xD9]), "frame does not end with EOI");
+    let Some(pos) = find(stream, at, data) else {
+        panic!(
+            "frame of {} bytes not found in the stream after offset {at}",
+            data.len()
+        );
+    };
+    pos + data.len()
+}
+
+/// Checks every output (frames in stream order, tags never newer than the
+/// input being pushed and never going down) and adds them up.
+fn check_outputs(max: usize, stream: &[u8], inputs: usize, r: &Run) -> Tally {
+    let mut t = Tally::default();
     let mut at = 0;
-    let mut frames = 0u64;
-    let mut frame_bytes = 0u64;
-    let mut dropped_bytes = 0u64;
-    let mut drops = [0u64; 5];
     let mut last_tag = 0;
     for (o, &pushed) in r.outputs.iter().zip(&r.pushed_at) {
         match o {
             Output::Frame { data, tag } => {
-                assert!(
-                    data.len() >= 4 && data.len() <= max,
-                    "frame of {}",
-                    data.len()
-                );
-                assert!(
-                    data.starts_with(&[0xFF, 0xD8]),
-                    "frame does not start with SOI"
-                );
-                assert!(data.ends_with(&[0xFF, 0xD9]), "frame does not end with EOI");
-                let Some(pos) = find(stream, at, data) else {
-                    panic!(
-                        "frame of {} bytes not found in the stream after offset {at}",
-                        data.len()
-                    );
-                };
-                at = pos + data.len();
+                at = check_frame(max, stream, at, data);
                 let tag = tag.expect("every input is tagged") as usize;
                 assert!(
                     tag <= pushed && tag < inputs,
@@ -103,24 +129,28 @@ fn check(max: usize, stream: &[u8], inputs: usize, r: &Run) {
                 );
                 assert!(tag >= last_tag, "tag went down from {last_tag} to {tag}");
                 last_tag = tag;
-                frames += 1;
-                frame_bytes += data.len() as u64;
+                t.frames += 1;
+                t.frame_bytes += data.len() as u64;
             }
             Output::Dropped { reason, len } => {
                 assert!(*len <= stream.len());
-                dropped_bytes += *len as u64;
-                drops[match reason {
-                    DropReason::SoiInFrame => 0,
-                    DropReason::NotAMarker => 1,
-                    DropReason::BadLength => 2,
-                    DropReason::TooLarge => 3,
-                    DropReason::Truncated => 4,
-                }] += 1;
+                t.dropped_bytes += *len as u64;
+                t.drops[drop_index(*reason)] += 1;
             }
         }
     }
+    t
+}
+
+/// Checks the counters against the outputs, and the work done against
+/// the bytes and inputs received.
+fn check_counters(stream: &[u8], inputs: usize, r: &Run, t: &Tally) {
     let s = &r.stats;
-    assert_eq!(s.frames, frames);
+    assert_eq!(
+        s.internal_errors, 0,
+        "the scanner lost the bytes of a frame"
+    );
+    assert_eq!(s.frames, t.frames);
     assert_eq!(
         [
             s.dropped_soi_in_frame,
@@ -129,9 +159,9 @@ fn check(max: usize, stream: &[u8], inputs: usize, r: &Run) {
             s.dropped_too_large,
             s.dropped_truncated
         ],
-        drops
+        t.drops
     );
-    assert_eq!(s.bytes_dropped, dropped_bytes);
+    assert_eq!(s.bytes_dropped, t.dropped_bytes);
     assert!(s.bytes_skipped <= stream.len() as u64);
     let n = stream.len() as u64;
     let inputs = inputs as u64;
@@ -147,10 +177,15 @@ fn check(max: usize, stream: &[u8], inputs: usize, r: &Run) {
     );
     if s.frames_dropped() == 0 && s.thumbnails == 0 {
         assert_eq!(
-            r.copied, frame_bytes,
+            r.copied, t.frame_bytes,
             "without drops every frame byte is copied once"
         );
     }
+}
+
+fn check(max: usize, stream: &[u8], inputs: usize, r: &Run) {
+    let tally = check_outputs(max.max(4), stream, inputs, r);
+    check_counters(stream, inputs, r, &tally);
 }
 
 fuzz_target!(|data: &[u8]| {

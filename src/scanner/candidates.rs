@@ -274,14 +274,16 @@ impl Candidates {
     }
 
     /// Records that candidate `id`'s parse reached an EOI at `end`: it
-    /// stays until it comes to the front.
+    /// stays until it comes to the front. A candidate already gone (it lay
+    /// inside a frame emitted at an earlier byte) stays gone.
     pub fn complete(&mut self, id: u64, end: u64) {
         if let Some(c) = self.held.get_mut(&id) {
             c.complete = Some(end);
         }
     }
 
-    /// Removes candidate `id` (its parse failed, or another stands for it).
+    /// Removes candidate `id` (its parse failed, or another stands for it);
+    /// `None` if it was already gone, inside a frame emitted before.
     pub fn remove(&mut self, id: u64) -> Option<Candidate> {
         let c = self.held.remove(&id)?;
         self.forget_parses_if_empty();

@@ -23,12 +23,12 @@ pub(super) fn continues_scan(next: u8) -> bool {
 /// elsewhere) at once, each against the byte after it, and stops only at a
 /// real marker.
 pub(super) fn entropy_stop(data: &[u8]) -> Option<usize> {
+    // The block search ends at the stop or where the blocks ended, inside
+    // `data` either way; the bytes from there are tested one by one.
     let from = entropy_stop_wide(data);
-    data.get(from..)?
-        .iter()
-        .enumerate()
-        .find(|&(i, &b)| b == 0xFF && !data.get(from + i + 1).is_some_and(|&n| continues_scan(n)))
-        .map(|(i, _)| from + i)
+    debug_assert!(from <= data.len());
+    (from..data.len())
+        .find(|&i| data[i] == 0xFF && !data.get(i + 1).is_some_and(|&n| continues_scan(n)))
 }
 
 /// The vector part of [`entropy_stop`]: returns the stop if it found one in
@@ -150,6 +150,11 @@ fn swar_entropy_stop(data: &[u8]) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::Cell;
+
+    use proptest::prelude::*;
+    use proptest::test_runner::{TestCaseError, TestRunner};
+
     use super::*;
 
     /// The block-wise searches this CPU can run, with their block width.
@@ -174,46 +179,68 @@ mod tests {
             .find(|&i| data[i] == 0xFF && !data.get(i + 1).is_some_and(|&n| continues_scan(n)))
     }
 
-    #[test]
-    fn entropy_stop_agrees_with_the_definition() {
-        // Bytes drawn mostly from the interesting ones, at every length and
-        // every alignment, so each stop position in a block and the tail
-        // are covered, on the wide path and on the 8-byte path.
-        let alphabet = [0xFF, 0x00, 0xD0, 0xD7, 0xD8, 0xD9, 0xCF, 0x12, 0xFE, 0x01];
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut checked = 0;
-        for len in 0..80 {
-            for _ in 0..300 {
-                let data: Vec<u8> = (0..len)
-                    .map(|_| {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        if x.is_multiple_of(4) {
-                            (x >> 8) as u8
-                        } else {
-                            alphabet[(x >> 16) as usize % alphabet.len()]
-                        }
-                    })
-                    .collect();
-                let want = entropy_stop_reference(&data);
-                assert_eq!(entropy_stop(&data), want, "{data:02x?}");
-                // Each block-wise search either finds the stop or leaves at
-                // most one block (plus its look-ahead byte) to the tail.
-                for (width, wide) in block_searches() {
-                    let at = wide(&data);
-                    match want {
-                        Some(w) if at == w => {}
-                        _ => assert!(
-                            at <= want.unwrap_or(data.len()) && at + width >= data.len(),
-                            "{width}-byte blocks: {at} for {want:?} in {data:02x?}"
-                        ),
-                    }
-                }
-                checked += usize::from(want.is_some());
+    /// Bytes drawn mostly from the interesting ones (0xFF, stuffing,
+    /// restart markers, other markers), at lengths up to 80 and so at every
+    /// alignment: each stop position in a block and the tail are covered,
+    /// on the wide path and on the 8-byte path.
+    fn entropy_data() -> impl Strategy<Value = Vec<u8>> {
+        const ALPHABET: [u8; 10] = [0xFF, 0x00, 0xD0, 0xD7, 0xD8, 0xD9, 0xCF, 0x12, 0xFE, 0x01];
+        // One u16 per byte: a quarter any byte, the rest from the alphabet
+        // (cheaper to draw than a choice of strategies per byte).
+        let byte = |x: u16| {
+            let [hi, lo] = x.to_be_bytes();
+            if lo % 4 == 0 {
+                hi
+            } else {
+                ALPHABET[usize::from(hi) % ALPHABET.len()]
+            }
+        };
+        prop::collection::vec(any::<u16>(), 0..80)
+            .prop_map(move |v| v.into_iter().map(byte).collect())
+    }
+
+    /// [`entropy_stop`] finds what the definition finds, and each
+    /// block-wise search either finds the stop or leaves at most one block
+    /// (plus its look-ahead byte) to the tail.
+    fn agrees_with_the_definition(data: &[u8]) -> Result<bool, TestCaseError> {
+        let want = entropy_stop_reference(data);
+        prop_assert_eq!(entropy_stop(data), want, "{:02x?}", data);
+        for (width, wide) in block_searches() {
+            let at = wide(data);
+            if want != Some(at) {
+                prop_assert!(
+                    at <= want.unwrap_or(data.len()) && at + width >= data.len(),
+                    "{}-byte blocks: {} for {:?} in {:02x?}",
+                    width,
+                    at,
+                    want,
+                    data
+                );
             }
         }
-        assert!(checked > 10_000, "stops found: {checked}");
+        Ok(want.is_some())
+    }
+
+    #[test]
+    fn entropy_stop_agrees_with_the_definition() {
+        let config = ProptestConfig {
+            cases: 24_000,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        };
+        let checked = Cell::new(0);
+        TestRunner::new(config)
+            .run(&entropy_data(), |data| {
+                let found = agrees_with_the_definition(&data)?;
+                checked.set(checked.get() + usize::from(found));
+                Ok(())
+            })
+            .unwrap();
+        assert!(checked.get() > 10_000, "stops found: {}", checked.get());
+    }
+
+    #[test]
+    fn entropy_stop_on_long_runs_and_a_final_ff() {
         // Long runs of stuffing and restart markers with one marker far in.
         let mut long = [0xFF, 0x00, 0x55, 0xFF, 0xD3].repeat(1000);
         long[3333] = 0xFF;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Shared test helpers: plugin registration, real JPEG frames, pipeline guards,
 //! bus checks, free ports, temp dirs and Harness helpers; `process` has the
 //! helpers for child processes.
@@ -115,6 +116,14 @@ pub fn fake_jpeg(len: usize, seed: u8) -> Vec<u8> {
         .collect();
     v[..2].copy_from_slice(&[0xFF, 0xD8]);
     v[len - 2..].copy_from_slice(&[0xFF, 0xD9]);
+    v
+}
+
+/// `n` bytes from `rng` (a `fastrand::Rng::with_seed`, so that every run
+/// sees the same bytes).
+pub fn random_bytes(rng: &mut fastrand::Rng, n: usize) -> Vec<u8> {
+    let mut v = vec![0; n];
+    rng.fill(&mut v);
     v
 }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Helpers for tests that run programs: the example binaries, child-process
 //! guards, Ctrl+C, waiting with a time limit, root and network namespaces.
 
@@ -26,15 +27,29 @@ pub fn example_or(name: &str, hint: &str) -> PathBuf {
     path
 }
 
-/// The folder holding libgstudpjpeg.so (target/<profile>), for
-/// GST_PLUGIN_PATH.
+/// A folder holding only the plugin file, for GST_PLUGIN_PATH: a link to
+/// target/<profile>/deps/libgstudpjpeg.so, which `cargo test` builds (only
+/// `cargo build` copies it up to target/<profile>, and a copy there may be
+/// older than the code under test).
 pub fn plugin_dir() -> PathBuf {
-    let dir = target_dir();
+    let built = target_dir().join("deps").join("libgstudpjpeg.so");
     assert!(
-        dir.join("libgstudpjpeg.so").exists(),
-        "{} is missing: run `cargo build`",
-        dir.join("libgstudpjpeg.so").display()
+        built.exists(),
+        "{} is missing: cargo test builds it with the tests",
+        built.display()
     );
+    let dir = target_dir().join("udpjpeg-plugin");
+    let link = dir.join("libgstudpjpeg.so");
+    if !link.exists() {
+        std::fs::create_dir_all(&dir).unwrap();
+        // A dangling link from a target folder that moved.
+        let _ = std::fs::remove_file(&link);
+        match std::os::unix::fs::symlink(&built, &link) {
+            // Another test made it at the same time.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            made => made.unwrap(),
+        }
+    }
     dir
 }
 
@@ -42,13 +57,23 @@ pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// Sends `signal` (`libc::SIGINT`, ...) to `child`.
+fn signal(child: &Child, signal: libc::c_int) {
+    let pid = libc::pid_t::try_from(child.id()).expect("a process id fits in pid_t");
+    // SAFETY: kill(2) takes no pointers; `pid` is our own child, not yet
+    // reaped (we hold its `Child`), so the id names no other process.
+    let sent = unsafe { libc::kill(pid, signal) };
+    assert_eq!(
+        sent,
+        0,
+        "kill({pid}, {signal}): {}",
+        std::io::Error::last_os_error()
+    );
+}
+
 /// Ctrl+C: SIGINT to `child`.
 pub fn interrupt(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    signal(child, libc::SIGINT);
 }
 
 /// Waits up to `limit` for `child` to exit, looking every `poll`: its
@@ -103,14 +128,11 @@ impl Drop for Kill {
 
 /// Fails unless the test runs as root, which it needs `to` do something.
 pub fn require_root(to: &str) {
-    let uid = Command::new("id")
-        .arg("-u")
-        .output()
-        .expect("the id command runs");
+    // SAFETY: geteuid(2) takes no arguments and cannot fail.
+    let euid = unsafe { libc::geteuid() };
     assert_eq!(
-        String::from_utf8_lossy(&uid.stdout).trim(),
-        "0",
-        "this test needs root to {to}; run it as root (CI does)"
+        euid, 0,
+        "this test needs root to {to}; run scripts/test.sh as root (CI does)"
     );
 }
 

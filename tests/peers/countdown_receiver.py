@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MPL-2.0
 """Receives frames the way the widely copied OpenCV UDP tutorial does: it
 first drains datagrams until one whose first byte is 1 (the end of a frame),
 then appends segments until the one numbered 1 and writes the frame to

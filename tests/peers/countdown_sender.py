@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MPL-2.0
 """Sends JPEG files the way the widely copied OpenCV UDP tutorial does: each
 frame is cut into datagrams of at most --max-datagram bytes, and the first
 byte of each counts down from the number of segments to 1. Standard library

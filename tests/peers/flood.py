@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MPL-2.0
 """Floods a UDP port with hostile udpjpeg datagrams from spoofed sources.
 
 Only for a network namespace of the test's own: it sends raw IPv4 packets

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MPL-2.0
 """Receives udpjpeg `sce` datagrams (S/C/E chunks) and writes each complete
 frame to --out-dir as frame-00000.jpg, frame-00001.jpg, ... Standard
 library only; a simple version of the receiver rules of docs/PROTOCOL.md.

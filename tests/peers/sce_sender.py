@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MPL-2.0
 """Sends JPEG files as udpjpeg `sce` datagrams (S/C/E chunks), like the
 Python UDP webcam server scripts do. Standard library only.
 
