@@ -55,6 +55,8 @@ struct State {
     drop_warnings: RateLimit,
     /// Whole frames found when a flush cut the stream, never pushed.
     frames_flushed: u64,
+    /// The scanner's internal errors already logged.
+    internal_errors_logged: u64,
 }
 
 impl Default for State {
@@ -66,6 +68,7 @@ impl Default for State {
             discont: true,
             drop_warnings: RateLimit::default(),
             frames_flushed: 0,
+            internal_errors_logged: 0,
         }
     }
 }
@@ -107,6 +110,24 @@ impl MjpegSplit {
                 Output::Dropped { reason, len } => self.warn_dropped(state, reason, len),
                 Output::Frame { data, tag } => self.queue_frame(state, settings, data, tag, items),
             }
+        }
+        self.log_internal_errors(state);
+    }
+
+    /// A frame the scanner lost to a bug in its own bookkeeping (counted in
+    /// its stats, never hidden behind a plausible frame): an error line, and
+    /// the next frame marked DISCONT.
+    fn log_internal_errors(&self, state: &mut State) {
+        let errors = state.scanner.stats().internal_errors;
+        if errors > state.internal_errors_logged {
+            gst::error!(
+                CAT,
+                imp = self,
+                "Lost {} frame(s) to an internal error of the scanner (a bug: please report it)",
+                errors - state.internal_errors_logged
+            );
+            state.internal_errors_logged = errors;
+            state.discont = true;
         }
     }
 
@@ -321,6 +342,7 @@ impl MjpegSplit {
             .field("thumbnails", stats.thumbnails)
             .field("candidates-refused", stats.candidates_refused)
             .field("frames-flushed", state.frames_flushed)
+            .field("internal-errors", stats.internal_errors)
             .field("bytes-held", state.scanner.bytes_held() as u64)
             .build()
     }
@@ -387,7 +409,9 @@ impl ObjectImpl for MjpegSplit {
                          EXIF thumbnails, never pushed), candidates-refused (SOIs not \
                          followed because 4096 frame candidates were open), frames-flushed \
                          (whole frames found when a flush cut the stream, not pushed; the frame \
-                         a flush cuts is counted in dropped-truncated as at end of stream), bytes-held \
+                         a flush cuts is counted in dropped-truncated as at end of stream), \
+                         internal-errors (frames lost to a bug in the scanner's bookkeeping, \
+                         always 0), bytes-held \
                          (bytes kept for the frames in progress, at most about twice \
                          max-frame-size)",
                     )
