@@ -1,0 +1,718 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The `sce` wire format: S/C/E chunks with image and chunk ids, placed
+//! in their frame by chunk id, checked against the frame's P and `E`.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::hash::Hash;
+
+use super::budget::{Born, Gone};
+use super::datagram::{after_joined, parse_view, total_len};
+use super::parity::FecInfo;
+use super::{Cause, Datagram, Invalid, LATE_WINDOW, Outcome, Reassembler};
+use crate::fec;
+use crate::wire::{self, Kind, SceHeader};
+
+pub(super) struct Pending<B> {
+    pub(super) id: u16,
+    pub(super) born: Born,
+    pub(super) pts: Option<u64>,
+    /// Payload length of the non-final chunks, once one has arrived.
+    pub(super) p: Option<usize>,
+    /// Chunk id of the `E` chunk, once it has arrived.
+    pub(super) end: Option<u16>,
+    pub(super) chunks: BTreeMap<u16, B>,
+    /// Bytes charged for the frame (see `Reassembler::held_bytes`).
+    pub(super) held: usize,
+    pub(super) highest: u16,
+    /// The frame as its parity chunks describe it.
+    pub(super) fec: Option<FecInfo>,
+    /// Parity chunks by index.
+    pub(super) parity: BTreeMap<u16, B>,
+    /// Decodes tried.
+    pub(super) attempts: u8,
+}
+
+impl<B> Pending<B> {
+    pub(super) fn new(id: u16, born: Born, pts: Option<u64>, held: usize) -> Self {
+        Pending {
+            id,
+            born,
+            pts,
+            p: None,
+            end: None,
+            chunks: BTreeMap::new(),
+            held,
+            highest: 0,
+            fec: None,
+            parity: BTreeMap::new(),
+            attempts: 0,
+        }
+    }
+
+    pub(super) fn held_chunks(&self) -> usize {
+        self.chunks.len() + self.parity.len()
+    }
+
+    pub(super) fn gone(self) -> Gone {
+        Gone {
+            id: Some(self.id),
+            born: self.born,
+            chunks: self.held_chunks(),
+            held: self.held,
+        }
+    }
+}
+
+impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
+    /// Makes room for a chunk charged `charge` of frame `id` of `key` (the
+    /// pending frame at `idx`, if any; see `room_for`) and returns the
+    /// frame's index, started if need be.
+    pub(super) fn place(
+        &mut self,
+        key: &K,
+        id: u16,
+        idx: Option<usize>,
+        charge: usize,
+        now: u64,
+        pts: Option<u64>,
+    ) -> Result<usize, Invalid> {
+        let frame = idx.and_then(|i| self.senders.get(key)?.pending.get(i));
+        let joined = frame.map(|f| (f.born, f.held));
+        self.room_for(key, joined, charge)?;
+        // Room may have been made by abandoning earlier frames of this
+        // sender, which moves this one in the list.
+        let found = self
+            .senders
+            .get(key)
+            .and_then(|s| s.pending.iter().position(|f| f.id == id));
+        Ok(match found {
+            Some(i) => i,
+            None => self.new_frame(key, id, now, pts),
+        })
+    }
+
+    pub(super) fn push_sce(
+        &mut self,
+        key: K,
+        datagram: B,
+        now: u64,
+        pts: Option<u64>,
+    ) -> Outcome<K, B> {
+        let header = match SceHeader::parse(&parse_view(&datagram)) {
+            Ok((h, _)) => h,
+            Err(e) => return Outcome::Invalid(Invalid::Wire(e)),
+        };
+        let payload_len = total_len(&datagram) - wire::SCE_HEADER_LEN;
+        match header.kind {
+            Kind::Other(wire::PARITY_KIND) => {
+                self.stats.chunks_parity += 1;
+                return self.push_parity(key, datagram, now, pts);
+            }
+            Kind::Other(k) => return Outcome::UnknownKind(k),
+            _ => {}
+        }
+        let max = self.limits.max_frame_size;
+        let id = header.image_id;
+        let cid = header.chunk_id;
+        let idx = match self.find_frame(&key, id, now) {
+            Ok(idx) => idx,
+            Err(outcome) => return outcome,
+        };
+
+        // Check the chunk against its frame (or an empty one), and learn P.
+        let mut view = FrameView::default();
+        if let Some(i) = idx {
+            let f = &self.senders[&key].pending[i];
+            if f.chunks.contains_key(&cid) {
+                return Outcome::Duplicate;
+            }
+            view = FrameView::of(f);
+        }
+        if let Err(e) = check_chunk(view, header.kind, cid, payload_len, max) {
+            return Outcome::Invalid(e);
+        }
+        let charge = Self::chunk_charge(&datagram);
+        let i = match self.place(&key, id, idx, charge, now, pts) {
+            Ok(i) => i,
+            Err(e) => return Outcome::Invalid(e),
+        };
+        if header.kind != Kind::End {
+            self.learn_p(&key, i, payload_len);
+        }
+
+        let Some(f) = self
+            .senders
+            .get_mut(&key)
+            .and_then(|s| s.pending.get_mut(i))
+        else {
+            return Outcome::Pending;
+        };
+        if cid < f.highest {
+            self.stats.max_reorder = self.stats.max_reorder.max(u64::from(f.highest - cid));
+        }
+        f.highest = f.highest.max(cid);
+        if header.kind == Kind::End {
+            f.end = Some(cid);
+        }
+        f.chunks.insert(cid, datagram);
+        f.held += charge;
+        self.held_bytes += charge;
+        self.complete_or_recover(key, i)
+    }
+
+    /// The pending frame `id` of `key` (index), `None` if there is none yet,
+    /// or the outcome for a chunk of a frame already emitted or late.
+    pub(super) fn find_frame(
+        &mut self,
+        key: &K,
+        id: u16,
+        now: u64,
+    ) -> Result<Option<usize>, Outcome<K, B>> {
+        let s = self.sender_mut(key, now);
+        if let Some(last) = s.last_emitted {
+            match wire::ids_behind(id, last) {
+                0 => return Err(Outcome::Duplicate),
+                d if d <= LATE_WINDOW => {
+                    if s.last_late != Some(id) {
+                        s.last_late = Some(id);
+                        self.stats.frames_late += 1;
+                    }
+                    return Err(Outcome::Late);
+                }
+                _ => {}
+            }
+        }
+        Ok(s.pending.iter().position(|f| f.id == id))
+    }
+
+    /// Starts frame `id` of `key`, making room under the pending limit
+    /// (oldest first); returns its index.
+    pub(super) fn new_frame(&mut self, key: &K, id: u16, now: u64, pts: Option<u64>) -> usize {
+        let limits = self.limits;
+        let born = Born {
+            at: now,
+            seq: self.next_tick(),
+        };
+        let Some(s) = self.senders.get_mut(key) else {
+            return 0;
+        };
+        let mut dropped = Vec::new();
+        while s.pending.len() >= limits.max_pending_frames.max(1) {
+            dropped.push(s.take_pending(0).gone());
+        }
+        let charge = Self::frame_charge();
+        s.pending.push(Pending::new(id, born, pts, charge));
+        if s.started.len() < usize::from(LATE_WINDOW) && !s.started.contains(&id) {
+            s.started.push(id);
+        }
+        let i = s.pending.len() - 1;
+        self.ages.insert(born, key.clone());
+        self.held_bytes += charge;
+        for gone in dropped {
+            self.record_abandoned(key.clone(), gone, Cause::PendingLimit);
+        }
+        i
+    }
+
+    /// Fixes the frame's P on its first non-final chunk (or parity chunk);
+    /// an `E` held before that must fit it, or is dropped as invalid.
+    pub(super) fn learn_p(&mut self, key: &K, i: usize, p: usize) {
+        let max = self.limits.max_frame_size;
+        let Some(f) = self.senders.get_mut(key).and_then(|s| s.pending.get_mut(i)) else {
+            return;
+        };
+        if f.p.is_some() {
+            return;
+        }
+        f.p = Some(p);
+        let Some(e) = f.end else {
+            return;
+        };
+        let e_len = f
+            .chunks
+            .get(&e)
+            .map_or(0, |c| total_len(c) - wire::SCE_HEADER_LEN);
+        if e_len > p || usize::from(e).saturating_mul(p).saturating_add(e_len) > max {
+            if let Some(c) = f.chunks.remove(&e) {
+                let charge = Self::chunk_charge(&c);
+                f.held -= charge;
+                self.held_bytes -= charge;
+            }
+            f.end = None;
+            self.stats.chunks_invalid += 1;
+        }
+    }
+
+    /// Emits frame `i` of `key` if its data chunks are all in, or rebuilds it
+    /// from parity once enough chunks are in.
+    pub(super) fn complete_or_recover(&mut self, key: K, i: usize) -> Outcome<K, B> {
+        let Some(s) = self.senders.get_mut(&key) else {
+            return Outcome::Pending;
+        };
+        let Some(f) = s.pending.get_mut(i) else {
+            return Outcome::Pending;
+        };
+        let whole = f.end.is_some_and(|e| f.chunks.len() == usize::from(e) + 1);
+        if whole {
+            let f = s.take_pending(i);
+            self.release(f.born, f.held);
+            let data_bytes = f
+                .chunks
+                .values()
+                .map(|c| total_len(c) - wire::SCE_HEADER_LEN)
+                .sum();
+            let chunks: Vec<B> = f.chunks.into_values().collect();
+            return self.finish(key, Some(f.id), f.pts, data_bytes, chunks, None);
+        }
+        let Some(info) = f.fec else {
+            return Outcome::Pending;
+        };
+        if f.held_chunks() < usize::from(info.k) || f.attempts >= fec::MAX_DECODE_ATTEMPTS {
+            return Outcome::Pending;
+        }
+        f.attempts += 1;
+        let data: Vec<(usize, Cow<[u8]>)> = f
+            .chunks
+            .iter()
+            .map(|(&cid, c)| (usize::from(cid), after_joined(c, wire::SCE_HEADER_LEN)))
+            .collect();
+        let parity: Vec<([u8; 4], Cow<[u8]>)> = f
+            .parity
+            .values()
+            .map(|c| {
+                // Parsed when it was pushed: longer than its header.
+                let whole = after_joined(c, 0);
+                let mut id = [0u8; 4];
+                if let Some(b) = whole.get(wire::PARITY_HEADER_LEN - 4..wire::PARITY_HEADER_LEN) {
+                    id.copy_from_slice(b);
+                }
+                (id, whole)
+            })
+            .collect();
+        let rebuilt = fec::decode(
+            info.len as usize,
+            info.t,
+            usize::from(info.k),
+            info.crc,
+            data.iter().map(|(cid, d)| (*cid, d.as_ref())),
+            parity
+                .iter()
+                .map(|(id, d)| (*id, d.get(wire::PARITY_HEADER_LEN..).unwrap_or(&[]))),
+        );
+        let Some(frame) = rebuilt else {
+            return Outcome::Pending;
+        };
+        let f = s.take_pending(i);
+        self.release(f.born, f.held);
+        self.stats.frames_recovered += 1;
+        self.stats.chunks_recovered += u64::from(info.k).saturating_sub(f.chunks.len() as u64);
+        let len = frame.len();
+        self.finish(key, Some(f.id), f.pts, len, Vec::new(), Some(frame))
+    }
+}
+
+/// What `check_chunk` needs to know of a pending frame.
+#[derive(Default, Clone, Copy)]
+pub(super) struct FrameView {
+    pub(super) p: Option<usize>,
+    pub(super) end: Option<u16>,
+    pub(super) last_chunk: Option<u16>,
+    pub(super) fec: Option<FecInfo>,
+}
+
+impl FrameView {
+    pub(super) fn of<B>(f: &Pending<B>) -> Self {
+        FrameView {
+            p: f.p,
+            end: f.end,
+            last_chunk: f.chunks.last_key_value().map(|(&k, _)| k),
+            fec: f.fec,
+        }
+    }
+}
+
+/// Checks a chunk against the frame it would join (not yet holding this chunk id).
+pub(super) fn check_chunk(
+    f: FrameView,
+    kind: Kind,
+    cid: u16,
+    len: usize,
+    max: usize,
+) -> Result<(), Invalid> {
+    let at = usize::from(cid);
+    if let Some(info) = f.fec {
+        // The frame as its parity describes it: K chunks of T bytes.
+        let last = info.k - 1;
+        let last_len = info.len as usize - usize::from(last) * info.t;
+        let fits = match kind {
+            Kind::End => cid == last && len == last_len,
+            _ => cid < last && len == info.t,
+        };
+        if !fits {
+            return Err(Invalid::ParityMismatch);
+        }
+    }
+    if kind == Kind::End {
+        if let Some(end) = f.end {
+            return Err(Invalid::SecondEnd { end, chunk_id: cid });
+        }
+        if let Some(last) = f.last_chunk
+            && last > cid
+        {
+            return Err(Invalid::PastEnd {
+                end: cid,
+                chunk_id: last,
+            });
+        }
+        return match f.p {
+            Some(p) if len > p => Err(Invalid::Length {
+                payload: len,
+                expected: p,
+            }),
+            Some(p) if at * p + len > max => Err(Invalid::TooLarge {
+                end: at * p + len,
+                max,
+            }),
+            // P unknown: every chunk before this one holds at least `len` bytes.
+            None if (at + 1) * len > max => Err(Invalid::TooLarge {
+                end: (at + 1) * len,
+                max,
+            }),
+            _ => Ok(()),
+        };
+    }
+    if let Some(end) = f.end
+        && cid > end
+    {
+        return Err(Invalid::PastEnd { end, chunk_id: cid });
+    }
+    let p = match f.p {
+        Some(p) if p != len => {
+            return Err(Invalid::Length {
+                payload: len,
+                expected: p,
+            });
+        }
+        Some(p) => p,
+        None => len,
+    };
+    if (at + 1) * p > max {
+        return Err(Invalid::TooLarge {
+            end: (at + 1) * p,
+            max,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::reassembly::testutil::*;
+
+    #[test]
+    fn in_order_frame_is_emitted_on_last_chunk() {
+        let mut r = sce();
+        let f = jpeg(23, 1);
+        let d = Plan::new(WireFormat::Sce, f.len(), 15)
+            .unwrap()
+            .datagrams(100, &f);
+        assert_eq!(d.len(), 3);
+        assert_pending(r.push(1, d[0].clone(), 10, Some(1000)));
+        assert_pending(r.push(1, d[1].clone(), 20, Some(2000)));
+        let out = frame_of(r.push(1, d[2].clone(), 30, Some(3000)));
+        assert_eq!(out.to_vec(), f);
+        assert_eq!(out.pts, Some(1000));
+        assert_eq!(out.image_id, Some(100));
+        assert!(out.discont, "first frame of a sender is a discontinuity");
+        let mut buf = vec![0; f.len()];
+        assert!(out.copy_to(&mut buf));
+        assert_eq!(buf, f);
+        assert!(!out.copy_to(&mut [0; 3]));
+        assert_eq!(r.held_bytes(), 0);
+        assert_eq!(r.pending_frames(), 0);
+        let s = r.stats();
+        assert_eq!(
+            (s.frames_received, s.chunks_received, s.bytes_received),
+            (1, 3, 23 + 15)
+        );
+    }
+
+    #[test]
+    fn any_order_within_a_frame() {
+        let f = jpeg(100, 2);
+        let d = Plan::new(WireFormat::Sce, f.len(), 15)
+            .unwrap()
+            .datagrams(7, &f);
+        let n = d.len();
+        // Reversed: E first (P unknown), then the rest.
+        let mut r = sce();
+        for (i, x) in d.iter().rev().enumerate() {
+            let o = r.push(1, x.clone(), i as u64, Some(i as u64));
+            if i + 1 < n {
+                assert_pending(o);
+            } else {
+                let out = frame_of(o);
+                assert_eq!(out.to_vec(), f);
+                assert_eq!(out.pts, Some(0), "pts of the first datagram to arrive");
+            }
+        }
+        assert_eq!(r.stats().max_reorder, (n - 1) as u64);
+    }
+
+    #[test]
+    fn interleaved_consecutive_frames_both_complete() {
+        let (a, b) = (jpeg(40, 3), jpeg(50, 4));
+        let da = Plan::new(WireFormat::Sce, a.len(), 15)
+            .unwrap()
+            .datagrams(9, &a);
+        let db = Plan::new(WireFormat::Sce, b.len(), 15)
+            .unwrap()
+            .datagrams(10, &b);
+        let mut r = sce();
+        let mut out = Vec::new();
+        for i in 0..db.len() {
+            for d in [da.get(i), db.get(i)].into_iter().flatten() {
+                if let Outcome::Frame(f) = r.push(1, d.clone(), 0, None) {
+                    out.push((f.image_id, f.to_vec(), f.discont));
+                }
+            }
+        }
+        assert_eq!(out, vec![(Some(9), a, true), (Some(10), b, false)]);
+        assert_eq!(r.stats().frames_lost, 0);
+    }
+
+    #[test]
+    fn duplicates_are_ignored_and_counted() {
+        let f = jpeg(40, 5);
+        let d = Plan::new(WireFormat::Sce, f.len(), 19)
+            .unwrap()
+            .datagrams(1, &f);
+        assert_eq!(d.len(), 3);
+        let mut r = sce();
+        assert_pending(r.push(1, d[0].clone(), 0, None));
+        assert!(matches!(
+            r.push(1, d[0].clone(), 0, None),
+            Outcome::Duplicate
+        ));
+        assert_pending(r.push(1, d[1].clone(), 0, None));
+        assert_eq!(frame_of(r.push(1, d[2].clone(), 0, None)).to_vec(), f);
+        // Chunks of the frame just emitted are duplicates too, not a new frame.
+        assert!(matches!(
+            r.push(1, d[2].clone(), 0, None),
+            Outcome::Duplicate
+        ));
+        assert!(matches!(
+            r.push(1, d[0].clone(), 0, None),
+            Outcome::Duplicate
+        ));
+        assert_eq!(r.pending_frames(), 0);
+        assert_eq!(r.stats().chunks_duplicate, 3);
+    }
+
+    #[test]
+    fn second_e_and_chunks_past_e() {
+        let mut r = sce();
+        assert_pending(r.push(1, dg(b'S', 5, 0, &[0xFF, 0xD8, 1]), 0, None));
+        assert_pending(r.push(1, dg(b'E', 5, 3, &[9]), 0, None));
+        assert!(matches!(
+            r.push(1, dg(b'E', 5, 4, &[9]), 0, None),
+            Outcome::Invalid(Invalid::SecondEnd {
+                end: 3,
+                chunk_id: 4
+            })
+        ));
+        assert!(matches!(
+            r.push(1, dg(b'C', 5, 4, &[1, 2, 3]), 0, None),
+            Outcome::Invalid(Invalid::PastEnd {
+                end: 3,
+                chunk_id: 4
+            })
+        ));
+        // An E that would leave chunks already held beyond it.
+        assert_pending(r.push(1, dg(b'C', 6, 5, &[1, 2, 3]), 0, None));
+        assert!(matches!(
+            r.push(1, dg(b'E', 6, 2, &[1]), 0, None),
+            Outcome::Invalid(Invalid::PastEnd {
+                end: 2,
+                chunk_id: 5
+            })
+        ));
+        assert_eq!(r.stats().chunks_invalid, 3);
+    }
+
+    #[test]
+    fn lengths_that_disagree() {
+        let mut r = sce();
+        assert_pending(r.push(1, dg(b'S', 5, 0, &[0xFF, 0xD8, 1, 2]), 0, None));
+        assert!(matches!(
+            r.push(1, dg(b'C', 5, 1, &[1, 2, 3]), 0, None),
+            Outcome::Invalid(Invalid::Length {
+                payload: 3,
+                expected: 4
+            })
+        ));
+        assert!(matches!(
+            r.push(1, dg(b'E', 5, 1, &[1, 2, 3, 4, 5]), 0, None),
+            Outcome::Invalid(Invalid::Length {
+                payload: 5,
+                expected: 4
+            })
+        ));
+        // A full-length E is fine.
+        let out = frame_of(r.push(1, dg(b'E', 5, 1, &[1, 2, 3, 4]), 0, None));
+        assert_eq!(out.to_vec(), [0xFF, 0xD8, 1, 2, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn e_before_p_is_known_is_held_then_checked() {
+        // E arrives first and is held; the S then fixes P = 2 and the E (3 bytes) is invalid.
+        let mut r = sce();
+        let (e, s) = (dg(b'E', 8, 1, &[7, 7, 7]), dg(b'S', 8, 0, &[0xFF, 0xD8]));
+        assert_pending(r.push(1, e.to_vec(), 0, None));
+        assert_eq!(r.held_bytes(), frame_held(&[&e]));
+        assert_pending(r.push(1, s.to_vec(), 0, None));
+        assert_eq!(r.stats().chunks_invalid, 1);
+        assert_eq!(r.held_bytes(), frame_held(&[&s]), "the E is no longer held");
+        // A correct E then completes the frame.
+        let out = frame_of(r.push(1, dg(b'E', 8, 1, &[7]), 0, None));
+        assert_eq!(out.to_vec(), [0xFF, 0xD8, 7]);
+
+        // E first that fits P: kept.
+        let mut r = sce();
+        assert_pending(r.push(1, dg(b'E', 8, 1, &[7]), 0, None));
+        let out = frame_of(r.push(1, dg(b'S', 8, 0, &[0xFF, 0xD8]), 0, None));
+        assert_eq!(out.to_vec(), [0xFF, 0xD8, 7]);
+    }
+
+    #[test]
+    fn lone_e_at_65535_holds_only_what_arrived() {
+        let limits = Limits {
+            timeout_ns: 100,
+            ..Limits::default()
+        };
+        let mut r = R::new(WireFormat::Sce, limits);
+        let e1 = dg(b'E', 3, 65535, &[1]);
+        assert_pending(r.push(1, e1.to_vec(), 0, None));
+        assert_eq!(r.held_bytes(), frame_held(&[&e1]));
+        assert_eq!(r.pending_frames(), 1);
+        // Its payload claims nothing: a 100-byte E at 65535 would need 6.5 MB
+        // before it, which still fits 16 MiB, and is held as what it pins.
+        let e2 = dg(b'E', 4, 65535, &[1; 100]);
+        assert_pending(r.push(1, e2.to_vec(), 0, None));
+        assert_eq!(r.held_bytes(), frame_held(&[&e1]) + frame_held(&[&e2]));
+        assert!(r.held_bytes() < 20_000, "{}", r.held_bytes());
+        // A 300-byte E at 65535 implies at least 19.6 MB: past the limit.
+        assert!(matches!(
+            r.push(1, dg(b'E', 5, 65535, &[1; 300]), 0, None),
+            Outcome::Invalid(Invalid::TooLarge { .. })
+        ));
+        // They time out and are counted as lost.
+        assert!(matches!(
+            r.push(1, dg(b'x', 0, 0, &[]), 1000, None),
+            Outcome::UnknownKind(b'x')
+        ));
+        assert_eq!(r.pending_frames(), 0);
+        assert_eq!(r.held_bytes(), 0);
+        assert_eq!(r.stats().frames_timeout, 2);
+        assert_eq!(r.stats().frames_lost, 2);
+        let ab = r.take_abandoned();
+        assert_eq!(ab.len(), 2);
+        assert!(
+            ab.iter()
+                .all(|a| a.cause == Cause::Timeout && a.sender == 1)
+        );
+    }
+
+    #[test]
+    fn max_frame_size_bounds_placement() {
+        let limits = Limits {
+            max_frame_size: 10,
+            ..Limits::default()
+        };
+        let mut r = R::new(WireFormat::Sce, limits);
+        assert_pending(r.push(1, dg(b'S', 1, 0, &[0xFF, 0xD8, 0, 0]), 0, None));
+        assert_pending(r.push(1, dg(b'C', 1, 1, &[0; 4]), 0, None));
+        assert!(matches!(
+            r.push(1, dg(b'C', 1, 2, &[0; 4]), 0, None),
+            Outcome::Invalid(Invalid::TooLarge { end: 12, max: 10 })
+        ));
+        assert!(matches!(
+            r.push(1, dg(b'E', 1, 2, &[0; 3]), 0, None),
+            Outcome::Invalid(Invalid::TooLarge { end: 11, max: 10 })
+        ));
+        assert_eq!(
+            frame_of(r.push(1, dg(b'E', 1, 2, &[0xFF, 0xD9]), 0, None)).len,
+            10
+        );
+        // A single datagram larger than the limit.
+        assert!(matches!(
+            r.push(1, dg(b'E', 2, 0, &[0; 11]), 0, None),
+            Outcome::Invalid(Invalid::TooLarge { end: 11, max: 10 })
+        ));
+    }
+
+    #[test]
+    fn late_window_and_restart() {
+        let mut r = sce();
+        frame_of(r.push(1, dg(b'E', 100, 0, &[0xFF, 0xD8]), 0, None));
+        // 1 and 64 behind: late.
+        assert!(matches!(
+            r.push(1, dg(b'E', 99, 0, &[0xFF, 0xD8]), 0, None),
+            Outcome::Late
+        ));
+        assert!(matches!(
+            r.push(1, dg(b'S', 99, 0, &[0xFF, 0xD8]), 0, None),
+            Outcome::Late
+        ));
+        assert!(matches!(
+            r.push(1, dg(b'E', 36, 0, &[0xFF, 0xD8]), 0, None),
+            Outcome::Late
+        ));
+        assert_eq!(r.stats().frames_late, 2);
+        assert_eq!(r.stats().chunks_late, 3);
+        // 65 behind: a new frame (a restart).
+        let out = frame_of(r.push(1, dg(b'E', 35, 0, &[0xFF, 0xD8]), 0, None));
+        assert!(out.discont);
+        // A restart at a random far id is picked up at once.
+        let out = frame_of(r.push(1, dg(b'E', 40_000, 0, &[0xFF, 0xD8]), 0, None));
+        assert_eq!(out.image_id, Some(40_000));
+        assert!(out.discont);
+        // Late window across the wrap.
+        frame_of(r.push(1, dg(b'E', 10, 0, &[0xFF, 0xD8]), 0, None));
+        assert!(matches!(
+            r.push(1, dg(b'E', 65_500, 0, &[0xFF, 0xD8]), 0, None),
+            Outcome::Late
+        ));
+    }
+
+    #[test]
+    fn pending_limit_abandons_oldest() {
+        let limits = Limits {
+            max_pending_frames: 2,
+            ..Limits::default()
+        };
+        let mut r = R::new(WireFormat::Sce, limits);
+        for id in 1..=3 {
+            assert_pending(r.push(1, dg(b'S', id, 0, &[0xFF, 0xD8]), 0, None));
+        }
+        assert_eq!(r.pending_frames(), 2);
+        assert_eq!(r.stats().frames_pending_limit, 1);
+        assert_eq!(r.take_abandoned()[0].image_id, Some(1));
+        // Frame 1 is gone; 2 and 3 can still complete.
+        assert_eq!(
+            frame_of(r.push(1, dg(b'E', 2, 1, &[0]), 0, None)).image_id,
+            Some(2)
+        );
+        assert_eq!(
+            frame_of(r.push(1, dg(b'E', 3, 1, &[0]), 0, None)).image_id,
+            Some(3)
+        );
+        // Another sender's frames are not affected by sender 1's limit.
+        assert_pending(r.push(2, dg(b'S', 1, 0, &[0xFF, 0xD8]), 0, None));
+        for id in 10..20 {
+            assert_pending(r.push(1, dg(b'S', id, 0, &[0xFF, 0xD8]), 0, None));
+        }
+        assert_eq!(frame_of(r.push(2, dg(b'E', 1, 1, &[0]), 0, None)).sender, 2);
+    }
+}
