@@ -166,9 +166,6 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
             Cause::SenderEvicted | Cause::Resync | Cause::Drained => {}
         }
         self.discont = true;
-        if let Some(s) = self.senders.get_mut(&sender) {
-            s.discont = true;
-        }
         if self.abandoned.len() < ABANDONED_LOG_CAP {
             self.abandoned.push(Abandoned {
                 sender,
@@ -180,31 +177,58 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         }
     }
 
-    /// Abandons incomplete frames until `need` more bytes for sender `key`
-    /// fit within `max_held_bytes`, never the frame born `keep`: first that
+    /// Abandons incomplete frames until `need` more bytes fit within
+    /// `max_held_bytes`, never the frame born `keep`: first the `current`
     /// sender's own, oldest first, while it holds more than its share
     /// (`max_held_bytes / max_senders`), so that one address flooding the
     /// budget pushes out only its own frames; then the oldest of any
     /// sender. False when they cannot fit even so.
-    pub(super) fn make_room(&mut self, need: usize, keep: Option<Born>, key: Option<&K>) -> bool {
-        let share = self.limits.max_held_bytes / self.limits.max_senders.max(1);
+    pub(super) fn make_room(
+        &mut self,
+        need: usize,
+        keep: Option<Born>,
+        mut current: Option<Current<'_, K, B>>,
+    ) -> bool {
         while self.held_bytes.saturating_add(need) > self.limits.max_held_bytes {
-            let sender = key.and_then(|k| Some((k, self.senders.get(k)?)));
-            let own = sender
-                .filter(|(_, s)| s.held().saturating_add(need) > share)
-                .and_then(|(k, s)| Some((s.oldest_but(keep)?, k)));
-            let oldest = || self.ages.iter().find(|(b, _)| Some(**b) != keep);
-            let Some((born, key)) = own.or_else(oldest).map(|(b, k)| (*b, k.clone())) else {
+            let Some((born, key)) = self.oldest_to_abandon(need, keep, current.as_ref()) else {
                 return false;
             };
-            self.abandon_frame(born, &key, Cause::MemoryLimit);
+            self.abandon_frame(born, &key, current.as_mut(), Cause::MemoryLimit);
         }
         true
     }
 
-    /// Abandons the incomplete frame born `born` of sender `key`.
-    pub(super) fn abandon_frame(&mut self, born: Born, key: &K, cause: Cause) {
-        match self.senders.get_mut(key).and_then(|s| s.take_frame(born)) {
+    /// The frame `make_room` abandons next (see there), with its sender.
+    fn oldest_to_abandon(
+        &self,
+        need: usize,
+        keep: Option<Born>,
+        current: Option<&Current<'_, K, B>>,
+    ) -> Option<(Born, K)> {
+        let share = self.limits.max_held_bytes / self.limits.max_senders.max(1);
+        let own = current
+            .filter(|c| c.sender.held().saturating_add(need) > share)
+            .and_then(|c| Some((c.sender.oldest_but(keep)?, c.key.clone())));
+        own.or_else(|| {
+            let (born, key) = self.ages.iter().find(|(b, _)| Some(**b) != keep)?;
+            Some((*born, key.clone()))
+        })
+    }
+
+    /// Abandons the incomplete frame born `born` of sender `key`, which is
+    /// the `current` one or in the table.
+    pub(super) fn abandon_frame(
+        &mut self,
+        born: Born,
+        key: &K,
+        current: Option<&mut Current<'_, K, B>>,
+        cause: Cause,
+    ) {
+        let sender = match current {
+            Some(c) if c.key == key => Some(&mut *c.sender),
+            _ => self.senders.get_mut(key),
+        };
+        match sender.and_then(|s| s.abandon(born)) {
             Some(gone) => self.record_abandoned(key.clone(), gone, cause),
             // Every entry of the age order is a frame (`audit` checks it);
             // were one not, dropping it still lets `make_room` go on.
@@ -214,14 +238,15 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         }
     }
 
-    /// Makes room within `max_held_bytes` for a chunk charged `charge`
-    /// joining `joined` of `key` (a frame's birth and the bytes it holds),
-    /// or a new frame. A chunk that cannot fit beside that frame alone is
-    /// refused, with no other frame touched, and the frame abandoned: it
-    /// could never complete.
+    /// Makes room within `max_held_bytes` for a chunk charged `charge` of
+    /// sender `key`, `s`, joining its frame `joined` (a frame's birth and
+    /// the bytes it holds), or a new frame. A chunk that cannot fit beside
+    /// that frame alone is refused, with no other frame touched, and the
+    /// frame abandoned: it could never complete.
     pub(super) fn room_for(
         &mut self,
         key: &K,
+        s: &mut Sender<B>,
         joined: Option<(Born, usize)>,
         charge: usize,
     ) -> Result<(), Invalid> {
@@ -230,13 +255,31 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
             None => (None, 0, charge.saturating_add(Self::frame_charge())),
         };
         let max = self.limits.max_held_bytes;
-        if kept.saturating_add(need) <= max && self.make_room(need, keep, Some(key)) {
+        let mut current = Current { key, sender: s };
+        if kept.saturating_add(need) <= max && self.make_room(need, keep, Some(current.reborrow()))
+        {
             return Ok(());
         }
         if let Some(born) = keep {
-            self.abandon_frame(born, key, Cause::MemoryLimit);
+            self.abandon_frame(born, key, Some(&mut current), Cause::MemoryLimit);
         }
         Err(Invalid::Memory { need, max })
+    }
+}
+
+/// The sender whose datagram is being handled: out of the table meanwhile
+/// (see `Reassembler::with_sender`), so the budget is handed it.
+pub(super) struct Current<'a, K, B> {
+    key: &'a K,
+    sender: &'a mut Sender<B>,
+}
+
+impl<K, B> Current<'_, K, B> {
+    fn reborrow(&mut self) -> Current<'_, K, B> {
+        Current {
+            key: self.key,
+            sender: self.sender,
+        }
     }
 }
 

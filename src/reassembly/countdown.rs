@@ -6,9 +6,11 @@ use std::hash::Hash;
 
 use super::budget::{Born, Gone};
 use super::datagram::{parse_view, total_len};
-use super::{Cause, Datagram, Invalid, Outcome, Reassembler};
+use super::senders::Sender;
+use super::{Cause, Datagram, Frame, Invalid, Outcome, Reassembler};
 use crate::wire;
 
+/// The `countdown` frame a sender has in progress.
 pub(super) struct Countdown<B> {
     pub(super) prev: u8,
     pub(super) born: Born,
@@ -31,6 +33,14 @@ impl<B> Countdown<B> {
     }
 }
 
+/// A segment as read from its header.
+struct Segment<B> {
+    count: u8,
+    /// Payload bytes.
+    len: usize,
+    datagram: B,
+}
+
 impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
     pub(super) fn push_countdown(
         &mut self,
@@ -39,94 +49,97 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         now: u64,
         pts: Option<u64>,
     ) -> Outcome<K, B> {
-        let c = match wire::parse_countdown(&parse_view(&datagram)) {
+        let count = match wire::parse_countdown(&parse_view(&datagram)) {
             Ok((c, _)) => c,
             Err(e) => return Outcome::Invalid(Invalid::Wire(e)),
         };
-        let payload_len = total_len(&datagram) - wire::COUNTDOWN_HEADER_LEN;
-        let max = self.limits.max_frame_size;
-        let s = self.sender_mut(&key, now);
+        let segment = Segment {
+            count,
+            len: total_len(&datagram) - wire::COUNTDOWN_HEADER_LEN,
+            datagram,
+        };
+        self.with_sender(key, now, |r, key, s| r.segment(key, s, segment, now, pts))
+    }
+
+    /// A segment of sender `s`: it continues the frame in progress (or
+    /// breaks it and starts one), and completes it at countdown 1.
+    fn segment(
+        &mut self,
+        key: &K,
+        s: &mut Sender<B>,
+        seg: Segment<B>,
+        now: u64,
+        pts: Option<u64>,
+    ) -> Outcome<K, B> {
         let continues = s
             .countdown
             .as_ref()
-            .is_some_and(|f| f.prev.checked_sub(1) == Some(c));
-        if !continues && let Some(f) = s.countdown.take() {
-            self.record_abandoned(key.clone(), f.gone(), Cause::Resync);
+            .is_some_and(|f| f.prev.checked_sub(1) == Some(seg.count));
+        if !continues {
+            self.resync(key, s);
         }
-        let Some(s) = self.senders.get_mut(&key) else {
-            // Not reached: sender_mut has just made the sender.
-            return Outcome::Pending;
-        };
+        let max = self.limits.max_frame_size;
         let held = s.countdown.as_ref().map_or(0, |f| f.bytes);
-        if held + payload_len > max {
-            if let Some(f) = s.countdown.take() {
-                self.record_abandoned(key.clone(), f.gone(), Cause::Resync);
-            }
-            return Outcome::Invalid(Invalid::TooLarge {
-                end: held + payload_len,
-                max,
-            });
+        if held + seg.len > max {
+            self.resync(key, s);
+            let end = held + seg.len;
+            return Outcome::Invalid(Invalid::TooLarge { end, max });
         }
-        let charge = Self::chunk_charge(&datagram);
-        if let Err(e) = self.countdown_room(&key, charge, now, pts) {
+        let charge = Self::chunk_charge(&seg.datagram);
+        let joined = s.countdown.as_ref().map(|f| (f.born, f.held));
+        if let Err(e) = self.room_for(key, s, joined, charge) {
             return Outcome::Invalid(e);
         }
-        let Some(s) = self.senders.get_mut(&key) else {
-            // Not reached: sender_mut has just made the sender.
-            return Outcome::Pending;
+        let mut f = match s.countdown.take() {
+            Some(f) => f,
+            None => self.new_countdown(key, now, pts),
         };
-        let Some(f) = s.countdown.as_mut() else {
-            // Not reached: countdown_room has made the frame.
-            return Outcome::Pending;
-        };
-        f.prev = c;
-        f.chunks.push(datagram);
-        f.bytes += payload_len;
+        f.prev = seg.count;
+        f.chunks.push(seg.datagram);
+        f.bytes += seg.len;
         f.held += charge;
         self.held_bytes += charge;
-        if c != 1 {
+        if seg.count != 1 {
+            s.countdown = Some(f);
             return Outcome::Pending;
         }
-        let Some(f) = s.countdown.take() else {
-            return Outcome::Pending;
-        };
         self.release(f.born, f.held);
-        self.finish(key, None, f.pts, f.bytes, f.chunks, None)
+        let frame = Frame::whole(
+            key.clone(),
+            None,
+            f.pts,
+            f.bytes,
+            wire::COUNTDOWN_HEADER_LEN,
+            f.chunks,
+        );
+        self.finish(s, frame)
     }
 
-    /// Makes room for a countdown chunk charged `charge` (see `room_for`),
-    /// and starts a frame for it if `key` has none in progress.
-    pub(super) fn countdown_room(
-        &mut self,
-        key: &K,
-        charge: usize,
-        now: u64,
-        pts: Option<u64>,
-    ) -> Result<(), Invalid> {
-        let current = self.senders.get(key).and_then(|s| s.countdown.as_ref());
-        let joined = current.map(|f| (f.born, f.held));
-        self.room_for(key, joined, charge)?;
-        if joined.is_some() {
-            return Ok(());
+    /// Abandons the frame `s` has in progress, if any: a datagram broke
+    /// its countdown.
+    fn resync(&mut self, key: &K, s: &mut Sender<B>) {
+        if let Some(gone) = s.abandon_countdown() {
+            self.record_abandoned(key.clone(), gone, Cause::Resync);
         }
+    }
+
+    /// Starts a countdown frame of `key`, first heard at `now`.
+    fn new_countdown(&mut self, key: &K, now: u64, pts: Option<u64>) -> Countdown<B> {
         let born = Born {
             at: now,
             seq: self.next_tick(),
         };
         let held = Self::frame_charge();
-        if let Some(s) = self.senders.get_mut(key) {
-            s.countdown = Some(Countdown {
-                prev: 0,
-                born,
-                pts,
-                chunks: Vec::new(),
-                bytes: 0,
-                held,
-            });
-            self.ages.insert(born, key.clone());
-            self.held_bytes += held;
+        self.ages.insert(born, key.clone());
+        self.held_bytes += held;
+        Countdown {
+            prev: 0,
+            born,
+            pts,
+            chunks: Vec::new(),
+            bytes: 0,
+            held,
         }
-        Ok(())
     }
 }
 

@@ -5,6 +5,7 @@
 use std::hash::Hash;
 
 use super::datagram::after;
+use super::senders::Sender;
 use super::{Cause, Datagram, Invalid, LATE_WINDOW, Outcome, Reassembler};
 use crate::jpeg;
 use crate::wire::{self, WireFormat};
@@ -67,80 +68,104 @@ impl<K, B: Datagram> Frame<K, B> {
     }
 }
 
-impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
-    /// Emits a complete frame if it is a JPEG frame, and updates the sender's order.
-    pub(super) fn finish(
-        &mut self,
-        key: K,
-        id: Option<u16>,
+impl<K, B> Frame<K, B> {
+    /// A frame made of its datagrams, `chunks`, in order, each with a
+    /// header of `header_len` bytes before its part of the frame.
+    pub(super) fn whole(
+        sender: K,
+        image_id: Option<u16>,
         pts: Option<u64>,
         len: usize,
+        header_len: usize,
         chunks: Vec<B>,
-        rebuilt: Option<Vec<u8>>,
-    ) -> Outcome<K, B> {
-        let header_len = self.format.header_len();
-        let frame = Frame {
-            sender: key.clone(),
-            image_id: id,
+    ) -> Self {
+        Frame {
+            sender,
+            image_id,
             pts,
             discont: false,
             len,
-            recovered: rebuilt.is_some(),
+            recovered: false,
             header_len,
             chunks,
-            rebuilt,
-        };
+            rebuilt: None,
+        }
+    }
+
+    /// An `sce` frame rebuilt from parity as `bytes`.
+    pub(super) fn rebuilt(sender: K, image_id: u16, pts: Option<u64>, bytes: Vec<u8>) -> Self {
+        Frame {
+            sender,
+            image_id: Some(image_id),
+            pts,
+            discont: false,
+            len: bytes.len(),
+            recovered: true,
+            header_len: 0,
+            chunks: Vec::new(),
+            rebuilt: Some(bytes),
+        }
+    }
+}
+
+impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
+    /// Emits a complete frame of sender `s` if it is a JPEG frame, and
+    /// moves the sender on to it.
+    pub(super) fn finish(&mut self, s: &mut Sender<B>, frame: Frame<K, B>) -> Outcome<K, B> {
         if !is_jpeg(&frame, self.format) {
             self.stats.frames_invalid += 1;
             self.discont = true;
-            if let Some(s) = self.senders.get_mut(&key) {
-                s.discont = true;
-            }
-            return Outcome::Invalid(Invalid::NotJpeg { len });
+            s.discont = true;
+            return Outcome::Invalid(Invalid::NotJpeg { len: frame.len });
         }
-
-        let Some(s) = self.senders.get_mut(&key) else {
-            return Outcome::Invalid(Invalid::NotJpeg { len });
+        let gap = match frame.image_id {
+            Some(id) => self.advance(&frame.sender, s, id),
+            None => false,
         };
-        let mut gap = false;
-        let mut superseded = Vec::new();
-        if let Some(id) = id {
-            if let Some(last) = s.last_emitted {
-                let ahead = id.wrapping_sub(last);
-                gap = ahead != 1;
-                if (2..=LATE_WINDOW).contains(&ahead) {
-                    // Ids between the last frame and this one that never showed up.
-                    let seen = s
-                        .started
-                        .iter()
-                        .filter(|&&f| (1..ahead).contains(&f.wrapping_sub(last)))
-                        .count() as u64;
-                    self.stats.ids_skipped += u64::from(ahead - 1).saturating_sub(seen);
-                }
-            }
-            s.last_emitted = Some(id);
-            s.started.clear();
-            // Frames now in the late window can never be emitted.
-            let mut i = 0;
-            while i < s.pending.len() {
-                if (1..=LATE_WINDOW).contains(&wire::ids_behind(s.pending[i].id, id)) {
-                    superseded.push(s.take_pending(i).gone());
-                } else {
-                    i += 1;
-                }
-            }
-        }
-        for gone in superseded {
-            self.record_abandoned(key.clone(), gone, Cause::Superseded);
-        }
-        let sender_discont = self
-            .senders
-            .get_mut(&key)
-            .is_some_and(|s| std::mem::replace(&mut s.discont, false));
-        let discont = gap || sender_discont || self.discont;
-        self.discont = false;
+        // Both flags are cleared, whatever the gap.
+        let lost =
+            std::mem::replace(&mut s.discont, false) | std::mem::replace(&mut self.discont, false);
+        let discont = gap || lost;
         self.stats.frames_received += 1;
         Outcome::Frame(Frame { discont, ..frame })
+    }
+
+    /// Moves sender `s` on to frame `id`, just emitted: counts the ids it
+    /// skipped and abandons its frames that are now late. True when `id`
+    /// does not follow the frame emitted before.
+    fn advance(&mut self, key: &K, s: &mut Sender<B>, id: u16) -> bool {
+        let mut gap = false;
+        if let Some(last) = s.last_emitted {
+            let ahead = id.wrapping_sub(last);
+            gap = ahead != 1;
+            if (2..=LATE_WINDOW).contains(&ahead) {
+                // Ids between the last frame and this one that never showed up.
+                let seen = s
+                    .started
+                    .iter()
+                    .filter(|&&f| (1..ahead).contains(&f.wrapping_sub(last)))
+                    .count() as u64;
+                self.stats.ids_skipped += u64::from(ahead - 1).saturating_sub(seen);
+            }
+        }
+        s.last_emitted = Some(id);
+        s.started.clear();
+        self.supersede(key, s, id);
+        gap
+    }
+
+    /// Abandons the frames of `s` that lie in the late window of frame
+    /// `id`, just emitted: they can never be emitted.
+    fn supersede(&mut self, key: &K, s: &mut Sender<B>, id: u16) {
+        let mut i = 0;
+        while i < s.pending.len() {
+            if (1..=LATE_WINDOW).contains(&wire::ids_behind(s.pending[i].id, id)) {
+                let gone = s.abandon_pending(i);
+                self.record_abandoned(key.clone(), gone, Cause::Superseded);
+            } else {
+                i += 1;
+            }
+        }
     }
 }
 

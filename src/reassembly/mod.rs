@@ -320,7 +320,7 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
             && now >= born.at.saturating_add(timeout)
         {
             let key = key.clone();
-            self.abandon_frame(born, &key, Cause::Timeout);
+            self.abandon_frame(born, &key, None, Cause::Timeout);
         }
     }
 }

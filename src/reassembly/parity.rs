@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: MPL-2.0
 //! Parity (`F`) chunks: RaptorQ repair symbols that rebuild a frame's lost
-//! data chunks (see [`crate::fec`]).
+//! data chunks (see [`crate::fec`] and docs/PROTOCOL.md).
 
+use std::borrow::Cow;
 use std::hash::Hash;
 
 use super::datagram::{after_joined, total_len};
-use super::sce::Pending;
-use super::{Datagram, Invalid, Outcome, Reassembler};
+use super::sce::{Behind, Pending};
+use super::senders::Sender;
+use super::{Datagram, Frame, Invalid, Outcome, Reassembler};
 use crate::fec;
-use crate::wire;
+use crate::wire::{self, ParityHeader};
 
+/// The frame as its parity chunks describe it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct FecInfo {
     pub(super) k: u16,
@@ -17,6 +20,14 @@ pub(super) struct FecInfo {
     pub(super) crc: u32,
     pub(super) t: usize,
     pub(super) m: u16,
+}
+
+/// A parity chunk as read from its header.
+struct ParityChunk<B> {
+    id: u16,
+    index: u16,
+    info: FecInfo,
+    datagram: B,
 }
 
 impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
@@ -29,73 +40,160 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         now: u64,
         pts: Option<u64>,
     ) -> Outcome<K, B> {
-        let (h, t) = match wire::ParityHeader::parse(&after_joined(&datagram, 0)) {
+        let (h, t) = match ParityHeader::parse(&after_joined(&datagram, 0)) {
             Ok((h, symbol)) => (h, symbol.len()),
             Err(e) => return Outcome::Invalid(Invalid::Parity(e)),
         };
+        let info = match self.fec_info(&h, t) {
+            Ok(info) => info,
+            Err(e) => return Outcome::Invalid(e),
+        };
+        let chunk = ParityChunk {
+            id: h.image_id,
+            index: h.index,
+            info,
+            datagram,
+        };
+        self.with_sender(key, now, |r, key, s| {
+            r.parity_chunk(key, s, chunk, now, pts)
+        })
+    }
+
+    /// The frame as parity header `h` with symbols of `t` bytes describes
+    /// it, if parity can cover it and it fits `max_frame_size`.
+    fn fec_info(&self, h: &ParityHeader, t: usize) -> Result<FecInfo, Invalid> {
+        let len = h.frame_len as usize;
+        if !fec::valid_layout(len, t, usize::from(h.data_chunks))
+            || usize::from(h.count) > fec::MAX_REPAIR_SYMBOLS
+        {
+            return Err(Invalid::ParityMismatch);
+        }
         let max = self.limits.max_frame_size;
-        let info = FecInfo {
+        if len > max {
+            return Err(Invalid::TooLarge { end: len, max });
+        }
+        Ok(FecInfo {
             k: h.data_chunks,
             len: h.frame_len,
             crc: h.crc,
             t,
             m: h.count,
-        };
-        if !fec::valid_layout(h.frame_len as usize, t, usize::from(h.data_chunks))
-            || usize::from(h.count) > fec::MAX_REPAIR_SYMBOLS
-        {
-            return Outcome::Invalid(Invalid::ParityMismatch);
-        }
-        if h.frame_len as usize > max {
-            return Outcome::Invalid(Invalid::TooLarge {
-                end: h.frame_len as usize,
-                max,
-            });
-        }
-        let idx = match self.find_frame(&key, h.image_id, now) {
-            Ok(idx) => idx,
+        })
+    }
+
+    /// A parity chunk of sender `s`: checked against its frame, then held,
+    /// rebuilding the frame perhaps.
+    fn parity_chunk(
+        &mut self,
+        key: &K,
+        s: &mut Sender<B>,
+        c: ParityChunk<B>,
+        now: u64,
+        pts: Option<u64>,
+    ) -> Outcome<K, B> {
+        match self.behind(s, c.id) {
             // Parity of a frame already emitted whole is simply not needed.
-            Err(Outcome::Duplicate) => return Outcome::ParityUnneeded,
-            Err(outcome) => return outcome,
-        };
-        if let Some(i) = idx {
-            let f = &self.senders[&key].pending[i];
-            if f.parity.contains_key(&h.index) {
+            Some(Behind::Emitted) => return Outcome::ParityUnneeded,
+            Some(Behind::Late) => return Outcome::Late,
+            None => {}
+        }
+        if let Some(f) = s.frame(c.id) {
+            if f.parity.contains_key(&c.index) {
                 return Outcome::Duplicate;
             }
-            if !parity_fits(f, info) {
-                return Outcome::Invalid(Invalid::ParityMismatch);
-            }
-            // Parity bytes held per frame stay within max-frame-size.
-            let end = f.parity.len().saturating_add(1).saturating_mul(t);
-            if end > max || f.parity.len() >= usize::from(info.k).max(1) * 2 {
-                return Outcome::Invalid(Invalid::TooLarge { end, max });
+            if let Err(e) = self.check_parity(f, c.info) {
+                return Outcome::Invalid(e);
             }
         }
-        let charge = Self::chunk_charge(&datagram);
-        let i = match self.place(&key, h.image_id, idx, charge, now, pts) {
-            Ok(i) => i,
+        let charge = Self::chunk_charge(&c.datagram);
+        let mut f = match self.join(key, s, c.id, charge, now, pts) {
+            Ok(f) => f,
             Err(e) => return Outcome::Invalid(e),
         };
-        self.learn_p(&key, i, t);
-        let Some(f) = self
-            .senders
-            .get_mut(&key)
-            .and_then(|s| s.pending.get_mut(i))
-        else {
-            return Outcome::Pending;
-        };
-        f.fec = Some(info);
-        f.parity.insert(h.index, datagram);
+        self.learn_p(&mut f, c.info.t);
+        f.fec = Some(c.info);
+        f.parity.insert(c.index, c.datagram);
         f.held += charge;
         self.held_bytes += charge;
-        self.complete_or_recover(key, i)
+        self.complete_or_recover(key, s, f)
+    }
+
+    /// Checks a parity chunk describing the frame as `info` against frame
+    /// `f`, which it would join.
+    fn check_parity(&self, f: &Pending<B>, info: FecInfo) -> Result<(), Invalid> {
+        if !parity_fits(f, info) {
+            return Err(Invalid::ParityMismatch);
+        }
+        // Parity bytes held per frame stay within max-frame-size.
+        let max = self.limits.max_frame_size;
+        let end = f.parity.len().saturating_add(1).saturating_mul(info.t);
+        if end > max || f.parity.len() >= usize::from(info.k).max(1) * 2 {
+            return Err(Invalid::TooLarge { end, max });
+        }
+        Ok(())
+    }
+
+    /// Rebuilds frame `f` from its data and parity chunks, once it holds
+    /// enough of them, for at most `MAX_DECODE_ATTEMPTS` tries: the frame
+    /// as its parity describes it, and its bytes.
+    pub(super) fn recover(&mut self, f: &mut Pending<B>) -> Option<(FecInfo, Vec<u8>)> {
+        let info = f.fec?;
+        if f.held_chunks() < usize::from(info.k) || f.attempts >= fec::MAX_DECODE_ATTEMPTS {
+            return None;
+        }
+        f.attempts += 1;
+        let data: Vec<(usize, Cow<[u8]>)> = f
+            .chunks
+            .iter()
+            .map(|(&cid, c)| (usize::from(cid), after_joined(c, wire::SCE_HEADER_LEN)))
+            .collect();
+        let parity: Vec<([u8; 4], Cow<[u8]>)> = f
+            .parity
+            .values()
+            .map(|c| {
+                // Parsed when it was pushed: longer than its header.
+                let whole = after_joined(c, 0);
+                let mut id = [0u8; 4];
+                if let Some(b) = whole.get(wire::PARITY_HEADER_LEN - 4..wire::PARITY_HEADER_LEN) {
+                    id.copy_from_slice(b);
+                }
+                (id, whole)
+            })
+            .collect();
+        let bytes = fec::decode(
+            info.len as usize,
+            info.t,
+            usize::from(info.k),
+            info.crc,
+            data.iter().map(|(cid, d)| (*cid, d.as_ref())),
+            parity
+                .iter()
+                .map(|(id, d)| (*id, d.get(wire::PARITY_HEADER_LEN..).unwrap_or(&[]))),
+        )?;
+        Some((info, bytes))
+    }
+
+    /// Emits frame `f` of `s`, described by its parity as `info` and
+    /// rebuilt as `bytes`.
+    pub(super) fn emit_rebuilt(
+        &mut self,
+        key: &K,
+        s: &mut Sender<B>,
+        f: Pending<B>,
+        (info, bytes): (FecInfo, Vec<u8>),
+    ) -> Outcome<K, B> {
+        s.fit_pending();
+        self.release(f.born, f.held);
+        self.stats.frames_recovered += 1;
+        let rebuilt = u64::from(info.k).saturating_sub(f.chunks.len() as u64);
+        self.stats.chunks_recovered += rebuilt;
+        self.finish(s, Frame::rebuilt(key.clone(), f.id, f.pts, bytes))
     }
 }
 
 /// Whether a parity chunk describing the frame as `info` agrees with what
 /// the frame already holds.
-pub(super) fn parity_fits<B: Datagram>(f: &Pending<B>, info: FecInfo) -> bool {
+fn parity_fits<B: Datagram>(f: &Pending<B>, info: FecInfo) -> bool {
     if f.fec.is_some_and(|known| known != info) || f.p.is_some_and(|p| p != info.t) {
         return false;
     }

@@ -1,18 +1,22 @@
 // SPDX-License-Identifier: MPL-2.0
-//! The `sce` wire format: S/C/E chunks with image and chunk ids, placed
-//! in their frame by chunk id, checked against the frame's P and `E`.
+//! The `sce` wire format: S/C/E chunks with image and chunk ids, placed in
+//! their frame by chunk id and checked against the frame's P and `E`.
+//!
+//! A chunk is checked against its frame while the frame stays in its
+//! sender's list (so the memory budget sees it); it is then taken out,
+//! given the chunk, and either emitted or put back.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::hash::Hash;
 
 use super::budget::{Born, Gone};
-use super::datagram::{after_joined, parse_view, total_len};
+use super::datagram::{parse_view, total_len};
 use super::parity::FecInfo;
-use super::{Cause, Datagram, Invalid, LATE_WINDOW, Outcome, Reassembler};
-use crate::fec;
+use super::senders::Sender;
+use super::{Cause, Datagram, Frame, Invalid, LATE_WINDOW, Outcome, Reassembler};
 use crate::wire::{self, Kind, SceHeader};
 
+/// An incomplete `sce` frame.
 pub(super) struct Pending<B> {
     pub(super) id: u16,
     pub(super) born: Born,
@@ -34,7 +38,7 @@ pub(super) struct Pending<B> {
 }
 
 impl<B> Pending<B> {
-    pub(super) fn new(id: u16, born: Born, pts: Option<u64>, held: usize) -> Self {
+    fn new(id: u16, born: Born, pts: Option<u64>, held: usize) -> Self {
         Pending {
             id,
             born,
@@ -54,6 +58,12 @@ impl<B> Pending<B> {
         self.chunks.len() + self.parity.len()
     }
 
+    /// Whether it holds every data chunk, from 0 to its `E`.
+    fn is_whole(&self) -> bool {
+        self.end
+            .is_some_and(|e| self.chunks.len() == usize::from(e) + 1)
+    }
+
     pub(super) fn gone(self) -> Gone {
         Gone {
             id: Some(self.id),
@@ -64,34 +74,26 @@ impl<B> Pending<B> {
     }
 }
 
-impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
-    /// Makes room for a chunk charged `charge` of frame `id` of `key` (the
-    /// pending frame at `idx`, if any; see `room_for`) and returns the
-    /// frame's index, started if need be.
-    pub(super) fn place(
-        &mut self,
-        key: &K,
-        id: u16,
-        idx: Option<usize>,
-        charge: usize,
-        now: u64,
-        pts: Option<u64>,
-    ) -> Result<usize, Invalid> {
-        let frame = idx.and_then(|i| self.senders.get(key)?.pending.get(i));
-        let joined = frame.map(|f| (f.born, f.held));
-        self.room_for(key, joined, charge)?;
-        // Room may have been made by abandoning earlier frames of this
-        // sender, which moves this one in the list.
-        let found = self
-            .senders
-            .get(key)
-            .and_then(|s| s.pending.iter().position(|f| f.id == id));
-        Ok(match found {
-            Some(i) => i,
-            None => self.new_frame(key, id, now, pts),
-        })
-    }
+/// A data chunk (`S`, `C` or `E`) as read from its header.
+struct DataChunk<B> {
+    kind: Kind,
+    id: u16,
+    cid: u16,
+    /// Payload bytes.
+    len: usize,
+    datagram: B,
+}
 
+/// Where a frame id lies for a sender that has emitted frames.
+pub(super) enum Behind {
+    /// It is the frame emitted last.
+    Emitted,
+    /// It lies within `LATE_WINDOW` ids behind it.
+    Late,
+}
+
+impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
+    /// An `sce` datagram: a data chunk, a parity chunk or an unknown kind.
     pub(super) fn push_sce(
         &mut self,
         key: K,
@@ -103,125 +105,136 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
             Ok((h, _)) => h,
             Err(e) => return Outcome::Invalid(Invalid::Wire(e)),
         };
-        let payload_len = total_len(&datagram) - wire::SCE_HEADER_LEN;
-        match header.kind {
+        let kind = match header.kind {
             Kind::Other(wire::PARITY_KIND) => {
                 self.stats.chunks_parity += 1;
                 return self.push_parity(key, datagram, now, pts);
             }
             Kind::Other(k) => return Outcome::UnknownKind(k),
-            _ => {}
-        }
-        let max = self.limits.max_frame_size;
-        let id = header.image_id;
-        let cid = header.chunk_id;
-        let idx = match self.find_frame(&key, id, now) {
-            Ok(idx) => idx,
-            Err(outcome) => return outcome,
+            kind => kind,
         };
-
-        // Check the chunk against its frame (or an empty one), and learn P.
-        let mut view = FrameView::default();
-        if let Some(i) = idx {
-            let f = &self.senders[&key].pending[i];
-            if f.chunks.contains_key(&cid) {
-                return Outcome::Duplicate;
-            }
-            view = FrameView::of(f);
-        }
-        if let Err(e) = check_chunk(view, header.kind, cid, payload_len, max) {
-            return Outcome::Invalid(e);
-        }
-        let charge = Self::chunk_charge(&datagram);
-        let i = match self.place(&key, id, idx, charge, now, pts) {
-            Ok(i) => i,
-            Err(e) => return Outcome::Invalid(e),
+        let chunk = DataChunk {
+            kind,
+            id: header.image_id,
+            cid: header.chunk_id,
+            len: total_len(&datagram) - wire::SCE_HEADER_LEN,
+            datagram,
         };
-        if header.kind != Kind::End {
-            self.learn_p(&key, i, payload_len);
-        }
-
-        let Some(f) = self
-            .senders
-            .get_mut(&key)
-            .and_then(|s| s.pending.get_mut(i))
-        else {
-            return Outcome::Pending;
-        };
-        if cid < f.highest {
-            self.stats.max_reorder = self.stats.max_reorder.max(u64::from(f.highest - cid));
-        }
-        f.highest = f.highest.max(cid);
-        if header.kind == Kind::End {
-            f.end = Some(cid);
-        }
-        f.chunks.insert(cid, datagram);
-        f.held += charge;
-        self.held_bytes += charge;
-        self.complete_or_recover(key, i)
+        self.with_sender(key, now, |r, key, s| r.data_chunk(key, s, chunk, now, pts))
     }
 
-    /// The pending frame `id` of `key` (index), `None` if there is none yet,
-    /// or the outcome for a chunk of a frame already emitted or late.
-    pub(super) fn find_frame(
+    /// A data chunk of sender `s`: checked against its frame, then held,
+    /// completing the frame perhaps.
+    fn data_chunk(
         &mut self,
         key: &K,
-        id: u16,
+        s: &mut Sender<B>,
+        c: DataChunk<B>,
         now: u64,
-    ) -> Result<Option<usize>, Outcome<K, B>> {
-        let s = self.sender_mut(key, now);
-        if let Some(last) = s.last_emitted {
-            match wire::ids_behind(id, last) {
-                0 => return Err(Outcome::Duplicate),
-                d if d <= LATE_WINDOW => {
-                    if s.last_late != Some(id) {
-                        s.last_late = Some(id);
-                        self.stats.frames_late += 1;
-                    }
-                    return Err(Outcome::Late);
-                }
-                _ => {}
-            }
+        pts: Option<u64>,
+    ) -> Outcome<K, B> {
+        match self.behind(s, c.id) {
+            Some(Behind::Emitted) => return Outcome::Duplicate,
+            Some(Behind::Late) => return Outcome::Late,
+            None => {}
         }
-        Ok(s.pending.iter().position(|f| f.id == id))
+        let view = match s.frame(c.id) {
+            Some(f) if f.chunks.contains_key(&c.cid) => return Outcome::Duplicate,
+            Some(f) => FrameView::of(f),
+            None => FrameView::default(),
+        };
+        let max = self.limits.max_frame_size;
+        if let Err(e) = check_chunk(view, c.kind, c.cid, c.len, max) {
+            return Outcome::Invalid(e);
+        }
+        let charge = Self::chunk_charge(&c.datagram);
+        let mut f = match self.join(key, s, c.id, charge, now, pts) {
+            Ok(f) => f,
+            Err(e) => return Outcome::Invalid(e),
+        };
+        if c.kind != Kind::End {
+            self.learn_p(&mut f, c.len);
+        }
+        if c.cid < f.highest {
+            let depth = u64::from(f.highest - c.cid);
+            self.stats.max_reorder = self.stats.max_reorder.max(depth);
+        }
+        f.highest = f.highest.max(c.cid);
+        if c.kind == Kind::End {
+            f.end = Some(c.cid);
+        }
+        f.chunks.insert(c.cid, c.datagram);
+        f.held += charge;
+        self.held_bytes += charge;
+        self.complete_or_recover(key, s, f)
     }
 
-    /// Starts frame `id` of `key`, making room under the pending limit
-    /// (oldest first); returns its index.
-    pub(super) fn new_frame(&mut self, key: &K, id: u16, now: u64, pts: Option<u64>) -> usize {
-        let limits = self.limits;
+    /// Where frame `id` lies behind the last frame `s` emitted, if it does
+    /// (a late frame is counted once).
+    pub(super) fn behind(&mut self, s: &mut Sender<B>, id: u16) -> Option<Behind> {
+        match wire::ids_behind(id, s.last_emitted?) {
+            0 => Some(Behind::Emitted),
+            d if d <= LATE_WINDOW => {
+                if s.last_late != Some(id) {
+                    s.last_late = Some(id);
+                    self.stats.frames_late += 1;
+                }
+                Some(Behind::Late)
+            }
+            _ => None,
+        }
+    }
+
+    /// Makes room for a chunk charged `charge` of frame `id` of `s` (see
+    /// `room_for`), then takes the frame out of the list to add the chunk
+    /// to it, or starts it.
+    pub(super) fn join(
+        &mut self,
+        key: &K,
+        s: &mut Sender<B>,
+        id: u16,
+        charge: usize,
+        now: u64,
+        pts: Option<u64>,
+    ) -> Result<Pending<B>, Invalid> {
+        let joined = s.frame(id).map(|f| (f.born, f.held));
+        self.room_for(key, s, joined, charge)?;
+        Ok(match s.take_frame(id) {
+            Some(f) => f,
+            None => self.new_frame(key, s, id, now, pts),
+        })
+    }
+
+    /// Starts frame `id` of `s`, making room under the pending limit
+    /// (oldest first). It is not in the list yet: `restore` puts it there.
+    fn new_frame(
+        &mut self,
+        key: &K,
+        s: &mut Sender<B>,
+        id: u16,
+        now: u64,
+        pts: Option<u64>,
+    ) -> Pending<B> {
         let born = Born {
             at: now,
             seq: self.next_tick(),
         };
-        let Some(s) = self.senders.get_mut(key) else {
-            return 0;
-        };
-        let mut dropped = Vec::new();
-        while s.pending.len() >= limits.max_pending_frames.max(1) {
-            dropped.push(s.take_pending(0).gone());
+        while s.pending.len() >= self.limits.max_pending_frames.max(1) {
+            let gone = s.abandon_pending(0);
+            self.record_abandoned(key.clone(), gone, Cause::PendingLimit);
         }
-        let charge = Self::frame_charge();
-        s.pending.push(Pending::new(id, born, pts, charge));
         if s.started.len() < usize::from(LATE_WINDOW) && !s.started.contains(&id) {
             s.started.push(id);
         }
-        let i = s.pending.len() - 1;
+        let charge = Self::frame_charge();
         self.ages.insert(born, key.clone());
         self.held_bytes += charge;
-        for gone in dropped {
-            self.record_abandoned(key.clone(), gone, Cause::PendingLimit);
-        }
-        i
+        Pending::new(id, born, pts, charge)
     }
 
     /// Fixes the frame's P on its first non-final chunk (or parity chunk);
     /// an `E` held before that must fit it, or is dropped as invalid.
-    pub(super) fn learn_p(&mut self, key: &K, i: usize, p: usize) {
-        let max = self.limits.max_frame_size;
-        let Some(f) = self.senders.get_mut(key).and_then(|s| s.pending.get_mut(i)) else {
-            return;
-        };
+    pub(super) fn learn_p(&mut self, f: &mut Pending<B>, p: usize) {
         if f.p.is_some() {
             return;
         }
@@ -233,6 +246,7 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
             .chunks
             .get(&e)
             .map_or(0, |c| total_len(c) - wire::SCE_HEADER_LEN);
+        let max = self.limits.max_frame_size;
         if e_len > p || usize::from(e).saturating_mul(p).saturating_add(e_len) > max {
             if let Some(c) = f.chunks.remove(&e) {
                 let charge = Self::chunk_charge(&c);
@@ -244,85 +258,59 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         }
     }
 
-    /// Emits frame `i` of `key` if its data chunks are all in, or rebuilds it
-    /// from parity once enough chunks are in.
-    pub(super) fn complete_or_recover(&mut self, key: K, i: usize) -> Outcome<K, B> {
-        let Some(s) = self.senders.get_mut(&key) else {
-            return Outcome::Pending;
-        };
-        let Some(f) = s.pending.get_mut(i) else {
-            return Outcome::Pending;
-        };
-        let whole = f.end.is_some_and(|e| f.chunks.len() == usize::from(e) + 1);
-        if whole {
-            let f = s.take_pending(i);
-            self.release(f.born, f.held);
-            let data_bytes = f
-                .chunks
-                .values()
-                .map(|c| total_len(c) - wire::SCE_HEADER_LEN)
-                .sum();
-            let chunks: Vec<B> = f.chunks.into_values().collect();
-            return self.finish(key, Some(f.id), f.pts, data_bytes, chunks, None);
+    /// Emits frame `f` of `s` if its data chunks are all in, or rebuilds it
+    /// from parity once enough chunks are in; else puts it back in the list.
+    pub(super) fn complete_or_recover(
+        &mut self,
+        key: &K,
+        s: &mut Sender<B>,
+        mut f: Pending<B>,
+    ) -> Outcome<K, B> {
+        if f.is_whole() {
+            return self.emit_whole(key, s, f);
         }
-        let Some(info) = f.fec else {
-            return Outcome::Pending;
-        };
-        if f.held_chunks() < usize::from(info.k) || f.attempts >= fec::MAX_DECODE_ATTEMPTS {
-            return Outcome::Pending;
+        match self.recover(&mut f) {
+            Some(rebuilt) => self.emit_rebuilt(key, s, f, rebuilt),
+            None => {
+                s.restore(f);
+                Outcome::Pending
+            }
         }
-        f.attempts += 1;
-        let data: Vec<(usize, Cow<[u8]>)> = f
-            .chunks
-            .iter()
-            .map(|(&cid, c)| (usize::from(cid), after_joined(c, wire::SCE_HEADER_LEN)))
-            .collect();
-        let parity: Vec<([u8; 4], Cow<[u8]>)> = f
-            .parity
-            .values()
-            .map(|c| {
-                // Parsed when it was pushed: longer than its header.
-                let whole = after_joined(c, 0);
-                let mut id = [0u8; 4];
-                if let Some(b) = whole.get(wire::PARITY_HEADER_LEN - 4..wire::PARITY_HEADER_LEN) {
-                    id.copy_from_slice(b);
-                }
-                (id, whole)
-            })
-            .collect();
-        let rebuilt = fec::decode(
-            info.len as usize,
-            info.t,
-            usize::from(info.k),
-            info.crc,
-            data.iter().map(|(cid, d)| (*cid, d.as_ref())),
-            parity
-                .iter()
-                .map(|(id, d)| (*id, d.get(wire::PARITY_HEADER_LEN..).unwrap_or(&[]))),
-        );
-        let Some(frame) = rebuilt else {
-            return Outcome::Pending;
-        };
-        let f = s.take_pending(i);
+    }
+
+    /// Emits frame `f` of `s`, which holds all its data chunks.
+    fn emit_whole(&mut self, key: &K, s: &mut Sender<B>, f: Pending<B>) -> Outcome<K, B> {
+        s.fit_pending();
         self.release(f.born, f.held);
-        self.stats.frames_recovered += 1;
-        self.stats.chunks_recovered += u64::from(info.k).saturating_sub(f.chunks.len() as u64);
-        let len = frame.len();
-        self.finish(key, Some(f.id), f.pts, len, Vec::new(), Some(frame))
+        let len = f
+            .chunks
+            .values()
+            .map(|c| total_len(c) - wire::SCE_HEADER_LEN)
+            .sum();
+        let chunks = f.chunks.into_values().collect();
+        let frame = Frame::whole(
+            key.clone(),
+            Some(f.id),
+            f.pts,
+            len,
+            wire::SCE_HEADER_LEN,
+            chunks,
+        );
+        self.finish(s, frame)
     }
 }
 
 /// What `check_chunk` needs to know of a pending frame.
 #[derive(Default, Clone, Copy)]
-pub(super) struct FrameView {
-    pub(super) p: Option<usize>,
-    pub(super) end: Option<u16>,
-    pub(super) last_chunk: Option<u16>,
-    pub(super) fec: Option<FecInfo>,
+struct FrameView {
+    p: Option<usize>,
+    end: Option<u16>,
+    last_chunk: Option<u16>,
+    fec: Option<FecInfo>,
 }
 
 impl FrameView {
-    pub(super) fn of<B>(f: &Pending<B>) -> Self {
+    fn of<B>(f: &Pending<B>) -> Self {
         FrameView {
             p: f.p,
             end: f.end,
@@ -333,13 +321,7 @@ impl FrameView {
 }
 
 /// Checks a chunk against the frame it would join (not yet holding this chunk id).
-pub(super) fn check_chunk(
-    f: FrameView,
-    kind: Kind,
-    cid: u16,
-    len: usize,
-    max: usize,
-) -> Result<(), Invalid> {
+fn check_chunk(f: FrameView, kind: Kind, cid: u16, len: usize, max: usize) -> Result<(), Invalid> {
     let at = usize::from(cid);
     if let Some(info) = f.fec {
         // The frame as its parity describes it: K chunks of T bytes.

@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: MPL-2.0
-//! The sender table: each sender's state, a fast keyed hash for its
-//! keys, and forgetting the least recently heard sender when it is full.
+//! The sender table: each sender's state, a fast keyed hash for its keys,
+//! and forgetting the least recently heard sender when the table is full.
+//!
+//! A datagram's sender is looked up once: [`Reassembler::with_sender`]
+//! takes its state out of the table for the time the datagram is handled
+//! and puts it back after, so the code in between holds a `&mut Sender`
+//! and never looks it up again.
 
-use std::collections::hash_map;
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 
 use super::budget::{Born, Gone};
@@ -36,7 +40,7 @@ pub(super) type Filed = (u64, u64);
 pub(super) const PENDING_SPARE: usize = 4;
 
 impl<B> Sender<B> {
-    pub(super) fn new(now: u64, filed: Filed) -> Self {
+    fn new(now: u64, filed: Filed) -> Self {
         Sender {
             last_emitted: None,
             started: Vec::new(),
@@ -49,15 +53,57 @@ impl<B> Sender<B> {
         }
     }
 
-    /// Removes pending frame `i` (which exists), giving back the room of
-    /// the list beyond `PENDING_SPARE` and twice the frames it still holds.
-    pub(super) fn take_pending(&mut self, i: usize) -> Pending<B> {
-        let f = self.pending.remove(i);
+    /// The incomplete `sce` frame `id`, if this sender has one.
+    pub(super) fn frame(&self, id: u16) -> Option<&Pending<B>> {
+        self.pending.iter().find(|f| f.id == id)
+    }
+
+    /// Takes the incomplete `sce` frame `id` out of the list, to add a
+    /// chunk to it; [`Sender::restore`] puts it back if it stays incomplete.
+    pub(super) fn take_frame(&mut self, id: u16) -> Option<Pending<B>> {
+        let i = self.pending.iter().position(|f| f.id == id)?;
+        Some(self.pending.remove(i))
+    }
+
+    /// Puts back a frame taken with [`Sender::take_frame`] (or a new one),
+    /// in its place in the list, which is in order of birth.
+    pub(super) fn restore(&mut self, f: Pending<B>) {
+        let at = self.pending.partition_point(|g| g.born < f.born);
+        self.pending.insert(at, f);
+    }
+
+    /// Gives back the room of the list of pending frames beyond
+    /// `PENDING_SPARE` and twice the frames it holds, after frames left it.
+    pub(super) fn fit_pending(&mut self) {
         let len = self.pending.len();
         if self.pending.capacity() > PENDING_SPARE.max(2 * len) {
             self.pending.shrink_to(PENDING_SPARE.max(len));
         }
-        f
+    }
+
+    /// Abandons pending frame `i` (an index in the list): the next frame
+    /// emitted follows a loss.
+    pub(super) fn abandon_pending(&mut self, i: usize) -> Gone {
+        let f = self.pending.remove(i);
+        self.fit_pending();
+        self.discont = true;
+        f.gone()
+    }
+
+    /// Abandons the `countdown` frame in progress, if any.
+    pub(super) fn abandon_countdown(&mut self) -> Option<Gone> {
+        let gone = self.countdown.take()?.gone();
+        self.discont = true;
+        Some(gone)
+    }
+
+    /// Abandons the incomplete frame born `born`, if this sender holds it.
+    pub(super) fn abandon(&mut self, born: Born) -> Option<Gone> {
+        if self.countdown.as_ref().is_some_and(|c| c.born == born) {
+            return self.abandon_countdown();
+        }
+        let i = self.pending.iter().position(|f| f.born == born)?;
+        Some(self.abandon_pending(i))
     }
 
     /// Bytes its incomplete frames hold.
@@ -67,33 +113,23 @@ impl<B> Sender<B> {
     }
 
     /// Its oldest incomplete frame but the one born `keep`.
-    pub(super) fn oldest_but(&self, keep: Option<Born>) -> Option<&Born> {
-        let pending = self.pending.iter().map(|f| &f.born);
-        let countdown = self.countdown.iter().map(|c| &c.born);
-        pending.chain(countdown).filter(|b| Some(**b) != keep).min()
-    }
-
-    /// Removes the incomplete frame born `born`, if this sender holds it.
-    pub(super) fn take_frame(&mut self, born: Born) -> Option<Gone> {
-        if self.countdown.as_ref().is_some_and(|c| c.born == born) {
-            return self.countdown.take().map(Countdown::gone);
-        }
-        let i = self.pending.iter().position(|f| f.born == born)?;
-        Some(self.take_pending(i).gone())
+    pub(super) fn oldest_but(&self, keep: Option<Born>) -> Option<Born> {
+        let pending = self.pending.iter().map(|f| f.born);
+        let countdown = self.countdown.iter().map(|c| c.born);
+        pending.chain(countdown).filter(|b| Some(*b) != keep).min()
     }
 }
 
-/// Hashes the keys of the sender table, which is looked up several times
-/// per datagram: a multiply-rotate mix per word of the key, keyed by a
-/// random seed per reassembler, and a final avalanche. Several times faster
-/// than the default SipHash on a socket address. Its weaker resistance to
-/// chosen collisions costs little here: the table never holds more than
-/// `max_senders` keys.
+/// Hashes the keys of the sender table: a multiply-rotate mix per word of
+/// the key, keyed by a random seed per reassembler, and a final avalanche.
+/// Several times faster than the default SipHash on a socket address. Its
+/// weaker resistance to chosen collisions costs little here: the table
+/// never holds more than `max_senders` keys.
 #[derive(Clone)]
 pub(super) struct SenderHasher(u64);
 
 impl SenderHasher {
-    pub(super) fn mix(&mut self, word: u64) {
+    fn mix(&mut self, word: u64) {
         self.0 = (self.0.rotate_left(23) ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
@@ -171,6 +207,35 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
             .count()
     }
 
+    /// Runs `handle` on the state of sender `key`, heard at `now` (made, and
+    /// room made for it, if it is new). The state is out of the table
+    /// meanwhile: `handle` is given it and its key, and the memory budget
+    /// reaches it through them (see `make_room`).
+    pub(super) fn with_sender<T>(
+        &mut self,
+        key: K,
+        now: u64,
+        handle: impl FnOnce(&mut Self, &K, &mut Sender<B>) -> T,
+    ) -> T {
+        let mut s = match self.senders.remove(&key) {
+            Some(s) => s,
+            None => self.new_sender(&key, now),
+        };
+        s.last_heard = now;
+        let out = handle(self, &key, &mut s);
+        self.senders.insert(key, s);
+        out
+    }
+
+    /// The state of a sender heard for the first time at `now`, filed in
+    /// the order of hearing, after room was made for it in the table.
+    fn new_sender(&mut self, key: &K, now: u64) -> Sender<B> {
+        self.make_room_for_sender();
+        let filed = (now, self.next_tick());
+        self.heard.insert(filed, key.clone());
+        Sender::new(now, filed)
+    }
+
     pub(super) fn forget_sender(&mut self, key: &K, cause: Cause) {
         let Some(s) = self.senders.remove(key) else {
             return;
@@ -189,31 +254,13 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         self.tick
     }
 
-    /// The sender's state, made (and room made for it) if it is new.
-    pub(super) fn sender_mut(&mut self, key: &K, now: u64) -> &mut Sender<B> {
-        if !self.senders.contains_key(key) {
-            self.make_room_for_sender();
-        }
-        let s = match self.senders.entry(key.clone()) {
-            hash_map::Entry::Occupied(e) => e.into_mut(),
-            hash_map::Entry::Vacant(e) => {
-                self.tick += 1;
-                let filed = (now, self.tick);
-                self.heard.insert(filed, key.clone());
-                e.insert(Sender::new(now, filed))
-            }
-        };
-        s.last_heard = now;
-        s
-    }
-
     /// Forgets the least recently heard senders until there is room for one
     /// more. A sender is not refiled each time it is heard (that would cost
     /// every datagram); the first of the order of hearing that was heard
     /// since it was filed is filed again by when it was last heard, so each
     /// datagram costs at most one refiling, and each sender forgotten one
     /// step of the order: O(log senders), amortised.
-    pub(super) fn make_room_for_sender(&mut self) {
+    fn make_room_for_sender(&mut self) {
         while self.senders.len() >= self.limits.max_senders.max(1) {
             let Some((filed, key)) = self.heard.pop_first() else {
                 return;
