@@ -27,7 +27,20 @@ pub(super) struct Gone {
     pub(super) id: Option<u16>,
     pub(super) born: Born,
     pub(super) chunks: usize,
-    pub(super) held: usize,
+    pub(super) held: Charge,
+}
+
+/// The bytes an incomplete frame is charged: its own and its chunks'. Only
+/// `open_frame`, `charge`, `refund` and `release` make, change and end
+/// one, and they move `held_bytes` with it, so that `held_bytes` is the sum
+/// of the charges of the frames held.
+#[derive(Debug)]
+pub(super) struct Charge(usize);
+
+impl Charge {
+    pub(super) fn bytes(&self) -> usize {
+        self.0
+    }
 }
 
 impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
@@ -113,13 +126,13 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
                 let chunks = f.chunks.values().chain(f.parity.values());
                 (
                     f.born,
-                    f.held,
+                    f.held.bytes(),
                     chunks.map(Self::chunk_charge).sum::<usize>(),
                 )
             });
             let countdown = s.countdown.iter().map(|c| {
                 let chunks = c.chunks.iter().map(Self::chunk_charge).sum::<usize>();
-                (c.born, c.held, chunks)
+                (c.born, c.held.bytes(), chunks)
             });
             for (born, charged, chunks) in frames.chain(countdown) {
                 if charged != chunks + Self::frame_charge() {
@@ -148,15 +161,42 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         Ok(())
     }
 
+    /// Starts a frame of `key` first heard at `now`: files it in the age
+    /// order and charges it `frame_charge`.
+    pub(super) fn open_frame(&mut self, key: &K, now: u64) -> (Born, Charge) {
+        let born = Born {
+            at: now,
+            seq: self.next_tick(),
+        };
+        self.ages.insert(born, key.clone());
+        let bytes = Self::frame_charge();
+        self.held_bytes += bytes;
+        (born, Charge(bytes))
+    }
+
+    /// Charges a frame's `held` for a chunk that costs `bytes`.
+    pub(super) fn charge(&mut self, held: &mut Charge, bytes: usize) {
+        held.0 += bytes;
+        self.held_bytes += bytes;
+    }
+
+    /// Gives back to a frame's `held` what a chunk that costs `bytes` was
+    /// charged, as the chunk leaves it.
+    pub(super) fn refund(&mut self, held: &mut Charge, bytes: usize) {
+        held.0 -= bytes;
+        self.held_bytes -= bytes;
+    }
+
     /// Forgets a frame that has left its sender's state: its place in the
-    /// age order and the bytes it held.
-    pub(super) fn release(&mut self, born: Born, held: usize) {
+    /// age order and what it was charged, which is returned.
+    pub(super) fn release(&mut self, born: Born, held: Charge) -> usize {
         self.ages.remove(&born);
-        self.held_bytes = self.held_bytes.saturating_sub(held);
+        self.held_bytes -= held.0;
+        held.0
     }
 
     pub(super) fn record_abandoned(&mut self, sender: K, gone: Gone, cause: Cause) {
-        self.release(gone.born, gone.held);
+        let bytes = self.release(gone.born, gone.held);
         self.stats.frames_lost += 1;
         match cause {
             Cause::Superseded => self.stats.frames_superseded += 1,
@@ -172,7 +212,7 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
                 image_id: gone.id,
                 cause,
                 chunks: gone.chunks,
-                bytes: gone.held,
+                bytes,
             });
         }
     }

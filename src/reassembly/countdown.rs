@@ -4,7 +4,7 @@
 
 use std::hash::Hash;
 
-use super::budget::{Born, Gone};
+use super::budget::{Born, Charge, Gone};
 use super::datagram::{parse_view, total_len};
 use super::senders::Sender;
 use super::{Cause, Datagram, Frame, Invalid, Outcome, Reassembler};
@@ -19,7 +19,7 @@ pub(super) struct Countdown<B> {
     /// Payload bytes.
     pub(super) bytes: usize,
     /// Bytes charged for the frame (see `Reassembler::held_bytes`).
-    pub(super) held: usize,
+    pub(super) held: Charge,
 }
 
 impl<B> Countdown<B> {
@@ -86,7 +86,7 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
             return Outcome::Invalid(Invalid::TooLarge { end, max });
         }
         let charge = Self::chunk_charge(&seg.datagram);
-        let joined = s.countdown.as_ref().map(|f| (f.born, f.held));
+        let joined = s.countdown.as_ref().map(|f| (f.born, f.held.bytes()));
         if let Err(e) = self.room_for(key, s, joined, charge) {
             return Outcome::Invalid(e);
         }
@@ -97,8 +97,7 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         f.prev = seg.count;
         f.chunks.push(seg.datagram);
         f.bytes += seg.len;
-        f.held += charge;
-        self.held_bytes += charge;
+        self.charge(&mut f.held, charge);
         if seg.count != 1 {
             s.countdown = Some(f);
             return Outcome::Pending;
@@ -125,13 +124,7 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
 
     /// Starts a countdown frame of `key`, first heard at `now`.
     fn new_countdown(&mut self, key: &K, now: u64, pts: Option<u64>) -> Countdown<B> {
-        let born = Born {
-            at: now,
-            seq: self.next_tick(),
-        };
-        let held = Self::frame_charge();
-        self.ages.insert(born, key.clone());
-        self.held_bytes += held;
+        let (born, held) = self.open_frame(key, now);
         Countdown {
             prev: 0,
             born,

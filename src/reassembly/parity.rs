@@ -113,8 +113,7 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         self.learn_p(&mut f, c.info.t);
         f.fec = Some(c.info);
         f.parity.insert(c.index, c.datagram);
-        f.held += charge;
-        self.held_bytes += charge;
+        self.charge(&mut f.held, charge);
         self.complete_or_recover(key, s, f)
     }
 

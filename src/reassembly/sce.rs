@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::hash::Hash;
 
-use super::budget::{Born, Gone};
+use super::budget::{Born, Charge, Gone};
 use super::datagram::{parse_view, total_len};
 use super::parity::FecInfo;
 use super::senders::Sender;
@@ -27,7 +27,7 @@ pub(super) struct Pending<B> {
     pub(super) end: Option<u16>,
     pub(super) chunks: BTreeMap<u16, B>,
     /// Bytes charged for the frame (see `Reassembler::held_bytes`).
-    pub(super) held: usize,
+    pub(super) held: Charge,
     pub(super) highest: u16,
     /// The frame as its parity chunks describe it.
     pub(super) fec: Option<FecInfo>,
@@ -38,7 +38,7 @@ pub(super) struct Pending<B> {
 }
 
 impl<B> Pending<B> {
-    fn new(id: u16, born: Born, pts: Option<u64>, held: usize) -> Self {
+    fn new(id: u16, born: Born, pts: Option<u64>, held: Charge) -> Self {
         Pending {
             id,
             born,
@@ -164,8 +164,7 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
             f.end = Some(c.cid);
         }
         f.chunks.insert(c.cid, c.datagram);
-        f.held += charge;
-        self.held_bytes += charge;
+        self.charge(&mut f.held, charge);
         self.complete_or_recover(key, s, f)
     }
 
@@ -197,7 +196,7 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         now: u64,
         pts: Option<u64>,
     ) -> Result<Pending<B>, Invalid> {
-        let joined = s.frame(id).map(|f| (f.born, f.held));
+        let joined = s.frame(id).map(|f| (f.born, f.held.bytes()));
         self.room_for(key, s, joined, charge)?;
         Ok(match s.take_frame(id) {
             Some(f) => f,
@@ -215,10 +214,6 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         now: u64,
         pts: Option<u64>,
     ) -> Pending<B> {
-        let born = Born {
-            at: now,
-            seq: self.next_tick(),
-        };
         while s.pending.len() >= self.limits.max_pending_frames.max(1) {
             let gone = s.abandon_pending(0);
             self.record_abandoned(key.clone(), gone, Cause::PendingLimit);
@@ -226,10 +221,8 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         if s.started.len() < usize::from(LATE_WINDOW) && !s.started.contains(&id) {
             s.started.push(id);
         }
-        let charge = Self::frame_charge();
-        self.ages.insert(born, key.clone());
-        self.held_bytes += charge;
-        Pending::new(id, born, pts, charge)
+        let (born, held) = self.open_frame(key, now);
+        Pending::new(id, born, pts, held)
     }
 
     /// Fixes the frame's P on its first non-final chunk (or parity chunk);
@@ -249,9 +242,7 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         let max = self.limits.max_frame_size;
         if e_len > p || usize::from(e).saturating_mul(p).saturating_add(e_len) > max {
             if let Some(c) = f.chunks.remove(&e) {
-                let charge = Self::chunk_charge(&c);
-                f.held -= charge;
-                self.held_bytes -= charge;
+                self.refund(&mut f.held, Self::chunk_charge(&c));
             }
             f.end = None;
             self.stats.chunks_invalid += 1;

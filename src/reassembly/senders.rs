@@ -108,8 +108,8 @@ impl<B> Sender<B> {
 
     /// Bytes its incomplete frames hold.
     pub(super) fn held(&self) -> usize {
-        let pending: usize = self.pending.iter().map(|f| f.held).sum();
-        pending + self.countdown.as_ref().map_or(0, |c| c.held)
+        let pending: usize = self.pending.iter().map(|f| f.held.bytes()).sum();
+        pending + self.countdown.as_ref().map_or(0, |c| c.held.bytes())
     }
 
     /// Its oldest incomplete frame but the one born `keep`.
