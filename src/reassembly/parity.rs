@@ -5,20 +5,19 @@
 use std::borrow::Cow;
 use std::hash::Hash;
 
-use super::datagram::{after_joined, total_len};
+use super::datagram::after_joined;
 use super::sce::{Behind, Pending};
 use super::senders::Sender;
 use super::{Datagram, Frame, Invalid, Outcome, Reassembler};
-use crate::fec;
+use crate::fec::{self, Layout};
 use crate::wire::{self, ParityHeader};
 
 /// The frame as its parity chunks describe it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct FecInfo {
-    pub(super) k: u16,
-    pub(super) len: u32,
+    pub(super) layout: Layout,
     pub(super) crc: u32,
-    pub(super) t: usize,
+    /// Parity chunks sent for the frame.
     pub(super) m: u16,
 }
 
@@ -63,20 +62,18 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
     /// it, if parity can cover it and it fits `max_frame_size`.
     fn fec_info(&self, h: &ParityHeader, t: usize) -> Result<FecInfo, Invalid> {
         let len = h.frame_len as usize;
-        if !fec::valid_layout(len, t, usize::from(h.data_chunks))
-            || usize::from(h.count) > fec::MAX_REPAIR_SYMBOLS
-        {
+        let layout = Layout::new(len, t, usize::from(h.data_chunks));
+        let Some(layout) = layout.filter(|_| usize::from(h.count) <= fec::MAX_REPAIR_SYMBOLS)
+        else {
             return Err(Invalid::ParityMismatch);
-        }
+        };
         let max = self.limits.max_frame_size;
         if len > max {
             return Err(Invalid::TooLarge { end: len, max });
         }
         Ok(FecInfo {
-            k: h.data_chunks,
-            len: h.frame_len,
+            layout,
             crc: h.crc,
-            t,
             m: h.count,
         })
     }
@@ -110,7 +107,7 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
             Ok(f) => f,
             Err(e) => return Outcome::Invalid(e),
         };
-        self.learn_p(&mut f, c.info.t);
+        self.learn_p(&mut f, c.info.layout.symbol_len());
         f.fec = Some(c.info);
         f.parity.insert(c.index, c.datagram);
         self.charge(&mut f.held, charge);
@@ -125,8 +122,13 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         }
         // Parity bytes held per frame stay within max-frame-size.
         let max = self.limits.max_frame_size;
-        let end = f.parity.len().saturating_add(1).saturating_mul(info.t);
-        if end > max || f.parity.len() >= usize::from(info.k).max(1) * 2 {
+        let layout = info.layout;
+        let end = f
+            .parity
+            .len()
+            .saturating_add(1)
+            .saturating_mul(layout.symbol_len());
+        if end > max || f.parity.len() >= 2 * layout.chunks() {
             return Err(Invalid::TooLarge { end, max });
         }
         Ok(())
@@ -137,7 +139,8 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
     /// as its parity describes it, and its bytes.
     pub(super) fn recover(&mut self, f: &mut Pending<B>) -> Option<(FecInfo, Vec<u8>)> {
         let info = f.fec?;
-        if f.held_chunks() < usize::from(info.k) || f.attempts >= fec::MAX_DECODE_ATTEMPTS {
+        let layout = info.layout;
+        if f.held_chunks() < layout.chunks() || f.attempts >= fec::MAX_DECODE_ATTEMPTS {
             return None;
         }
         f.attempts += 1;
@@ -160,9 +163,9 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
             })
             .collect();
         let bytes = fec::decode(
-            info.len as usize,
-            info.t,
-            usize::from(info.k),
+            layout.frame_len(),
+            layout.symbol_len(),
+            layout.chunks(),
             info.crc,
             data.iter().map(|(cid, d)| (*cid, d.as_ref())),
             parity
@@ -184,7 +187,7 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         s.fit_pending();
         self.release(f.born, f.held);
         self.stats.frames_recovered += 1;
-        let rebuilt = u64::from(info.k).saturating_sub(f.chunks.len() as u64);
+        let rebuilt = info.layout.chunks().saturating_sub(f.chunks.len()) as u64;
         self.stats.chunks_recovered += rebuilt;
         self.finish(s, Frame::rebuilt(key.clone(), f.id, f.pts, bytes))
     }
@@ -193,25 +196,20 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
 /// Whether a parity chunk describing the frame as `info` agrees with what
 /// the frame already holds.
 fn parity_fits<B: Datagram>(f: &Pending<B>, info: FecInfo) -> bool {
-    if f.fec.is_some_and(|known| known != info) || f.p.is_some_and(|p| p != info.t) {
+    let layout = info.layout;
+    if f.fec.is_some_and(|known| known != info) || f.p.is_some_and(|p| p != layout.symbol_len()) {
         return false;
     }
+    let k = layout.chunks();
     if f.chunks
         .last_key_value()
-        .is_some_and(|(&last, _)| last >= info.k)
+        .is_some_and(|(&last, _)| usize::from(last) >= k)
     {
         return false;
     }
-    match f.end {
-        Some(e) => {
-            let e_len = f
-                .chunks
-                .get(&e)
-                .map_or(0, |c| total_len(c) - wire::SCE_HEADER_LEN);
-            e + 1 == info.k && usize::from(e) * info.t + e_len == info.len as usize
-        }
-        None => true,
-    }
+    // An `E` held must be the last of K chunks, with the last chunk's length.
+    f.end
+        .is_none_or(|e| usize::from(e.cid) + 1 == k && e.len == layout.last_len())
 }
 
 #[cfg(test)]

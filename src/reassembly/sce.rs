@@ -23,8 +23,8 @@ pub(super) struct Pending<B> {
     pub(super) pts: Option<u64>,
     /// Payload length of the non-final chunks, once one has arrived.
     pub(super) p: Option<usize>,
-    /// Chunk id of the `E` chunk, once it has arrived.
-    pub(super) end: Option<u16>,
+    /// The `E` chunk, once it has arrived.
+    pub(super) end: Option<End>,
     pub(super) chunks: BTreeMap<u16, B>,
     /// Bytes charged for the frame (see `Reassembler::held_bytes`).
     pub(super) held: Charge,
@@ -61,7 +61,7 @@ impl<B> Pending<B> {
     /// Whether it holds every data chunk, from 0 to its `E`.
     fn is_whole(&self) -> bool {
         self.end
-            .is_some_and(|e| self.chunks.len() == usize::from(e) + 1)
+            .is_some_and(|e| self.chunks.len() == usize::from(e.cid) + 1)
     }
 
     pub(super) fn gone(self) -> Gone {
@@ -72,6 +72,13 @@ impl<B> Pending<B> {
             held: self.held,
         }
     }
+}
+
+/// The `E` chunk of a frame: its chunk id and payload length.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct End {
+    pub(super) cid: u16,
+    pub(super) len: usize,
 }
 
 /// A data chunk (`S`, `C` or `E`) as read from its header.
@@ -161,7 +168,10 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         }
         f.highest = f.highest.max(c.cid);
         if c.kind == Kind::End {
-            f.end = Some(c.cid);
+            f.end = Some(End {
+                cid: c.cid,
+                len: c.len,
+            });
         }
         f.chunks.insert(c.cid, c.datagram);
         self.charge(&mut f.held, charge);
@@ -235,13 +245,9 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         let Some(e) = f.end else {
             return;
         };
-        let e_len = f
-            .chunks
-            .get(&e)
-            .map_or(0, |c| total_len(c) - wire::SCE_HEADER_LEN);
         let max = self.limits.max_frame_size;
-        if e_len > p || usize::from(e).saturating_mul(p).saturating_add(e_len) > max {
-            if let Some(c) = f.chunks.remove(&e) {
+        if e.len > p || usize::from(e.cid).saturating_mul(p).saturating_add(e.len) > max {
+            if let Some(c) = f.chunks.remove(&e.cid) {
                 self.refund(&mut f.held, Self::chunk_charge(&c));
             }
             f.end = None;
@@ -304,7 +310,7 @@ impl FrameView {
     fn of<B>(f: &Pending<B>) -> Self {
         FrameView {
             p: f.p,
-            end: f.end,
+            end: f.end.map(|e| e.cid),
             last_chunk: f.chunks.last_key_value().map(|(&k, _)| k),
             fec: f.fec,
         }
@@ -316,11 +322,11 @@ fn check_chunk(f: FrameView, kind: Kind, cid: u16, len: usize, max: usize) -> Re
     let at = usize::from(cid);
     if let Some(info) = f.fec {
         // The frame as its parity describes it: K chunks of T bytes.
-        let last = info.k - 1;
-        let last_len = info.len as usize - usize::from(last) * info.t;
+        let layout = info.layout;
+        let last = layout.chunks() - 1;
         let fits = match kind {
-            Kind::End => cid == last && len == last_len,
-            _ => cid < last && len == info.t,
+            Kind::End => at == last && len == layout.last_len(),
+            _ => at < last && len == layout.symbol_len(),
         };
         if !fits {
             return Err(Invalid::ParityMismatch);
