@@ -183,8 +183,19 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
     /// Gives back to a frame's `held` what a chunk that costs `bytes` was
     /// charged, as the chunk leaves it.
     pub(super) fn refund(&mut self, held: &mut Charge, bytes: usize) {
-        held.0 -= bytes;
-        self.held_bytes -= bytes;
+        // Only a datagram whose pinned length changed can cost more now.
+        debug_assert!(
+            bytes <= held.0,
+            "refund of {bytes} from a charge of {}",
+            held.0
+        );
+        match held.0.checked_sub(bytes) {
+            Some(rest) => {
+                held.0 = rest;
+                self.held_bytes -= bytes;
+            }
+            None => self.stats.internal_errors += 1,
+        }
     }
 
     /// Forgets a frame that has left its sender's state: its place in the
@@ -268,11 +279,14 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
             Some(c) if c.key == key => Some(&mut *c.sender),
             _ => self.senders.get_mut(key),
         };
-        match sender.and_then(|s| s.abandon(born)) {
+        let gone = sender.and_then(|s| s.abandon(born));
+        // Every entry of the age order is a frame (`audit` checks it); were
+        // one not, dropping the entry still lets `make_room` go on.
+        debug_assert!(gone.is_some(), "the age order lists a frame not held");
+        match gone {
             Some(gone) => self.record_abandoned(key.clone(), gone, cause),
-            // Every entry of the age order is a frame (`audit` checks it);
-            // were one not, dropping it still lets `make_room` go on.
             None => {
+                self.stats.internal_errors += 1;
                 self.ages.remove(&born);
             }
         }
@@ -533,5 +547,31 @@ mod tests {
         assert_eq!(frame_of(r.push(1, cd(1, &[0xFF, 0xD9]), 3, None)).len, 6);
         assert_eq!((r.pending_frames(), r.held_bytes()), (0, 0));
         assert_eq!(r.audit(), Ok(()));
+    }
+
+    /// A datagram that says it pins more each time it is asked: breaks the
+    /// `Datagram` contract, which the reassembler notices.
+    #[derive(Debug)]
+    struct Growing(Vec<u8>, std::cell::Cell<usize>);
+
+    impl Datagram for Growing {
+        fn parts(&self) -> (&[u8], &[u8]) {
+            (&self.0, &[])
+        }
+        fn pinned_len(&self) -> usize {
+            self.1.replace(self.1.get() + (1 << 20))
+        }
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "refund of")]
+    fn a_datagram_pinning_more_once_held_is_an_internal_error() {
+        let mut r = Reassembler::<u32, Growing>::new(WireFormat::Sce, Limits::default());
+        let held = |d: Vec<u8>| Growing(d, std::cell::Cell::new(100));
+        // An E held before P is known, then dropped by the S that fixes P:
+        // its refund is now larger than what it was charged.
+        assert_pending(r.push(1, held(dg(b'E', 8, 1, &[7, 7, 7])), 0, None));
+        assert_pending(r.push(1, held(dg(b'S', 8, 0, &[0xFF, 0xD8])), 0, None));
     }
 }

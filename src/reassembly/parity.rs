@@ -149,28 +149,26 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
             .iter()
             .map(|(&cid, c)| (usize::from(cid), after_joined(c, wire::SCE_HEADER_LEN)))
             .collect();
-        let parity: Vec<([u8; 4], Cow<[u8]>)> = f
-            .parity
-            .values()
-            .map(|c| {
-                // Parsed when it was pushed: longer than its header.
-                let whole = after_joined(c, 0);
-                let mut id = [0u8; 4];
-                if let Some(b) = whole.get(wire::PARITY_HEADER_LEN - 4..wire::PARITY_HEADER_LEN) {
-                    id.copy_from_slice(b);
-                }
-                (id, whole)
-            })
+        let parity: Vec<Cow<[u8]>> = f.parity.values().map(|c| after_joined(c, 0)).collect();
+        // Each was parsed when it was pushed; one that no longer parses
+        // has changed while held, and is left out.
+        let symbols: Vec<([u8; 4], &[u8])> = parity
+            .iter()
+            .filter_map(|d| ParityHeader::parse(d).ok())
+            .map(|(h, symbol)| (h.payload_id, symbol))
             .collect();
+        debug_assert_eq!(symbols.len(), parity.len(), "a parity chunk held changed");
+        if symbols.len() != parity.len() {
+            self.stats.internal_errors += 1;
+        }
+        let data = data.iter().map(|(cid, d)| (*cid, d.as_ref()));
         let bytes = fec::decode(
             layout.frame_len(),
             layout.symbol_len(),
             layout.chunks(),
             info.crc,
-            data.iter().map(|(cid, d)| (*cid, d.as_ref())),
-            parity
-                .iter()
-                .map(|(id, d)| (*id, d.get(wire::PARITY_HEADER_LEN..).unwrap_or(&[]))),
+            data,
+            symbols,
         )?;
         Some((info, bytes))
     }

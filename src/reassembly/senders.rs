@@ -262,19 +262,28 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
     /// step of the order: O(log senders), amortised.
     fn make_room_for_sender(&mut self) {
         while self.senders.len() >= self.limits.max_senders.max(1) {
+            // The order of hearing lists every sender once (`audit` checks
+            // it); were it empty, the table would be let grow by one.
+            debug_assert!(!self.heard.is_empty(), "no sender in the order of hearing");
             let Some((filed, key)) = self.heard.pop_first() else {
+                self.stats.internal_errors += 1;
                 return;
             };
             let tick = self.next_tick();
-            let Some(s) = self.senders.get_mut(&key) else {
-                continue;
-            };
-            if s.last_heard != filed.0 {
-                s.filed = (s.last_heard, tick);
-                self.heard.insert(s.filed, key);
-            } else {
-                self.forget_sender(&key, Cause::SenderEvicted);
-                self.stats.senders_evicted += 1;
+            match self.senders.get_mut(&key) {
+                Some(s) if s.last_heard != filed.0 => {
+                    s.filed = (s.last_heard, tick);
+                    self.heard.insert(s.filed, key);
+                }
+                Some(_) => {
+                    self.forget_sender(&key, Cause::SenderEvicted);
+                    self.stats.senders_evicted += 1;
+                }
+                None => {
+                    // An entry for a sender not held is dropped.
+                    debug_assert!(false, "the order of hearing lists a sender not held");
+                    self.stats.internal_errors += 1;
+                }
             }
         }
     }

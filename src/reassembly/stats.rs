@@ -43,6 +43,12 @@ pub struct Stats {
     pub frames_recovered: u64,
     /// Data chunks rebuilt with parity.
     pub chunks_recovered: u64,
+    /// Bookkeeping found inconsistent and mended: a bug, or a [`Datagram`]
+    /// whose bytes or pinned length changed while it was held. 0 unless
+    /// something is wrong (debug builds stop at the first one instead).
+    ///
+    /// [`Datagram`]: super::Datagram
+    pub internal_errors: u64,
 }
 
 impl Stats {
@@ -69,6 +75,7 @@ impl Stats {
             chunks_parity: self.chunks_parity + other.chunks_parity,
             frames_recovered: self.frames_recovered + other.frames_recovered,
             chunks_recovered: self.chunks_recovered + other.chunks_recovered,
+            internal_errors: self.internal_errors + other.internal_errors,
         }
     }
 }
