@@ -456,9 +456,9 @@ impl Harness {
         let v = f.to_vec();
         assert_eq!(v, joined);
         let mut buf = vec![0u8; f.len];
-        assert!(f.copy_to(&mut buf));
+        assert_eq!(f.copy_to(&mut buf), Ok(()));
         assert_eq!(buf, v);
-        assert!(!f.copy_to(&mut vec![0u8; f.len + 1]));
+        assert!(f.copy_to(&mut vec![0u8; f.len + 1]).is_err());
         assert!(v.starts_with(&[0xFF, 0xD8]), "frame without SOI");
         assert!(
             v.len() <= self.limits.max_frame_size,

@@ -2,6 +2,7 @@
 //! A complete frame: its chunks in order, copied out once by the caller;
 //! the JPEG check and the bookkeeping of emitting one.
 
+use std::fmt;
 use std::hash::Hash;
 
 use super::datagram::after;
@@ -45,17 +46,33 @@ impl<K, B: Datagram> Frame<K, B> {
     }
 
     /// Copies the frame into `dst`, which must be `self.len` bytes long.
-    /// Returns false (copying nothing) when it is not.
-    pub fn copy_to(&self, dst: &mut [u8]) -> bool {
+    /// On an error, `dst` may hold part of the frame: drop it.
+    pub fn copy_to(&self, dst: &mut [u8]) -> Result<(), CopyError> {
         if dst.len() != self.len {
-            return false;
+            return Err(CopyError::BufferLength {
+                buffer: dst.len(),
+                frame: self.len,
+            });
         }
-        let mut at = 0;
+        let mut rest = dst;
         for p in self.payloads() {
-            dst[at..at + p.len()].copy_from_slice(p);
-            at += p.len();
+            let Some((head, tail)) = rest.split_at_mut_checked(p.len()) else {
+                return Err(self.chunk_lengths());
+            };
+            head.copy_from_slice(p);
+            rest = tail;
         }
-        true
+        if !rest.is_empty() {
+            return Err(self.chunk_lengths());
+        }
+        Ok(())
+    }
+
+    fn chunk_lengths(&self) -> CopyError {
+        CopyError::ChunkLengths {
+            chunks: self.payloads().map(<[u8]>::len).sum(),
+            frame: self.len,
+        }
     }
 
     /// The frame's bytes in one vector.
@@ -67,6 +84,31 @@ impl<K, B: Datagram> Frame<K, B> {
         v
     }
 }
+
+/// Why [`Frame::copy_to`] could not fill a buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyError {
+    /// The buffer is not the frame's length.
+    BufferLength { buffer: usize, frame: usize },
+    /// The frame's chunks do not add up to its length: a [`Datagram`]
+    /// changed while it was held.
+    ChunkLengths { chunks: usize, frame: usize },
+}
+
+impl fmt::Display for CopyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CopyError::BufferLength { buffer, frame } => {
+                write!(f, "buffer of {buffer} bytes for a frame of {frame}")
+            }
+            CopyError::ChunkLengths { chunks, frame } => {
+                write!(f, "chunks of {chunks} bytes for a frame of {frame}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CopyError {}
 
 impl<K, B> Frame<K, B> {
     /// A frame made of its datagrams, `chunks`, in order, each with a
@@ -291,5 +333,21 @@ mod tests {
         let s = r.stats();
         assert_eq!((s.frames_lost, s.ids_skipped), (4, 1));
         assert_eq!(s.frames_received + s.frames_lost + s.ids_skipped, 7);
+    }
+
+    #[test]
+    fn copy_to_refuses_chunks_that_do_not_add_up_to_the_frame() {
+        // As a frame whose datagrams changed while held would be.
+        let chunk = dg(b'E', 1, 0, &[0xFF, 0xD8, 0xFF, 0xD9]);
+        for (len, chunks) in [(6, 4), (3, 4)] {
+            let f = Frame::whole(1u32, Some(1), None, len, 5, vec![chunk.clone()]);
+            let mut buf = vec![0; len];
+            let want = CopyError::ChunkLengths { chunks, frame: len };
+            assert_eq!(f.copy_to(&mut buf), Err(want));
+            assert_eq!(
+                want.to_string(),
+                format!("chunks of 4 bytes for a frame of {len}")
+            );
+        }
     }
 }

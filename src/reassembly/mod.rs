@@ -40,7 +40,7 @@ use datagram::total_len;
 use senders::{Filed, Sender, SenderHashState};
 
 pub use datagram::{Datagram, heap_block};
-pub use frame::Frame;
+pub use frame::{CopyError, Frame};
 pub use stats::Stats;
 
 /// A frame whose id lies 1 to `LATE_WINDOW` ids behind the last frame emitted

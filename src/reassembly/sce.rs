@@ -405,9 +405,15 @@ mod tests {
         assert_eq!(out.image_id, Some(100));
         assert!(out.discont, "first frame of a sender is a discontinuity");
         let mut buf = vec![0; f.len()];
-        assert!(out.copy_to(&mut buf));
+        assert_eq!(out.copy_to(&mut buf), Ok(()));
         assert_eq!(buf, f);
-        assert!(!out.copy_to(&mut [0; 3]));
+        assert_eq!(
+            out.copy_to(&mut [0; 3]),
+            Err(CopyError::BufferLength {
+                buffer: 3,
+                frame: 23
+            })
+        );
         assert_eq!(r.held_bytes(), 0);
         assert_eq!(r.pending_frames(), 0);
         let s = r.stats();

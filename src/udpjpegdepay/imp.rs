@@ -149,6 +149,9 @@ impl crate::reassembly::Datagram for Datagram {
     }
 }
 
+/// A frame copied into an output buffer, and its width and height.
+type FrameBuffer = (gst::Buffer, Option<(u16, u16)>);
+
 struct State {
     reassembler: Reassembler<SenderKey, Datagram>,
     /// Width and height in the caps sent downstream.
@@ -157,7 +160,8 @@ struct State {
     pending_events: Vec<gst::Event>,
     /// Origin of the monotonic clock used for timeouts.
     epoch: Instant,
-    /// Stats of reassemblers replaced by a change of wire format.
+    /// Stats of reassemblers replaced by a change of wire format (and frames
+    /// that could not be copied out, as internal errors).
     carried: Stats,
     /// The `source` filter; `first` locks onto an address here.
     filter: SourceFilter,
@@ -389,7 +393,10 @@ impl UdpJpegDepay {
                 return Ok(None);
             }
         };
-        let (buffer, dims) = self.frame_buffer(&frame)?;
+        let Some((buffer, dims)) = self.frame_buffer(&frame)? else {
+            state.carried.internal_errors += 1;
+            return Ok(None);
+        };
         let mut events = Vec::new();
         if state.caps_dims != Some(dims) {
             state.caps_dims = Some(dims);
@@ -549,11 +556,11 @@ impl UdpJpegDepay {
     }
 
     /// Copies the frame's chunks into one output buffer (each byte once) and
-    /// reads its dimensions.
+    /// reads its dimensions; `None` (logged) when they cannot be copied.
     fn frame_buffer(
         &self,
         frame: &Frame<SenderKey, Datagram>,
-    ) -> Result<(gst::Buffer, Option<(u16, u16)>), gst::FlowError> {
+    ) -> Result<Option<FrameBuffer>, gst::FlowError> {
         let mut buffer = gst::Buffer::with_size(frame.len).map_err(|_| {
             gst::element_imp_error!(
                 self,
@@ -569,10 +576,14 @@ impl UdpJpegDepay {
                 b.set_flags(gst::BufferFlags::DISCONT);
             }
             let mut map = b.map_writable().map_err(|_| gst::FlowError::Error)?;
-            frame.copy_to(&mut map);
+            if let Err(err) = frame.copy_to(&mut map) {
+                let from = sender_name(&frame.sender);
+                gst::warning!(CAT, imp = self, "Dropping frame from {from}: {err}");
+                return Ok(None);
+            }
             jpeg::dimensions(&map)
         };
-        Ok((buffer, dims))
+        Ok(Some((buffer, dims)))
     }
 
     /// Follows property changes: limits at once, a new wire format with a
