@@ -315,4 +315,20 @@ mod tests {
         // zlib.crc32(b"123456789") == 0xCBF43926
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
     }
+
+    #[test]
+    fn layouts_whose_span_overflows_are_refused() {
+        // K chunks of T bytes past usize::MAX on this target, and past
+        // u32::MAX (as a 32-bit target would see them) with T and K each
+        // within their own limit but for the product.
+        assert!(Layout::new(usize::MAX, 8, usize::MAX / 4).is_none());
+        assert!(Layout::new(usize::MAX, usize::MAX / 2 + 1, 2).is_none());
+        assert_eq!(65_528u32.checked_mul(65_560), None);
+        assert!(Layout::new(1 << 32, 65_528, 65_560).is_none());
+        let l = Layout::new(1000, 64, 16).unwrap();
+        assert_eq!((l.frame_len(), l.symbol_len(), l.chunks()), (1000, 64, 16));
+        assert_eq!(l.last_len(), 1000 - 15 * 64);
+        assert!(valid_layout(1000, 64, 16));
+        assert!(!valid_layout(1000, 64, 17));
+    }
 }

@@ -7,7 +7,7 @@ use std::hash::Hash;
 use super::budget::{Born, Charge, Gone};
 use super::datagram::{parse_view, total_len};
 use super::senders::Sender;
-use super::{Cause, Datagram, Frame, Invalid, Outcome, Reassembler};
+use super::{Cause, Datagram, Frame, Invalid, Outcome, Reassembler, within};
 use crate::wire;
 
 /// The `countdown` frame a sender has in progress.
@@ -78,12 +78,10 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         if !continues {
             self.resync(key, s);
         }
-        let max = self.limits.max_frame_size;
         let held = s.countdown.as_ref().map_or(0, |f| f.bytes);
-        if held + seg.len > max {
+        if let Err(e) = within(held.checked_add(seg.len), self.limits.max_frame_size) {
             self.resync(key, s);
-            let end = held + seg.len;
-            return Outcome::Invalid(Invalid::TooLarge { end, max });
+            return Outcome::Invalid(e);
         }
         let charge = Self::chunk_charge(&seg.datagram);
         let joined = s.countdown.as_ref().map(|f| (f.born, f.held.bytes()));

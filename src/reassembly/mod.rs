@@ -143,6 +143,25 @@ impl fmt::Display for Invalid {
     }
 }
 
+/// The end of `chunks` chunks of `size` bytes followed by `extra` bytes;
+/// `None` past `usize::MAX`, which a 32-bit target reaches with sizes a
+/// sender controls (65,536 chunks of 65,536 bytes are 4 GiB).
+fn span(chunks: usize, size: usize, extra: usize) -> Option<usize> {
+    chunks.checked_mul(size)?.checked_add(extra)
+}
+
+/// A frame that would end at byte `end` (`None`: past `usize::MAX`) must
+/// fit `max`, the maximum frame size.
+fn within(end: Option<usize>, max: usize) -> Result<(), Invalid> {
+    match end {
+        Some(end) if end <= max => Ok(()),
+        end => Err(Invalid::TooLarge {
+            end: end.unwrap_or(usize::MAX),
+            max,
+        }),
+    }
+}
+
 /// Why an incomplete frame was abandoned (counted as lost).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Cause {
@@ -399,5 +418,25 @@ mod tests {
         assert_eq!((r.pending_frames(), r.held_bytes()), (0, 0));
         assert_eq!(r.stats().frames_timeout, 2);
         assert_eq!(r.next_deadline(), None);
+    }
+
+    #[test]
+    fn spans_past_usize_max_are_none_and_too_large() {
+        // 65,536 chunks of 65,536 bytes: past u32::MAX, where a 32-bit
+        // usize would wrap to 0.
+        assert_eq!(65_536u32.checked_mul(65_536), None);
+        assert_eq!(span(65_536, 65_536, 0), usize::try_from(1u64 << 32).ok());
+        assert_eq!(span(65_535, 65_536, 65_535), Some(u32::MAX as usize));
+        // Past usize::MAX on this target too.
+        assert_eq!(span(usize::MAX / 2, 3, 0), None);
+        assert_eq!(span(1, usize::MAX, 1), None);
+        let max = usize::MAX;
+        let end = usize::MAX;
+        assert_eq!(within(None, max), Err(Invalid::TooLarge { end, max }));
+        assert_eq!(within(Some(max), max), Ok(()));
+        assert_eq!(
+            within(Some(11), 10),
+            Err(Invalid::TooLarge { end: 11, max: 10 })
+        );
     }
 }

@@ -8,7 +8,7 @@ use std::hash::Hash;
 use super::datagram::after_joined;
 use super::sce::{Behind, Pending};
 use super::senders::Sender;
-use super::{Datagram, Frame, Invalid, Outcome, Reassembler};
+use super::{Datagram, Frame, Invalid, Outcome, Reassembler, span, within};
 use crate::fec::{self, Layout};
 use crate::wire::{self, ParityHeader};
 
@@ -121,15 +121,13 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
             return Err(Invalid::ParityMismatch);
         }
         // Parity bytes held per frame stay within max-frame-size.
-        let max = self.limits.max_frame_size;
-        let layout = info.layout;
-        let end = f
-            .parity
-            .len()
-            .saturating_add(1)
-            .saturating_mul(layout.symbol_len());
-        if end > max || f.parity.len() >= 2 * layout.chunks() {
-            return Err(Invalid::TooLarge { end, max });
+        let (held, layout) = (f.parity.len(), info.layout);
+        let end = span(held + 1, layout.symbol_len(), 0);
+        if within(end, self.limits.max_frame_size).is_err() || held >= 2 * layout.chunks() {
+            return Err(Invalid::TooLarge {
+                end: end.unwrap_or(usize::MAX),
+                max: self.limits.max_frame_size,
+            });
         }
         Ok(())
     }

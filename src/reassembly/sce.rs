@@ -13,7 +13,8 @@ use super::budget::{Born, Charge, Gone};
 use super::datagram::{parse_view, total_len};
 use super::parity::FecInfo;
 use super::senders::Sender;
-use super::{Cause, Datagram, Frame, Invalid, LATE_WINDOW, Outcome, Reassembler};
+use super::{Cause, Datagram, Frame, Invalid, LATE_WINDOW, Outcome, Reassembler, span, within};
+use crate::fec::Layout;
 use crate::wire::{self, Kind, SceHeader};
 
 /// An incomplete `sce` frame.
@@ -246,7 +247,7 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
             return;
         };
         let max = self.limits.max_frame_size;
-        if e.len > p || usize::from(e.cid).saturating_mul(p).saturating_add(e.len) > max {
+        if e.len > p || within(span(usize::from(e.cid), p, e.len), max).is_err() {
             if let Some(c) = f.chunks.remove(&e.cid) {
                 self.refund(&mut f.held, Self::chunk_charge(&c));
             }
@@ -319,74 +320,71 @@ impl FrameView {
 
 /// Checks a chunk against the frame it would join (not yet holding this chunk id).
 fn check_chunk(f: FrameView, kind: Kind, cid: u16, len: usize, max: usize) -> Result<(), Invalid> {
+    if let Some(info) = f.fec
+        && !fits_layout(info.layout, kind, cid, len)
+    {
+        return Err(Invalid::ParityMismatch);
+    }
+    match kind {
+        Kind::End => check_end(f, cid, len, max),
+        _ => check_start_or_centre(f, cid, len, max),
+    }
+}
+
+/// Whether a chunk is one of the frame as its parity describes it: K
+/// chunks of T bytes (the last one shorter, or full).
+fn fits_layout(layout: Layout, kind: Kind, cid: u16, len: usize) -> bool {
+    let (at, last) = (usize::from(cid), layout.chunks() - 1);
+    match kind {
+        Kind::End => at == last && len == layout.last_len(),
+        _ => at < last && len == layout.symbol_len(),
+    }
+}
+
+/// Checks an `E` chunk against the frame it would end.
+fn check_end(f: FrameView, cid: u16, len: usize, max: usize) -> Result<(), Invalid> {
+    if let Some(end) = f.end {
+        return Err(Invalid::SecondEnd { end, chunk_id: cid });
+    }
+    if let Some(last) = f.last_chunk
+        && last > cid
+    {
+        return Err(Invalid::PastEnd {
+            end: cid,
+            chunk_id: last,
+        });
+    }
     let at = usize::from(cid);
-    if let Some(info) = f.fec {
-        // The frame as its parity describes it: K chunks of T bytes.
-        let layout = info.layout;
-        let last = layout.chunks() - 1;
-        let fits = match kind {
-            Kind::End => at == last && len == layout.last_len(),
-            _ => at < last && len == layout.symbol_len(),
-        };
-        if !fits {
-            return Err(Invalid::ParityMismatch);
-        }
+    match f.p {
+        Some(p) if len > p => Err(Invalid::Length {
+            payload: len,
+            expected: p,
+        }),
+        Some(p) => within(span(at, p, len), max),
+        // P unknown: every chunk before this one holds at least `len` bytes.
+        None => within(span(at + 1, len, 0), max),
     }
-    if kind == Kind::End {
-        if let Some(end) = f.end {
-            return Err(Invalid::SecondEnd { end, chunk_id: cid });
-        }
-        if let Some(last) = f.last_chunk
-            && last > cid
-        {
-            return Err(Invalid::PastEnd {
-                end: cid,
-                chunk_id: last,
-            });
-        }
-        return match f.p {
-            Some(p) if len > p => Err(Invalid::Length {
-                payload: len,
-                expected: p,
-            }),
-            Some(p) if at * p + len > max => Err(Invalid::TooLarge {
-                end: at * p + len,
-                max,
-            }),
-            // P unknown: every chunk before this one holds at least `len` bytes.
-            None if (at + 1) * len > max => Err(Invalid::TooLarge {
-                end: (at + 1) * len,
-                max,
-            }),
-            _ => Ok(()),
-        };
-    }
+}
+
+/// Checks an `S` or `C` chunk against the frame it would join.
+fn check_start_or_centre(f: FrameView, cid: u16, len: usize, max: usize) -> Result<(), Invalid> {
     if let Some(end) = f.end
         && cid > end
     {
         return Err(Invalid::PastEnd { end, chunk_id: cid });
     }
-    let p = match f.p {
-        Some(p) if p != len => {
-            return Err(Invalid::Length {
-                payload: len,
-                expected: p,
-            });
-        }
-        Some(p) => p,
-        None => len,
-    };
-    if (at + 1) * p > max {
-        return Err(Invalid::TooLarge {
-            end: (at + 1) * p,
-            max,
-        });
+    match f.p {
+        Some(p) if p != len => Err(Invalid::Length {
+            payload: len,
+            expected: p,
+        }),
+        _ => within(span(usize::from(cid) + 1, len, 0), max),
     }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::reassembly::testutil::*;
 
     #[test]
@@ -699,5 +697,58 @@ mod tests {
             assert_pending(r.push(1, dg(b'S', id, 0, &[0xFF, 0xD8]), 0, None));
         }
         assert_eq!(frame_of(r.push(2, dg(b'E', 1, 1, &[0]), 0, None)).sender, 2);
+    }
+
+    #[test]
+    fn an_e_chunk_placing_bytes_past_4_gib_is_too_large_not_wrapped() {
+        // P = 65,537 bytes (a datagram larger than UDP carries, from another
+        // source) and an E at chunk 65535: the frame would end at byte
+        // 2^32, which a 32-bit usize wraps to 0, within any limit.
+        let want = 65_535u64 * 65_537 + 1;
+        assert_eq!(want, 1 << 32);
+        assert_eq!(
+            65_535u32.checked_mul(65_537).and_then(|e| e.checked_add(1)),
+            None
+        );
+        let want = usize::try_from(want).unwrap_or(usize::MAX);
+        let max = 16 * 1024 * 1024;
+        let mut s = vec![0u8; 65_537];
+        s[..2].copy_from_slice(&[0xFF, 0xD8]);
+        let mut r = sce();
+        assert_pending(r.push(1, dg(b'S', 1, 0, &s), 0, None));
+        assert!(matches!(
+            r.push(1, dg(b'E', 1, 65_535, &[0xD9]), 0, None),
+            Outcome::Invalid(Invalid::TooLarge { end, max: m }) if end == want && m == max
+        ));
+        // P unknown: an E of 65,537 bytes at 65535 implies 65,536 chunks of
+        // at least that, 4 GiB and more (65,536 on 32 bits when wrapped).
+        let want = usize::try_from(65_536u64 * 65_537).unwrap_or(usize::MAX);
+        assert!(matches!(
+            r.push(1, dg(b'E', 2, 65_535, &s), 0, None),
+            Outcome::Invalid(Invalid::TooLarge { end, .. }) if end == want
+        ));
+    }
+
+    #[test]
+    fn chunk_ends_past_usize_max_are_too_large() {
+        // Products that overflow on this target too, even with no limit
+        // on the frame size (a saturated sum would have passed).
+        let too_large = Err(Invalid::TooLarge {
+            end: usize::MAX,
+            max: usize::MAX,
+        });
+        let view = FrameView {
+            p: Some(usize::MAX / 2),
+            ..FrameView::default()
+        };
+        assert_eq!(check_chunk(view, Kind::End, 3, 1, usize::MAX), too_large);
+        let len = usize::MAX / 2;
+        let none = FrameView::default();
+        assert_eq!(
+            check_chunk(none, Kind::Centre, 2, len, usize::MAX),
+            too_large
+        );
+        assert_eq!(check_chunk(none, Kind::End, 2, len, usize::MAX), too_large);
+        assert_eq!(check_chunk(none, Kind::Centre, 1, len, usize::MAX), Ok(()));
     }
 }
