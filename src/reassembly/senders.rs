@@ -339,14 +339,15 @@ mod tests {
         let mut r = R::new(WireFormat::Sce, limits);
         let mut last_heard = HashMap::new();
         let mut evicted = 0;
-        let mut x = 12345u32;
+        let mut rng = fastrand::Rng::with_seed(12345);
         for now in 1..=6000u64 {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
             // Some senders far more often than others, so that the first of
             // the order of hearing was often heard again since it was filed.
-            let key = if x.is_multiple_of(3) { x % 20 } else { x % 300 };
+            let key = if rng.u32(..3) == 0 {
+                rng.u32(..20)
+            } else {
+                rng.u32(..300)
+            };
             if !last_heard.contains_key(&key) && last_heard.len() == 100 {
                 let (&oldest, _) = last_heard.iter().min_by_key(|(_, t)| **t).unwrap();
                 last_heard.remove(&oldest);
