@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Parity chunks: RaptorQ (RFC 6330) over a frame's data chunks.
 //!
 //! Pure: no GStreamer types, no logging, no panics on any input (inputs are

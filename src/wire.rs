@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The wire formats of `udpjpegpay` and `udpjpegdepay` (see `docs/PROTOCOL.md`).
 //!
 //! Pure: no GStreamer types, no logging, no panics on any input.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! `jpeg::dimensions` on arbitrary bytes.
 //!
 //! Asserts: never panics; a `Some((w, h))` has w > 0 and h > 0 and comes

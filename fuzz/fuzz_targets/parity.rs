@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! `parity`: one or two known frames sent with parity (`F`) chunks, with a
 //! fuzzer-chosen subset of their datagrams lost, repeated and reordered, and
 //! forged parity datagrams (any header fields, symbols, lengths) mixed in.

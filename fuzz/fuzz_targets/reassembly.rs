@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! `reassembly`: a fuzzer-chosen sequence of datagrams from a few senders.
 //!
 //! The input picks the wire format, small limits, a few known JPEG frames

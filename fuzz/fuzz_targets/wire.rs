@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! `wire`: header parsing and the datagram plan.
 //!
 //! Asserts:

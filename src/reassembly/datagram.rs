@@ -11,6 +11,11 @@ use crate::wire;
 /// A datagram as the reassembler holds it: its bytes in one slice, or in two
 /// (a header part, then the payload, as a buffer of a header memory and a
 /// payload memory has them), so that holding it copies nothing.
+///
+/// Both methods must answer the same for as long as the datagram is held;
+/// were they not to, the reassembler notices some of it, counts it in
+/// [`Stats::internal_errors`](super::Stats::internal_errors) and mends its
+/// bookkeeping (a debug build stops at it).
 pub trait Datagram {
     /// The datagram's bytes as `(head, tail)`: the datagram is `head`
     /// followed by `tail`. One in one piece is all head.
@@ -20,7 +25,8 @@ pub trait Datagram {
     /// value itself (the reassembler counts that as its own bookkeeping):
     /// its bytes, the unused room of their allocation, and the overhead of
     /// the allocator and of any header structure. It is charged against
-    /// [`Limits::max_held_bytes`], so it must not undercount.
+    /// [`Limits::max_held_bytes`](super::Limits::max_held_bytes), so it must
+    /// not undercount.
     fn pinned_len(&self) -> usize;
 }
 

@@ -18,6 +18,14 @@
 //! never a size that a header claims. The total, [`Reassembler::held_bytes`],
 //! never passes [`Limits::max_held_bytes`]: the oldest incomplete frames, of
 //! any sender, are abandoned to make room.
+//!
+//! The files: this one holds the public types and the core (`push`
+//! dispatch, limits, expiry, draining); `sce`, `countdown` and `parity` the
+//! three kinds of datagram; `senders` the sender table, which lends a
+//! datagram's sender to the code that handles it (looked up once);
+//! `budget` the charges, `held_bytes`, making room and `audit`; `frame`
+//! the complete frame and its emission; `datagram` the held datagram;
+//! `stats` the counters.
 
 mod budget;
 mod countdown;
