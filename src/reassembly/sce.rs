@@ -283,7 +283,8 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
         let len = f
             .chunks
             .values()
-            .map(|c| total_len(c) - wire::SCE_HEADER_LEN)
+            // A datagram that shrank while held is caught by `copy_to`.
+            .map(|c| total_len(c).saturating_sub(wire::SCE_HEADER_LEN))
             .sum();
         let chunks = f.chunks.into_values().collect();
         let frame = Frame::whole(
