@@ -106,38 +106,15 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
     /// it visits everything held): `held_bytes` is the sum of the frames'
     /// charges and within `max_held_bytes`, each frame's charge is that of
     /// its chunks plus `frame_charge`, the age order lists exactly the
-    /// frames, the order of hearing each sender once, and no sender keeps
-    /// more room for pending frames than it is charged for.
+    /// frames, the order of hearing each sender once, each sender's
+    /// pending frames are in order of birth, and no sender keeps more room
+    /// for pending frames than it is charged for.
     pub fn audit(&self) -> Result<(), String> {
         let mut held = 0usize;
         let mut ages = BTreeMap::new();
         for (key, s) in &self.senders {
-            if self.heard.get(&s.filed) != Some(key) {
-                return Err("a sender is not filed in the order of hearing".into());
-            }
-            if s.pending.capacity() > PENDING_SPARE.max(2 * s.pending.len()) {
-                return Err(format!(
-                    "room for {} pending frames kept for {}",
-                    s.pending.capacity(),
-                    s.pending.len()
-                ));
-            }
-            let frames = s.pending.iter().map(|f| {
-                let chunks = f.chunks.values().chain(f.parity.values());
-                (
-                    f.born,
-                    f.held.bytes(),
-                    chunks.map(Self::chunk_charge).sum::<usize>(),
-                )
-            });
-            let countdown = s.countdown.iter().map(|c| {
-                let chunks = c.chunks.iter().map(Self::chunk_charge).sum::<usize>();
-                (c.born, c.held.bytes(), chunks)
-            });
-            for (born, charged, chunks) in frames.chain(countdown) {
-                if charged != chunks + Self::frame_charge() {
-                    return Err(format!("a frame charged {charged} for {chunks} of chunks"));
-                }
+            self.audit_sender(key, s)?;
+            for (born, charged) in Self::audit_frames(s)? {
                 held += charged;
                 ages.insert(born, key);
             }
@@ -159,6 +136,45 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
             return Err("the age order does not list exactly the frames".into());
         }
         Ok(())
+    }
+
+    /// `audit` of one sender's own state.
+    fn audit_sender(&self, key: &K, s: &Sender<B>) -> Result<(), String> {
+        if self.heard.get(&s.filed) != Some(key) {
+            return Err("a sender is not filed in the order of hearing".into());
+        }
+        if s.pending.capacity() > PENDING_SPARE.max(2 * s.pending.len()) {
+            return Err(format!(
+                "room for {} pending frames kept for {}",
+                s.pending.capacity(),
+                s.pending.len()
+            ));
+        }
+        if !s.pending.is_sorted_by_key(|f| f.born) {
+            return Err("pending frames out of their order of birth".into());
+        }
+        Ok(())
+    }
+
+    /// `audit` of a sender's frames: each is charged what its chunks are
+    /// and `frame_charge`. Their births and charges.
+    fn audit_frames(s: &Sender<B>) -> Result<Vec<(Born, usize)>, String> {
+        let pending = s.pending.iter().map(|f| {
+            let chunks = f.chunks.values().chain(f.parity.values());
+            (f.born, f.held.bytes(), chunks.map(Self::chunk_charge).sum())
+        });
+        let countdown = s.countdown.iter().map(|c| {
+            let chunks = c.chunks.iter().map(Self::chunk_charge).sum::<usize>();
+            (c.born, c.held.bytes(), chunks)
+        });
+        let mut frames = Vec::new();
+        for (born, charged, chunks) in pending.chain(countdown) {
+            if charged != chunks + Self::frame_charge() {
+                return Err(format!("a frame charged {charged} for {chunks} of chunks"));
+            }
+            frames.push((born, charged));
+        }
+        Ok(frames)
     }
 
     /// Starts a frame of `key` first heard at `now`: files it in the age
