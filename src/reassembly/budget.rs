@@ -72,11 +72,13 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
 
     /// Bytes that a remembered sender takes besides its frames, at most: its
     /// slot in the hash table (which keeps under 3 slots per sender), its
-    /// share of the order of hearing, its list of started ids, and room for
-    /// `PENDING_SPARE` pending frames. With `frame_charge` this accounts for
-    /// a sender's list of pending frames (see `Sender::take_pending`).
+    /// state (boxed), its share of the order of hearing, its list of
+    /// started ids, and room for `PENDING_SPARE` pending frames. With
+    /// `frame_charge` this accounts for a sender's list of pending frames
+    /// (see `Sender::fit_pending`).
     pub fn sender_bytes() -> usize {
-        3 * (size_of::<(K, Sender<B>)>() + 1)
+        3 * (size_of::<(K, Box<Sender<B>>)>() + 1)
+            + heap_block(size_of::<Sender<B>>())
             + btree_node::<Filed, K>().div_ceil(5)
             + heap_block(usize::from(LATE_WINDOW) * size_of::<u16>())
             + heap_block(PENDING_SPARE * size_of::<Pending<B>>())
@@ -293,7 +295,7 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
     ) {
         let sender = match current {
             Some(c) if c.key == key => Some(&mut *c.sender),
-            _ => self.senders.get_mut(key),
+            _ => self.senders.get_mut(key).map(|s| &mut **s),
         };
         let gone = sender.and_then(|s| s.abandon(born));
         // Every entry of the age order is a frame (`audit` checks it); were

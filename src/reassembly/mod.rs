@@ -240,7 +240,8 @@ pub enum Outcome<K, B> {
 pub struct Reassembler<K, B> {
     format: WireFormat,
     limits: Limits,
-    senders: HashMap<K, Sender<B>, SenderHashState>,
+    /// Boxed, so that lending one out (`with_sender`) moves a pointer.
+    senders: HashMap<K, Box<Sender<B>>, SenderHashState>,
     /// Every sender once, by `Sender::filed`: least recently heard first,
     /// but for senders heard since they were filed (refiled when met).
     heard: BTreeMap<Filed, K>,

@@ -229,11 +229,11 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
 
     /// The state of a sender heard for the first time at `now`, filed in
     /// the order of hearing, after room was made for it in the table.
-    fn new_sender(&mut self, key: &K, now: u64) -> Sender<B> {
+    fn new_sender(&mut self, key: &K, now: u64) -> Box<Sender<B>> {
         self.make_room_for_sender();
         let filed = (now, self.next_tick());
         self.heard.insert(filed, key.clone());
-        Sender::new(now, filed)
+        Box::new(Sender::new(now, filed))
     }
 
     pub(super) fn forget_sender(&mut self, key: &K, cause: Cause) {
