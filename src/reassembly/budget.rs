@@ -87,11 +87,12 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
     /// The most memory the reassembler keeps alive with limits `limits`:
     /// `max_held_bytes` in frames, `sender_bytes` per sender remembered, and
     /// fixed tables (the abandoned-frame log, the first nodes of the two
-    /// orders).
+    /// orders, the stand-in for a lent sender).
     pub fn memory_bound(limits: &Limits) -> usize {
         let fixed = ABANDONED_LOG_CAP * size_of::<Abandoned<K>>()
             + btree_node::<Filed, K>()
             + btree_node::<Born, K>()
+            + heap_block(size_of::<Sender<B>>())
             + size_of::<Self>();
         limits
             .max_held_bytes

@@ -254,6 +254,9 @@ pub struct Reassembler<K, B> {
     /// A frame was lost since the last frame emitted (from any sender).
     discont: bool,
     abandoned: Vec<Abandoned<K>>,
+    /// What stands in the table for the sender lent out by `with_sender`
+    /// (an empty state, kept between datagrams).
+    stand_in: Option<Box<Sender<B>>>,
 }
 
 /// At most this many abandoned frames are kept for the caller's log between
@@ -273,6 +276,7 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
             held_bytes: 0,
             discont: true,
             abandoned: Vec::new(),
+            stand_in: None,
         }
     }
 

@@ -3,7 +3,7 @@
 //! and forgetting the least recently heard sender when the table is full.
 //!
 //! A datagram's sender is looked up once: [`Reassembler::with_sender`]
-//! takes its state out of the table for the time the datagram is handled
+//! lends its state out of the table for the time the datagram is handled
 //! and puts it back after, so the code in between holds a `&mut Sender`
 //! and never looks it up again.
 
@@ -51,6 +51,11 @@ impl<B> Sender<B> {
             countdown: None,
             discont: true,
         }
+    }
+
+    /// An empty state, to stand in the table for a sender lent out.
+    fn stand_in() -> Box<Self> {
+        Box::new(Sender::new(0, (0, 0)))
     }
 
     /// The incomplete `sce` frame `id`, if this sender has one.
@@ -208,22 +213,32 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
     }
 
     /// Runs `handle` on the state of sender `key`, heard at `now` (made, and
-    /// room made for it, if it is new). The state is out of the table
+    /// room made for it, if it is new). The state is lent out of the table
     /// meanwhile: `handle` is given it and its key, and the memory budget
-    /// reaches it through them (see `make_room`).
+    /// reaches it through them (see `make_room`). The stand-in takes its
+    /// slot meanwhile: swapping two boxes costs less than removing the
+    /// entry and inserting it again.
     pub(super) fn with_sender<T>(
         &mut self,
         key: K,
         now: u64,
         handle: impl FnOnce(&mut Self, &K, &mut Sender<B>) -> T,
     ) -> T {
-        let mut s = match self.senders.remove(&key) {
-            Some(s) => s,
+        let mut s = match self.senders.get_mut(&key) {
+            Some(slot) => {
+                let stand_in = self.stand_in.take();
+                std::mem::replace(slot, stand_in.unwrap_or_else(Sender::stand_in))
+            }
             None => self.new_sender(&key, now),
         };
         s.last_heard = now;
         let out = handle(self, &key, &mut s);
-        self.senders.insert(key, s);
+        match self.senders.get_mut(&key) {
+            Some(slot) => self.stand_in = Some(std::mem::replace(slot, s)),
+            None => {
+                self.senders.insert(key, s);
+            }
+        }
         out
     }
 
