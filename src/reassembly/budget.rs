@@ -227,14 +227,7 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
 
     pub(super) fn record_abandoned(&mut self, sender: K, gone: Gone, cause: Cause) {
         let bytes = self.release(gone.born, gone.held);
-        self.stats.frames_lost += 1;
-        match cause {
-            Cause::Superseded => self.stats.frames_superseded += 1,
-            Cause::PendingLimit => self.stats.frames_pending_limit += 1,
-            Cause::Timeout => self.stats.frames_timeout += 1,
-            Cause::MemoryLimit => self.stats.frames_memory_limit += 1,
-            Cause::SenderEvicted | Cause::Resync | Cause::Drained => {}
-        }
+        self.stats.count_lost(cause);
         self.discont = true;
         if self.abandoned.len() < ABANDONED_LOG_CAP {
             self.abandoned.push(Abandoned {

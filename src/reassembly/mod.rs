@@ -323,15 +323,7 @@ impl<K: Clone + Eq + Hash, B: Datagram> Reassembler<K, B> {
             WireFormat::Sce => self.push_sce(sender, datagram, now, pts),
             WireFormat::Countdown => self.push_countdown(sender, datagram, now, pts),
         };
-        match &outcome {
-            // A complete frame that is not JPEG counts in frames_invalid.
-            Outcome::Invalid(Invalid::NotJpeg { .. }) => {}
-            Outcome::Invalid(_) => self.stats.chunks_invalid += 1,
-            Outcome::Duplicate => self.stats.chunks_duplicate += 1,
-            Outcome::Late => self.stats.chunks_late += 1,
-            Outcome::UnknownKind(_) => self.stats.chunks_unknown_kind += 1,
-            Outcome::Pending | Outcome::Frame(_) | Outcome::ParityUnneeded => {}
-        }
+        self.stats.count_dropped(&outcome);
         outcome
     }
 

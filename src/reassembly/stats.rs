@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MPL-2.0
 //! The reassembler's counters.
 
+use super::{Cause, Invalid, Outcome};
+
 /// Counters. Every datagram is counted in `chunks_received` and at most one
 /// of `chunks_duplicate`, `chunks_late`, `chunks_invalid`,
 /// `chunks_unknown_kind`; the others joined a frame.
@@ -52,6 +54,32 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Counts a datagram dropped as its outcome says (those that joined a
+    /// frame are counted where they did).
+    pub(super) fn count_dropped<K, B>(&mut self, outcome: &Outcome<K, B>) {
+        match outcome {
+            // A complete frame that is not JPEG counts in frames_invalid.
+            Outcome::Invalid(Invalid::NotJpeg { .. }) => {}
+            Outcome::Invalid(_) => self.chunks_invalid += 1,
+            Outcome::Duplicate => self.chunks_duplicate += 1,
+            Outcome::Late => self.chunks_late += 1,
+            Outcome::UnknownKind(_) => self.chunks_unknown_kind += 1,
+            Outcome::Pending | Outcome::Frame(_) | Outcome::ParityUnneeded => {}
+        }
+    }
+
+    /// Counts a frame abandoned for `cause`.
+    pub(super) fn count_lost(&mut self, cause: Cause) {
+        self.frames_lost += 1;
+        match cause {
+            Cause::Superseded => self.frames_superseded += 1,
+            Cause::PendingLimit => self.frames_pending_limit += 1,
+            Cause::Timeout => self.frames_timeout += 1,
+            Cause::MemoryLimit => self.frames_memory_limit += 1,
+            Cause::SenderEvicted | Cause::Resync | Cause::Drained => {}
+        }
+    }
+
     /// These counters plus `other`'s (`max_reorder` is the larger of the two).
     pub fn merged(&self, other: &Stats) -> Stats {
         Stats {
