@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Parity chunks: RaptorQ (RFC 6330) over a frame's data chunks.
 //!
 //! Pure: no GStreamer types, no logging, no panics on any input (inputs are
@@ -32,19 +33,63 @@ pub const MAX_REPAIR_SYMBOLS: usize = 8192;
 /// receiver decode over and over.
 pub const MAX_DECODE_ATTEMPTS: u8 = 3;
 
-/// Whether `(len, t, k)` describe a frame parity can cover.
-pub fn valid_layout(len: usize, t: usize, k: usize) -> bool {
-    t > 0
-        && t.is_multiple_of(ALIGNMENT)
-        && t <= usize::from(u16::MAX)
-        && (1..=MAX_SOURCE_SYMBOLS).contains(&k)
-        && k * t <= MAX_SOURCE_BYTES
-        && len > (k - 1) * t
-        && len <= k * t
+/// A frame parity can cover: `len` bytes cut into `k` chunks of `t` bytes
+/// (the last one `len - (k - 1) * t` bytes, zero-padded to `t`). Only
+/// [`Layout::new`] makes one, so every layout in hand is one it checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    len: usize,
+    t: usize,
+    k: usize,
 }
 
-fn config(len: usize, t: usize) -> ObjectTransmissionInformation {
-    ObjectTransmissionInformation::new(len as u64, t as u16, 1, 1, ALIGNMENT as u8)
+impl Layout {
+    /// The layout of `len` bytes in `k` chunks of `t` bytes, if parity can
+    /// cover it: `t` a non-zero multiple of [`ALIGNMENT`] of at most 65535,
+    /// `k` in 1..=[`MAX_SOURCE_SYMBOLS`], `k * t` at most
+    /// [`MAX_SOURCE_BYTES`], and `len` needing exactly `k` chunks.
+    pub fn new(len: usize, t: usize, k: usize) -> Option<Layout> {
+        let span = k.checked_mul(t)?;
+        let valid = t > 0
+            && t.is_multiple_of(ALIGNMENT)
+            && t <= usize::from(u16::MAX)
+            && (1..=MAX_SOURCE_SYMBOLS).contains(&k)
+            && span <= MAX_SOURCE_BYTES
+            && len > span - t
+            && len <= span;
+        valid.then_some(Layout { len, t, k })
+    }
+
+    /// The frame's length in bytes.
+    pub fn frame_len(&self) -> usize {
+        self.len
+    }
+
+    /// T: bytes per chunk (and per repair symbol).
+    pub fn symbol_len(&self) -> usize {
+        self.t
+    }
+
+    /// K: data chunks.
+    pub fn chunks(&self) -> usize {
+        self.k
+    }
+
+    /// Bytes of the last data chunk.
+    pub fn last_len(&self) -> usize {
+        // `len > (k - 1) * t` by construction.
+        self.len - (self.k - 1) * self.t
+    }
+
+    fn config(&self) -> ObjectTransmissionInformation {
+        // `t <= u16::MAX` by construction.
+        ObjectTransmissionInformation::new(self.len as u64, self.t as u16, 1, 1, ALIGNMENT as u8)
+    }
+}
+
+/// Whether `(len, t, k)` describe a frame parity can cover (see [`Layout::new`]).
+pub fn valid_layout(len: usize, t: usize, k: usize) -> bool {
+    Layout::new(len, t, k).is_some()
 }
 
 /// The 4-byte RaptorQ payload id of parity chunk `j` of a frame of `k`
@@ -56,15 +101,16 @@ pub fn repair_payload_id(k: usize, j: usize) -> [u8; 4] {
 /// The repair symbols (each `t` bytes) of parity chunks `0..m` for `frame`
 /// cut into chunks of `t` bytes. `None` when the layout is not coverable.
 pub fn encode(frame: &[u8], t: usize, m: usize) -> Option<Vec<Vec<u8>>> {
-    let k = frame.len().div_ceil(t.max(1));
-    if !valid_layout(frame.len(), t, k) || m > MAX_REPAIR_SYMBOLS {
+    let layout = Layout::new(frame.len(), t, frame.len().div_ceil(t.max(1)))?;
+    if m > MAX_REPAIR_SYMBOLS {
         return None;
     }
     // The encoder works on whole symbols: pad the last one with zeros.
-    let mut padded = Vec::with_capacity(k * t);
+    let span = layout.k * layout.t;
+    let mut padded = Vec::with_capacity(span);
     padded.extend_from_slice(frame);
-    padded.resize(k * t, 0);
-    let encoder = SourceBlockEncoder::new(0, &config(frame.len(), t), &padded);
+    padded.resize(span, 0);
+    let encoder = SourceBlockEncoder::new(0, &layout.config(), &padded);
     Some(
         encoder
             .repair_packets(0, m as u32)
@@ -120,14 +166,16 @@ pub fn decode<'a>(
     data: impl IntoIterator<Item = (usize, &'a [u8])>,
     parity: impl IntoIterator<Item = ([u8; 4], &'a [u8])>,
 ) -> Option<Vec<u8>> {
-    if !valid_layout(len, t, k) {
-        return None;
-    }
-    let mut decoder = SourceBlockDecoder::new(0, &config(len, t), (k * t) as u64);
+    let layout = Layout::new(len, t, k)?;
+    let mut decoder = SourceBlockDecoder::new(0, &layout.config(), (k * t) as u64);
     let k32 = k as u32;
     let source = data.into_iter().filter_map(|(i, payload)| {
-        let full = if i + 1 == k { len - i * t } else { t };
-        if i >= k || payload.len() != full {
+        let full = match i.cmp(&(k - 1)) {
+            std::cmp::Ordering::Less => t,
+            std::cmp::Ordering::Equal => layout.last_len(),
+            std::cmp::Ordering::Greater => return None,
+        };
+        if payload.len() != full {
             return None;
         }
         let mut symbol = Vec::with_capacity(t);
@@ -267,5 +315,21 @@ mod tests {
     fn crc_matches_zlib() {
         // zlib.crc32(b"123456789") == 0xCBF43926
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn layouts_whose_span_overflows_are_refused() {
+        // K chunks of T bytes past usize::MAX on this target, and past
+        // u32::MAX (as a 32-bit target would see them) with T and K each
+        // within their own limit but for the product.
+        assert!(Layout::new(usize::MAX, 8, usize::MAX / 4).is_none());
+        assert!(Layout::new(usize::MAX, usize::MAX / 2 + 1, 2).is_none());
+        assert_eq!(65_528u32.checked_mul(65_560), None);
+        assert!(Layout::new(1 << 32, 65_528, 65_560).is_none());
+        let l = Layout::new(1000, 64, 16).unwrap();
+        assert_eq!((l.frame_len(), l.symbol_len(), l.chunks()), (1000, 64, 16));
+        assert_eq!(l.last_len(), 1000 - 15 * 64);
+        assert!(valid_layout(1000, 64, 16));
+        assert!(!valid_layout(1000, 64, 17));
     }
 }

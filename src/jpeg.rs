@@ -1,5 +1,8 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Small helpers over JPEG marker syntax, shared by the depayloader and the
-//! splitter. Pure: no GStreamer types, no panics on any input.
+//! splitter: marker codes, and a frame's width and height from its SOF.
+//!
+//! Pure: no GStreamer types, no panics on any input.
 
 /// Start of image: every frame begins with these two bytes.
 pub const SOI: [u8; 2] = [0xFF, 0xD8];

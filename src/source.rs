@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Which senders a receiver accepts: the `source` property of `udpjpegdepay`.
 //!
 //! Pure: no GStreamer types, no panics on any input.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The wire formats of `udpjpegpay` and `udpjpegdepay` (see `docs/PROTOCOL.md`).
 //!
 //! Pure: no GStreamer types, no logging, no panics on any input.
@@ -261,7 +262,11 @@ pub fn parity_count(k: usize, percent: u32, min: u32) -> usize {
     if percent == 0 {
         return 0;
     }
-    (k * percent as usize).div_ceil(100).max(min as usize)
+    // In u64: 65,536 chunks at 65,536 % pass u32::MAX.
+    let count = (k as u64).saturating_mul(u64::from(percent)).div_ceil(100);
+    usize::try_from(count)
+        .unwrap_or(usize::MAX)
+        .max(min as usize)
 }
 
 impl Plan {
@@ -303,7 +308,7 @@ impl Plan {
         }
         if payload == 0 {
             return Err(PlanError::MtuTooSmall {
-                mtu: payload + SCE_HEADER_LEN,
+                mtu: SCE_HEADER_LEN,
                 header_len: SCE_HEADER_LEN,
             });
         }
@@ -311,10 +316,10 @@ impl Plan {
         if count > SCE_MAX_CHUNKS {
             return Err(PlanError::TooManyChunks {
                 frame_len,
-                mtu: payload + SCE_HEADER_LEN,
+                mtu: payload.saturating_add(SCE_HEADER_LEN),
                 chunks: count,
                 max_chunks: SCE_MAX_CHUNKS,
-                max_frame_len: SCE_MAX_CHUNKS * payload,
+                max_frame_len: SCE_MAX_CHUNKS.saturating_mul(payload),
             });
         }
         Ok(Plan {
@@ -327,8 +332,8 @@ impl Plan {
 
     /// Byte range of the frame carried by chunk `index`.
     pub fn range(&self, index: usize) -> std::ops::Range<usize> {
-        let start = (index * self.payload).min(self.frame_len);
-        let end = (start + self.payload).min(self.frame_len);
+        let start = index.saturating_mul(self.payload).min(self.frame_len);
+        let end = start.saturating_add(self.payload).min(self.frame_len);
         start..end
     }
 
@@ -460,10 +465,13 @@ impl ParityHeader {
             crc: be32(13),
             payload_id: [h[17], h[18], h[19], h[20]],
         };
-        let k = usize::from(header.data_chunks);
-        let len = header.frame_len as usize;
-        let t = symbol.len();
-        if header.index >= header.count || k == 0 || len <= (k - 1) * t || len > k * t {
+        // In u64: K (up to 65,535) chunks of a symbol's length pass
+        // u32::MAX, which a 32-bit usize would wrap.
+        let k = u64::from(header.data_chunks);
+        let len = u64::from(header.frame_len);
+        let t = symbol.len() as u64;
+        let span = |chunks: u64| chunks.saturating_mul(t);
+        if header.index >= header.count || k == 0 || len <= span(k - 1) || len > span(k) {
             return Err(ParityError::Inconsistent);
         }
         Ok((header, symbol))
@@ -787,5 +795,57 @@ mod tests {
             assert_eq!(WireFormat::from_name(f.name()), Some(f));
         }
         assert_eq!(WireFormat::from_name("rtp"), None);
+    }
+
+    #[test]
+    fn parity_header_past_u32_is_read_without_wrapping() {
+        // K = 65,535 symbols of 65,538 bytes span 4,295,032,830 bytes, past
+        // u32::MAX (a 32-bit usize would wrap it to 65,534 and reject a
+        // consistent header); a frame of u32::MAX bytes needs exactly K.
+        assert_eq!(65_535u32.checked_mul(65_538), None);
+        let h = ParityHeader {
+            image_id: 1,
+            index: 0,
+            count: 1,
+            data_chunks: 65_535,
+            frame_len: u32::MAX,
+            crc: 0,
+            payload_id: [0; 4],
+        };
+        let mut d = h.to_bytes().to_vec();
+        d.resize(PARITY_HEADER_LEN + 65_538, 0);
+        assert_eq!(
+            ParityHeader::parse(&d).map(|(h, s)| (h, s.len())),
+            Ok((h, 65_538))
+        );
+        // 65,536 bytes per symbol and K no longer holds the frame.
+        d.truncate(PARITY_HEADER_LEN + 65_536);
+        assert_eq!(
+            ParityHeader::parse(&d).map(|(h, _)| h),
+            Err(ParityError::Inconsistent)
+        );
+    }
+
+    #[test]
+    fn sizes_past_u32_do_not_wrap() {
+        // 65,536 chunks at 70,000 %: a product of 4,587,520,000, past u32::MAX.
+        assert_eq!(65_536u32.checked_mul(70_000), None);
+        assert_eq!(parity_count(65_536, 70_000, 1), 45_875_200);
+        let most = usize::try_from(u64::MAX.div_ceil(100)).unwrap_or(usize::MAX);
+        assert_eq!(parity_count(usize::MAX, u32::MAX, 1), most);
+        // A chunk index far past the frame is an empty range at its end.
+        let plan = Plan::new(WireFormat::Sce, 12, 10).unwrap();
+        assert_eq!(plan.range(usize::MAX), 12..12);
+        assert_eq!(plan.range(1 << 40), 12..12);
+        // The largest frame a huge P allows saturates instead of wrapping.
+        let err = Plan::with_payload(usize::MAX, usize::MAX / 65_537).unwrap_err();
+        assert!(matches!(
+            err,
+            PlanError::TooManyChunks {
+                chunks: 65_537,
+                max_frame_len,
+                ..
+            } if max_frame_len == 65_536 * (usize::MAX / 65_537)
+        ));
     }
 }

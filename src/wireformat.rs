@@ -1,4 +1,7 @@
-//! The `wire-format` property type shared by the payloader and depayloader.
+// SPDX-License-Identifier: MPL-2.0
+//! What the payloader and depayloader share about the wire format as
+//! GStreamer sees it: the GObject enum of their `wire-format` property and
+//! the caps name of the datagrams between them.
 
 use gst::glib;
 

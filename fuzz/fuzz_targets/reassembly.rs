@@ -23,10 +23,10 @@
 //!   first);
 //! - counters move as the outcome says (one datagram each; invalid,
 //!   duplicate, late, unknown kind; frames received/invalid; lost frames
-//!   match `take_abandoned`, cause by cause), abandoned frames hold >= 1
-//!   chunk and >= 1 byte per chunk, and held bytes change by exactly what
-//!   was accepted (the datagram's charge, and a frame's when it starts one),
-//!   emitted and abandoned;
+//!   match `take_abandoned`, cause by cause; no internal error), abandoned
+//!   frames hold >= 1 chunk and >= 1 byte per chunk, and held bytes change
+//!   by exactly what was accepted (the datagram's charge, and a frame's
+//!   when it starts one), emitted and abandoned;
 //! - provenance of every emitted frame: each chunk is a distinct datagram
 //!   pushed by the frame's sender (never reused by another frame), the
 //!   datagram being pushed is one of them, `len`, `to_vec` and `copy_to`
@@ -59,7 +59,8 @@ use std::rc::Rc;
 
 use arbitrary::{Arbitrary, Result, Unstructured};
 use gstudpjpeg::reassembly::{
-    Cause, Datagram, Frame, Invalid, LATE_WINDOW, Limits, Outcome, Reassembler, heap_block,
+    Abandoned, Cause, Datagram, Frame, Invalid, LATE_WINDOW, Limits, Outcome, Reassembler, Stats,
+    heap_block,
 };
 use gstudpjpeg::wire::{self, Kind, Plan, SceHeader, WireFormat};
 use libfuzzer_sys::fuzz_target;
@@ -237,19 +238,61 @@ impl Harness {
         evicted
     }
 
+    /// Pushes one datagram to both reassemblers and checks everything the
+    /// push may have changed; returns the frame it completed, if any.
     fn push(&mut self, sender: u8, bytes: Vec<u8>, known: Option<usize>) -> Option<Vec<u8>> {
         if self.format == WireFormat::Sce && bytes.first() == Some(&b'F') {
             // Parity (`F`) chunks rebuild data the sender never sent as
             // such: outside this oracle (they need one of their own).
             return None;
         }
+        let (seq, dg, two) = self.record(sender, bytes, known);
+        let valid = self.log[seq].valid;
+        let evicted = if valid { self.model_hear(sender) } else { None };
+        let before = self.r.stats().clone();
+        let held_before = self.r.held_bytes();
+        let charge = R::chunk_charge(&dg);
+
+        let outcome = self.r.push(sender, dg, self.now, Some(seq as u64));
+        let twin = self.twin.push(sender, two, self.now, Some(seq as u64));
+        assert_eq!(summary(&outcome), summary(&twin), "split at {}", self.split);
+        assert_eq!(self.r.stats(), self.twin.stats(), "split at {}", self.split);
+        assert_eq!(self.r.held_bytes(), self.twin.held_bytes());
+        let _ = self.twin.take_abandoned();
+
+        let step = Step {
+            format: self.format,
+            sender,
+            seq,
+            valid,
+            charge,
+            evicted,
+            before,
+            after: self.r.stats().clone(),
+            held_before,
+            held: self.r.held_bytes(),
+            abandoned: self.r.take_abandoned(),
+        };
+        self.check_limits(&step);
+        let verdict = check_counters(&step, &outcome, self.bytes_received);
+        let abandoned_bytes = self.check_abandoned(&step);
+        self.check_held(&step, &outcome, &verdict, abandoned_bytes);
+        match outcome {
+            Outcome::Frame(f) => Some(self.check_frame(f, sender, seq)),
+            _ => None,
+        }
+    }
+
+    /// Logs a datagram about to be pushed (by the address of its bytes,
+    /// for provenance) and moves the clock on: its number, and the
+    /// datagram in one piece and in two.
+    fn record(&mut self, sender: u8, bytes: Vec<u8>, known: Option<usize>) -> (usize, Dg, Two) {
         self.now += 1;
         let seq = self.log.len();
         let valid = self.is_valid(&bytes);
         let at = self.split.min(bytes.len());
         let two = Two(Rc::new(bytes[..at].to_vec()), Rc::new(bytes[at..].to_vec()));
         let dg: Dg = Rc::from(bytes);
-        let charge = R::chunk_charge(&dg);
         if !dg.is_empty() {
             self.by_addr.insert(dg.as_ptr() as usize, seq);
         }
@@ -264,26 +307,16 @@ impl Harness {
             valid,
         });
         self.bytes_received += dg.len() as u64;
+        (seq, dg, two)
+    }
 
-        let evicted = if valid { self.model_hear(sender) } else { None };
-        let before = self.r.stats().clone();
-        let held_before = self.r.held_bytes();
-
-        let outcome = self.r.push(sender, dg, self.now, Some(seq as u64));
-        let twin = self.twin.push(sender, two, self.now, Some(seq as u64));
-        assert_eq!(summary(&outcome), summary(&twin), "split at {at}");
-        assert_eq!(self.r.stats(), self.twin.stats(), "split at {at}");
-        assert_eq!(self.r.held_bytes(), self.twin.held_bytes());
-        let _ = self.twin.take_abandoned();
-
-        let after = self.r.stats().clone();
-        let abandoned = self.r.take_abandoned();
-        let held = self.r.held_bytes();
-
-        // Limits.
+    /// Held bytes, senders and pending frames within the limits; the
+    /// reassemblers' own audits; the sender table as the model has it.
+    fn check_limits(&self, step: &Step) {
         assert!(
-            held <= self.limits.max_held_bytes,
-            "held {held} > max_held_bytes {}",
+            step.held <= self.limits.max_held_bytes,
+            "held {} > max_held_bytes {}",
+            step.held,
             self.limits.max_held_bytes
         );
         assert_eq!(self.r.audit(), Ok(()));
@@ -295,116 +328,53 @@ impl Harness {
             "{} pending frames",
             self.r.pending_frames()
         );
+    }
 
-        // Counters.
-        let d = |a: u64, b: u64| b.checked_sub(a).expect("counter went down");
-        assert_eq!(after.chunks_received, seq as u64 + 1);
-        assert_eq!(after.bytes_received, self.bytes_received);
-        let is = |c: bool| u64::from(c);
-        assert_eq!(
-            d(before.chunks_duplicate, after.chunks_duplicate),
-            is(matches!(outcome, Outcome::Duplicate))
-        );
-        assert_eq!(
-            d(before.chunks_late, after.chunks_late),
-            is(matches!(outcome, Outcome::Late))
-        );
-        assert_eq!(
-            d(before.chunks_unknown_kind, after.chunks_unknown_kind),
-            is(matches!(outcome, Outcome::UnknownKind(_)))
-        );
-        assert_eq!(
-            d(before.frames_received, after.frames_received),
-            is(matches!(outcome, Outcome::Frame(_)))
-        );
-        let not_jpeg = matches!(outcome, Outcome::Invalid(Invalid::NotJpeg { .. }));
-        assert_eq!(d(before.frames_invalid, after.frames_invalid), is(not_jpeg));
-        let invalid = matches!(outcome, Outcome::Invalid(_)) && !not_jpeg;
-        let accepted = matches!(outcome, Outcome::Pending | Outcome::Frame(_)) || not_jpeg;
-        let extra_invalid = d(before.chunks_invalid, after.chunks_invalid);
-        if invalid {
-            assert_eq!(extra_invalid, 1);
-        } else {
-            // An `E` held before P was known, found invalid now.
-            assert!(extra_invalid <= 1);
-            assert!(extra_invalid == 0 || (accepted && self.format == WireFormat::Sce));
-        }
-        // Exactly the datagrams that do not parse (or are of an unknown
-        // kind) are refused before reaching a sender.
-        assert_eq!(
-            !valid,
-            matches!(
-                outcome,
-                Outcome::Invalid(Invalid::Wire(_)) | Outcome::UnknownKind(_)
-            ),
-            "valid {valid}, outcome {outcome:?}"
-        );
-        assert_eq!(
-            d(before.frames_lost, after.frames_lost),
-            abandoned.len() as u64
-        );
-        let count = |c: Cause| abandoned.iter().filter(|a| a.cause == c).count() as u64;
-        assert_eq!(
-            d(before.frames_superseded, after.frames_superseded),
-            count(Cause::Superseded)
-        );
-        assert_eq!(
-            d(before.frames_pending_limit, after.frames_pending_limit),
-            count(Cause::PendingLimit)
-        );
-        assert_eq!(
-            d(before.frames_timeout, after.frames_timeout),
-            count(Cause::Timeout)
-        );
-        assert_eq!(
-            d(before.frames_memory_limit, after.frames_memory_limit),
-            count(Cause::MemoryLimit)
-        );
-        assert_eq!(
-            d(before.senders_evicted, after.senders_evicted),
-            is(evicted.is_some())
-        );
-        let mut abandoned_bytes = 0usize;
-        for a in &abandoned {
+    /// Frames abandoned by the push: each holds a chunk and a byte per
+    /// chunk, has an id in `sce` only, and is of the pushing sender for
+    /// the causes a sender's own datagram brings. Returns the bytes they held.
+    fn check_abandoned(&self, step: &Step) -> usize {
+        let mut bytes = 0usize;
+        for a in &step.abandoned {
             assert!(a.chunks >= 1 && a.bytes >= a.chunks, "{a:?}");
             assert_eq!(a.image_id.is_some(), self.format == WireFormat::Sce);
             match a.cause {
                 Cause::Superseded | Cause::PendingLimit | Cause::Resync => {
-                    assert_eq!(a.sender, sender)
+                    assert_eq!(a.sender, step.sender)
                 }
-                Cause::SenderEvicted => assert_eq!(Some(a.sender), evicted),
+                Cause::SenderEvicted => assert_eq!(Some(a.sender), step.evicted),
                 Cause::Timeout | Cause::MemoryLimit => {}
                 Cause::Drained => panic!("drained on push"),
             }
-            abandoned_bytes += a.bytes;
+            bytes += a.bytes;
         }
+        bytes
+    }
 
-        // Held bytes move by exactly what was accepted (and a frame's charge
-        // if the datagram started one), emitted, abandoned. What a frame
-        // dropped as not JPEG held is not known here.
+    /// Held bytes move by exactly what was accepted (and a frame's charge
+    /// if the datagram started one), emitted, abandoned. What a frame
+    /// dropped as not JPEG held is not known here.
+    fn check_held(&self, step: &Step, outcome: &Outcome<u8, Dg>, v: &Verdict, abandoned: usize) {
         let slot = R::frame_charge() as i128;
-        let out_held = match &outcome {
+        let out_held = match outcome {
             Outcome::Frame(f) => self.held_by(f) as i128,
             _ => 0,
         };
-        let expect = held_before as i128 + if accepted { charge as i128 } else { 0 }
-            - out_held
-            - abandoned_bytes as i128;
-        let held = held as i128;
-        if not_jpeg || (extra_invalid == 1 && !invalid) {
-            assert!(held < expect + slot, "held {held}, expected < {expect} + {slot}");
-        } else if accepted {
+        let accepted = if v.accepted { step.charge as i128 } else { 0 };
+        let expect = step.held_before as i128 + accepted - out_held - abandoned as i128;
+        let held = step.held as i128;
+        if v.not_jpeg || (v.extra_invalid == 1 && !v.invalid) {
+            assert!(
+                held < expect + slot,
+                "held {held}, expected < {expect} + {slot}"
+            );
+        } else if v.accepted {
             assert!(
                 held == expect || held == expect + slot,
                 "held {held}, expected {expect} (+ {slot})"
             );
         } else {
             assert_eq!(held, expect, "held bytes accounting");
-        }
-
-        match outcome {
-            Outcome::Frame(f) => Some(self.check_frame(f, sender, seq)),
-            _ => None,
         }
     }
 
@@ -431,11 +401,27 @@ impl Harness {
         R::frame_charge() + chunks
     }
 
+    /// Checks an emitted frame, completed by datagram `seq` of `sender`:
+    /// where its bytes came from, its bytes, pts and timing, and what its
+    /// wire format asks. Returns its bytes.
     fn check_frame(&mut self, f: Frame<u8, Dg>, sender: u8, seq: usize) -> Vec<u8> {
-        let hl = header_len(self.format);
         assert_eq!(f.sender, sender);
+        let seqs = self.provenance(&f, sender, seq);
+        let v = self.check_bytes(&f, &seqs);
+        let pts = self.check_timing(&f, &seqs, sender, seq);
+        match self.format {
+            WireFormat::Sce => self.check_sce_frame(&f, &seqs, &v, pts),
+            WireFormat::Countdown => self.check_countdown_frame(&f, &seqs, &v, pts, seq),
+        }
+        v
+    }
+
+    /// The datagrams frame `f` is made of, in order: each a distinct
+    /// datagram of `sender` (never reused by another frame), whose whole
+    /// payload is the chunk, the completing datagram `seq` among them.
+    fn provenance(&mut self, f: &Frame<u8, Dg>, sender: u8, seq: usize) -> Vec<usize> {
+        let hl = header_len(self.format);
         let mut seqs = Vec::new();
-        let mut joined = Vec::new();
         for p in f.payloads() {
             let addr = (p.as_ptr() as usize).wrapping_sub(hl);
             let &s = self
@@ -447,25 +433,41 @@ impl Harness {
             assert_eq!(p, &pushed.bytes[hl..], "chunk is not a whole payload");
             assert!(self.used.insert(s), "datagram {s} used in two frames");
             seqs.push(s);
-            joined.extend_from_slice(p);
         }
         assert!(
             seqs.contains(&seq),
             "the completing datagram is not in the frame"
         );
+        seqs
+    }
+
+    /// `len`, `to_vec` and `copy_to` agree with the chunks `seqs`; the
+    /// frame starts with SOI and fits `max_frame_size`. Returns its bytes.
+    fn check_bytes(&self, f: &Frame<u8, Dg>, seqs: &[usize]) -> Vec<u8> {
+        let hl = header_len(self.format);
+        let joined: Vec<u8> = seqs
+            .iter()
+            .flat_map(|&s| self.log[s].bytes[hl..].iter().copied())
+            .collect();
         assert_eq!(f.len, joined.len());
         let v = f.to_vec();
         assert_eq!(v, joined);
         let mut buf = vec![0u8; f.len];
-        assert!(f.copy_to(&mut buf));
+        assert_eq!(f.copy_to(&mut buf), Ok(()));
         assert_eq!(buf, v);
-        assert!(!f.copy_to(&mut vec![0u8; f.len + 1]));
+        assert!(f.copy_to(&mut vec![0u8; f.len + 1]).is_err());
         assert!(v.starts_with(&[0xFF, 0xD8]), "frame without SOI");
         assert!(
             v.len() <= self.limits.max_frame_size,
             "frame over max_frame_size"
         );
+        v
+    }
 
+    /// The pts is the tag of a datagram of `sender` no later than the
+    /// frame's first, and the frame completed before that one's timeout.
+    /// Returns the pts (a datagram number).
+    fn check_timing(&self, f: &Frame<u8, Dg>, seqs: &[usize], sender: u8, seq: usize) -> usize {
         let first = *seqs.iter().min().expect("a frame has chunks");
         let pts = f.pts.expect("every datagram has a pts") as usize;
         assert!(
@@ -478,79 +480,99 @@ impl Harness {
             self.log[seq].time < self.log[pts].time.saturating_add(timeout),
             "frame completed after its timeout"
         );
+        pts
+    }
 
-        match self.format {
-            WireFormat::Sce => {
-                let id = f.image_id.expect("sce frames have ids");
-                let hp = SceHeader::parse(&self.log[pts].bytes).expect("pts datagram parses");
-                assert_eq!(hp.0.image_id, id);
-                let n = seqs.len();
-                let mut p_len = None;
-                for (i, &s) in seqs.iter().enumerate() {
-                    let (h, p) = SceHeader::parse(&self.log[s].bytes).expect("chunk parses");
-                    assert_eq!(h.image_id, id);
-                    assert_eq!(usize::from(h.chunk_id), i, "chunk ids not 0..n in order");
-                    let kind = if i + 1 == n {
-                        Kind::End
-                    } else if i == 0 {
-                        Kind::Start
-                    } else {
-                        Kind::Centre
-                    };
-                    assert_eq!(h.kind, kind);
-                    if i + 1 < n {
-                        assert_eq!(*p_len.get_or_insert(p.len()), p.len(), "unequal P");
-                    } else if let Some(pl) = p_len {
-                        assert!(p.len() <= pl, "last chunk longer than P");
-                    }
+    /// `sce`: one image id (the pts datagram's too), chunk ids 0..n with
+    /// the kinds they must have, no id in the late window of the last one
+    /// emitted; strict mode: known frames whole and only of their own
+    /// datagrams.
+    fn check_sce_frame(&mut self, f: &Frame<u8, Dg>, seqs: &[usize], v: &[u8], pts: usize) {
+        let id = f.image_id.expect("sce frames have ids");
+        let hp = SceHeader::parse(&self.log[pts].bytes).expect("pts datagram parses");
+        assert_eq!(hp.0.image_id, id);
+        self.check_sce_chunks(seqs, id);
+        if let Some(last) = self.last_emitted.get(&f.sender) {
+            let behind = wire::ids_behind(id, *last);
+            assert!(
+                behind > LATE_WINDOW,
+                "emitted id {id} {behind} behind the last emitted {last}"
+            );
+        }
+        self.last_emitted.insert(f.sender, id);
+        if self.strict {
+            match self.known_ids.get(&(f.sender, id)) {
+                Some(&k) => {
+                    assert_eq!(v, self.known[k].frame, "known frame altered");
+                    assert!(seqs.iter().all(|&s| self.log[s].known == Some(k)));
                 }
-                if let Some(last) = self.last_emitted.get(&sender) {
-                    let behind = wire::ids_behind(id, *last);
-                    assert!(
-                        behind > LATE_WINDOW,
-                        "emitted id {id} {behind} behind the last emitted {last}"
-                    );
-                }
-                self.last_emitted.insert(sender, id);
-
-                if self.strict {
-                    match self.known_ids.get(&(sender, id)) {
-                        Some(&k) => {
-                            assert_eq!(v, self.known[k].frame, "known frame altered");
-                            assert!(seqs.iter().all(|&s| self.log[s].known == Some(k)));
-                        }
-                        None => assert!(seqs.iter().all(|&s| self.log[s].known.is_none())),
-                    }
-                }
-            }
-            WireFormat::Countdown => {
-                assert_eq!(f.image_id, None);
-                assert_eq!(pts, first, "countdown pts is its first chunk's");
-                assert!(
-                    v.ends_with(&[0xFF, 0xD9]) && v.len() >= 4,
-                    "not a JPEG frame"
-                );
-                let n = seqs.len();
-                for (i, &s) in seqs.iter().enumerate() {
-                    let (c, _) = wire::parse_countdown(&self.log[s].bytes).expect("chunk parses");
-                    assert_eq!(usize::from(c), n - i, "countdown out of order");
-                    if i > 0 {
-                        assert!(s > seqs[i - 1], "chunks out of arrival order");
-                    }
-                }
-                let inside: HashSet<usize> = seqs.iter().copied().collect();
-                for s in first..=seq {
-                    let p = &self.log[s];
-                    if p.sender == sender && p.valid {
-                        assert!(
-                            inside.contains(&s),
-                            "valid datagram {s} skipped inside a frame"
-                        );
-                    }
-                }
+                None => assert!(seqs.iter().all(|&s| self.log[s].known.is_none())),
             }
         }
-        v
+    }
+
+    /// The chunks of `sce` frame `id`: chunk ids 0..n in order, kinds S, C
+    /// and E as they must be, every chunk but the last P bytes and the
+    /// last at most P.
+    fn check_sce_chunks(&self, seqs: &[usize], id: u16) {
+        let n = seqs.len();
+        let mut p_len = None;
+        for (i, &s) in seqs.iter().enumerate() {
+            let (h, p) = SceHeader::parse(&self.log[s].bytes).expect("chunk parses");
+            assert_eq!(h.image_id, id);
+            assert_eq!(usize::from(h.chunk_id), i, "chunk ids not 0..n in order");
+            let kind = if i + 1 == n {
+                Kind::End
+            } else if i == 0 {
+                Kind::Start
+            } else {
+                Kind::Centre
+            };
+            assert_eq!(h.kind, kind);
+            if i + 1 < n {
+                assert_eq!(*p_len.get_or_insert(p.len()), p.len(), "unequal P");
+            } else if let Some(pl) = p_len {
+                assert!(p.len() <= pl, "last chunk longer than P");
+            }
+        }
+    }
+
+    /// Countdown: no id, pts of its first chunk, SOI..EOI of 4 bytes at
+    /// least, countdowns n..1 in arrival order and no valid datagram of
+    /// its sender skipped between its first chunk and `seq`, its last.
+    fn check_countdown_frame(
+        &self,
+        f: &Frame<u8, Dg>,
+        seqs: &[usize],
+        v: &[u8],
+        pts: usize,
+        seq: usize,
+    ) {
+        assert_eq!(f.image_id, None);
+        let first = *seqs.iter().min().expect("a frame has chunks");
+        assert_eq!(pts, first, "countdown pts is its first chunk's");
+        assert!(
+            v.ends_with(&[0xFF, 0xD9]) && v.len() >= 4,
+            "not a JPEG frame"
+        );
+        let n = seqs.len();
+        for (i, &s) in seqs.iter().enumerate() {
+            let (c, _) = wire::parse_countdown(&self.log[s].bytes).expect("chunk parses");
+            assert_eq!(usize::from(c), n - i, "countdown out of order");
+            if i > 0 {
+                assert!(s > seqs[i - 1], "chunks out of arrival order");
+            }
+        }
+        let inside: HashSet<usize> = seqs.iter().copied().collect();
+        for s in first..=seq {
+            let p = &self.log[s];
+            if p.sender == f.sender && p.valid {
+                assert!(
+                    inside.contains(&s),
+                    "valid datagram {s} skipped inside a frame"
+                );
+            }
+        }
     }
 
     fn drain(&mut self) {
@@ -588,117 +610,263 @@ impl Harness {
     }
 
     fn run(&mut self, ops: Vec<Op>) {
-        let hl = header_len(self.format);
         for op in ops {
-            match op {
-                Op::Chunk { frame, index } => {
-                    if self.known.is_empty() {
-                        continue;
-                    }
-                    let k = usize::from(frame) % self.known.len();
-                    let n = self.known[k].datagrams.len();
-                    let d = self.known[k].datagrams[usize::from(index) % n].clone();
-                    self.push(self.known[k].sender, d, Some(k));
-                }
-                Op::Whole {
-                    frame,
-                    rotate,
-                    reverse,
-                } => {
-                    if self.known.is_empty() {
-                        continue;
-                    }
-                    let k = usize::from(frame) % self.known.len();
-                    let must = self.must_emit(k);
-                    let mut ds = self.known[k].datagrams.clone();
-                    let n = ds.len();
-                    ds.rotate_left(usize::from(rotate) % n);
-                    if reverse {
-                        ds.reverse();
-                    }
-                    let sender = self.known[k].sender;
-                    let mut out = None;
-                    for (i, d) in ds.into_iter().enumerate() {
-                        let o = self.push(sender, d, Some(k));
-                        if must && i + 1 < n {
-                            assert!(o.is_none(), "known frame {k} emitted early");
-                        }
-                        out = o;
-                    }
-                    if must {
-                        assert_eq!(
-                            out.as_deref(),
-                            Some(&self.known[k].frame[..]),
-                            "known frame {k} pushed whole did not come out"
-                        );
-                    }
-                }
-                Op::Forged {
-                    sender,
-                    kind,
-                    id,
-                    chunk,
-                    soi,
-                    payload,
-                } => {
-                    let sender = sender % SENDERS;
-                    let kind = match kind % 8 {
-                        0..=1 => b'S',
-                        2..=3 => b'C',
-                        4..=6 => b'E',
-                        _ => kind,
-                    };
-                    let chunk = match chunk {
-                        ChunkId::Zero => 0,
-                        ChunkId::One => 1,
-                        ChunkId::Max => u16::MAX,
-                        ChunkId::Small(c) => u16::from(c % 16),
-                        ChunkId::Any(c) => c,
-                    };
-                    let mut d = vec![kind];
-                    d.extend_from_slice(&id.to_be_bytes());
-                    d.extend_from_slice(&chunk.to_be_bytes());
-                    if soi {
-                        d.extend_from_slice(&[0xFF, 0xD8]);
-                    }
-                    d.extend_from_slice(&payload[..payload.len().min(300)]);
-                    if !self.collides(sender, &d) {
-                        self.push(sender, d, None);
-                    }
-                }
-                Op::Countdown {
-                    sender,
-                    count,
-                    soi,
-                    eoi,
-                    payload,
-                } => {
-                    let sender = sender % SENDERS;
-                    let mut d = vec![count % 8];
-                    if soi {
-                        d.extend_from_slice(&[0xFF, 0xD8]);
-                    }
-                    d.extend_from_slice(&payload[..payload.len().min(300)]);
-                    if eoi {
-                        d.extend_from_slice(&[0xFF, 0xD9]);
-                    }
-                    if !self.collides(sender, &d) {
-                        self.push(sender, d, None);
-                    }
-                }
-                Op::Raw { sender, bytes } => {
-                    let sender = sender % SENDERS;
-                    let d = bytes[..bytes.len().min(300 + hl)].to_vec();
-                    if !self.collides(sender, &d) {
-                        self.push(sender, d, None);
-                    }
-                }
-                Op::Advance { ns } => self.now += u64::from(ns),
-                Op::Drain => self.drain(),
-            }
+            self.apply(op);
         }
         self.drain();
     }
+
+    fn apply(&mut self, op: Op) {
+        match op {
+            Op::Chunk { frame, index } => self.push_known_chunk(frame, index),
+            Op::Whole {
+                frame,
+                rotate,
+                reverse,
+            } => self.push_known_whole(frame, rotate, reverse),
+            Op::Forged {
+                sender,
+                kind,
+                id,
+                chunk,
+                soi,
+                payload,
+            } => self.push_forged(sender, forged_sce(kind, id, chunk, soi, &payload)),
+            Op::Countdown {
+                sender,
+                count,
+                soi,
+                eoi,
+                payload,
+            } => self.push_forged(sender, forged_countdown(count, soi, eoi, &payload)),
+            Op::Raw { sender, bytes } => {
+                let hl = header_len(self.format);
+                self.push_forged(sender, bytes[..bytes.len().min(300 + hl)].to_vec());
+            }
+            Op::Advance { ns } => self.now += u64::from(ns),
+            Op::Drain => self.drain(),
+        }
+    }
+
+    /// One datagram of a known frame.
+    fn push_known_chunk(&mut self, frame: u8, index: u8) {
+        if self.known.is_empty() {
+            return;
+        }
+        let k = usize::from(frame) % self.known.len();
+        let n = self.known[k].datagrams.len();
+        let d = self.known[k].datagrams[usize::from(index) % n].clone();
+        self.push(self.known[k].sender, d, Some(k));
+    }
+
+    /// All datagrams of a known frame, rotated, maybe reversed; it must
+    /// come out on its last datagram (and not before) when `must_emit`.
+    fn push_known_whole(&mut self, frame: u8, rotate: u8, reverse: bool) {
+        if self.known.is_empty() {
+            return;
+        }
+        let k = usize::from(frame) % self.known.len();
+        let must = self.must_emit(k);
+        let mut ds = self.known[k].datagrams.clone();
+        let n = ds.len();
+        ds.rotate_left(usize::from(rotate) % n);
+        if reverse {
+            ds.reverse();
+        }
+        let sender = self.known[k].sender;
+        let mut out = None;
+        for (i, d) in ds.into_iter().enumerate() {
+            let o = self.push(sender, d, Some(k));
+            if must && i + 1 < n {
+                assert!(o.is_none(), "known frame {k} emitted early");
+            }
+            out = o;
+        }
+        if must {
+            assert_eq!(
+                out.as_deref(),
+                Some(&self.known[k].frame[..]),
+                "known frame {k} pushed whole did not come out"
+            );
+        }
+    }
+
+    /// A forged datagram from one of the senders, unless strict mode keeps
+    /// it away from the known frames.
+    fn push_forged(&mut self, sender: u8, d: Vec<u8>) {
+        let sender = sender % SENDERS;
+        if !self.collides(sender, &d) {
+            self.push(sender, d, None);
+        }
+    }
+}
+
+/// What one push did, for the checks.
+struct Step {
+    format: WireFormat,
+    sender: u8,
+    seq: usize,
+    valid: bool,
+    /// What holding the datagram is charged.
+    charge: usize,
+    /// The sender the model forgot to make room for this one.
+    evicted: Option<u8>,
+    before: Stats,
+    after: Stats,
+    held_before: usize,
+    held: usize,
+    abandoned: Vec<Abandoned<u8>>,
+}
+
+/// What became of a pushed datagram, as the counters should show it.
+struct Verdict {
+    /// It completed a frame that is not a JPEG frame.
+    not_jpeg: bool,
+    /// It was dropped as invalid.
+    invalid: bool,
+    /// It was held (or completed a frame).
+    accepted: bool,
+    /// `chunks_invalid` moved by this much.
+    extra_invalid: u64,
+}
+
+/// The counters move as the outcome says: one datagram each, invalid,
+/// duplicate, late, unknown kind, frames received and invalid, lost frames
+/// as `take_abandoned` lists them cause by cause, no internal error.
+fn check_counters(step: &Step, outcome: &Outcome<u8, Dg>, bytes_received: u64) -> Verdict {
+    let (before, after) = (&step.before, &step.after);
+    let d = |a: u64, b: u64| b.checked_sub(a).expect("counter went down");
+    let is = |c: bool| u64::from(c);
+    assert_eq!(after.chunks_received, step.seq as u64 + 1);
+    assert_eq!(after.bytes_received, bytes_received);
+    assert_eq!(after.internal_errors, 0, "internal errors");
+    assert_eq!(
+        d(before.chunks_duplicate, after.chunks_duplicate),
+        is(matches!(outcome, Outcome::Duplicate))
+    );
+    assert_eq!(
+        d(before.chunks_late, after.chunks_late),
+        is(matches!(outcome, Outcome::Late))
+    );
+    assert_eq!(
+        d(before.chunks_unknown_kind, after.chunks_unknown_kind),
+        is(matches!(outcome, Outcome::UnknownKind(_)))
+    );
+    assert_eq!(
+        d(before.frames_received, after.frames_received),
+        is(matches!(outcome, Outcome::Frame(_)))
+    );
+    assert_eq!(
+        d(before.senders_evicted, after.senders_evicted),
+        is(step.evicted.is_some())
+    );
+    check_lost(step);
+    check_invalid(step, outcome)
+}
+
+/// Lost frames counted as `take_abandoned` lists them, cause by cause.
+fn check_lost(step: &Step) {
+    let (before, after) = (&step.before, &step.after);
+    let d = |a: u64, b: u64| b.checked_sub(a).expect("counter went down");
+    let count = |c: Cause| step.abandoned.iter().filter(|a| a.cause == c).count() as u64;
+    assert_eq!(
+        d(before.frames_lost, after.frames_lost),
+        step.abandoned.len() as u64
+    );
+    assert_eq!(
+        d(before.frames_superseded, after.frames_superseded),
+        count(Cause::Superseded)
+    );
+    assert_eq!(
+        d(before.frames_pending_limit, after.frames_pending_limit),
+        count(Cause::PendingLimit)
+    );
+    assert_eq!(
+        d(before.frames_timeout, after.frames_timeout),
+        count(Cause::Timeout)
+    );
+    assert_eq!(
+        d(before.frames_memory_limit, after.frames_memory_limit),
+        count(Cause::MemoryLimit)
+    );
+}
+
+/// Invalid datagrams and frames counted as the outcome says; exactly the
+/// datagrams that do not parse (or are of an unknown kind) are refused
+/// before reaching a sender.
+fn check_invalid(step: &Step, outcome: &Outcome<u8, Dg>) -> Verdict {
+    let (before, after) = (&step.before, &step.after);
+    let d = |a: u64, b: u64| b.checked_sub(a).expect("counter went down");
+    let not_jpeg = matches!(outcome, Outcome::Invalid(Invalid::NotJpeg { .. }));
+    assert_eq!(
+        d(before.frames_invalid, after.frames_invalid),
+        u64::from(not_jpeg)
+    );
+    let invalid = matches!(outcome, Outcome::Invalid(_)) && !not_jpeg;
+    let accepted = matches!(outcome, Outcome::Pending | Outcome::Frame(_)) || not_jpeg;
+    let extra_invalid = d(before.chunks_invalid, after.chunks_invalid);
+    if invalid {
+        assert_eq!(extra_invalid, 1);
+    } else {
+        // An `E` held before P was known, found invalid now (`sce` only).
+        assert!(extra_invalid <= 1);
+        assert!(extra_invalid == 0 || (accepted && step.format == WireFormat::Sce));
+    }
+    assert_eq!(
+        !step.valid,
+        matches!(
+            outcome,
+            Outcome::Invalid(Invalid::Wire(_)) | Outcome::UnknownKind(_)
+        ),
+        "valid {}, outcome {outcome:?}",
+        step.valid
+    );
+    Verdict {
+        not_jpeg,
+        invalid,
+        accepted,
+        extra_invalid,
+    }
+}
+
+/// A forged `sce` datagram: mostly S, C or E, chunk ids at the edges or
+/// anywhere, a payload that may start with SOI.
+fn forged_sce(kind: u8, id: u16, chunk: ChunkId, soi: bool, payload: &[u8]) -> Vec<u8> {
+    let kind = match kind % 8 {
+        0..=1 => b'S',
+        2..=3 => b'C',
+        4..=6 => b'E',
+        _ => kind,
+    };
+    let chunk = match chunk {
+        ChunkId::Zero => 0,
+        ChunkId::One => 1,
+        ChunkId::Max => u16::MAX,
+        ChunkId::Small(c) => u16::from(c % 16),
+        ChunkId::Any(c) => c,
+    };
+    let mut d = vec![kind];
+    d.extend_from_slice(&id.to_be_bytes());
+    d.extend_from_slice(&chunk.to_be_bytes());
+    if soi {
+        d.extend_from_slice(&[0xFF, 0xD8]);
+    }
+    d.extend_from_slice(&payload[..payload.len().min(300)]);
+    d
+}
+
+/// A forged countdown datagram: countdown 0..=7, a payload that may start
+/// with SOI and end with EOI.
+fn forged_countdown(count: u8, soi: bool, eoi: bool, payload: &[u8]) -> Vec<u8> {
+    let mut d = vec![count % 8];
+    if soi {
+        d.extend_from_slice(&[0xFF, 0xD8]);
+    }
+    d.extend_from_slice(&payload[..payload.len().min(300)]);
+    if eoi {
+        d.extend_from_slice(&[0xFF, 0xD9]);
+    }
+    d
 }
 
 fn known_frames(u: &mut Unstructured, format: WireFormat, strict: bool) -> Result<Vec<Known>> {

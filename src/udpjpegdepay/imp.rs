@@ -87,6 +87,9 @@ struct InvalidWarnings {
     frame: RateLimit,
 }
 
+/// A frame copied into an output buffer, and its width and height.
+type FrameBuffer = (gst::Buffer, Option<(u16, u16)>);
+
 struct State {
     reassembler: Reassembler<SenderKey, Datagram>,
     /// Caps pushed downstream, and the events waiting for the first.
@@ -94,7 +97,8 @@ struct State {
     jpeg_caps: JpegCaps,
     /// Origin of the monotonic clock used for timeouts.
     epoch: Instant,
-    /// Stats of reassemblers replaced by a change of wire format or a flush.
+    /// Stats of reassemblers replaced by a change of wire format or a flush
+    /// (and frames that could not be copied out, as internal errors).
     carried: Stats,
     /// The `source` filter; `first` locks onto an address here.
     filter: SourceFilter,
@@ -103,6 +107,8 @@ struct State {
     datagrams_rejected: u64,
     senders_rejected: HashSet<SenderKey>,
     warnings: InvalidWarnings,
+    /// Internal errors already logged.
+    internal_errors_logged: u64,
     /// Incomplete frames time out on a timer too, not only when a datagram
     /// comes: set from READY->PAUSED, cleared at PAUSED->READY.
     expiry_on: bool,
@@ -124,6 +130,7 @@ impl State {
             datagrams_rejected: 0,
             senders_rejected: HashSet::new(),
             warnings: InvalidWarnings::default(),
+            internal_errors_logged: 0,
             expiry_on: false,
             expiry: None,
         }
@@ -275,8 +282,9 @@ impl UdpJpegDepay {
         let now = state.now();
         let outcome = state.reassembler.push(sender, datagram, now, pts);
         self.log_abandoned(state);
+        self.log_internal_errors(state);
         match self.completed(state, &sender, outcome) {
-            Some(frame) => self.frame_out(state, &frame).map(Some),
+            Some(frame) => self.frame_out(state, &frame),
             None => Ok(None),
         }
     }
@@ -372,13 +380,20 @@ impl UdpJpegDepay {
         }
     }
 
-    /// The buffer of a whole frame, and the events to push before it.
+    /// The buffer of a whole frame, and the events to push before it;
+    /// `None` for a frame that cannot be copied out (a bug: dropped, logged
+    /// and counted in internal-errors).
     fn frame_out(
         &self,
         state: &mut State,
         frame: &Frame<SenderKey, Datagram>,
-    ) -> Result<Out, gst::FlowError> {
-        let (buffer, dimensions) = self.frame_buffer(frame)?;
+    ) -> Result<Option<Out>, gst::FlowError> {
+        let Some((buffer, dimensions)) = self.frame_buffer(frame)? else {
+            // Logged where it happened.
+            state.carried.internal_errors += 1;
+            state.internal_errors_logged += 1;
+            return Ok(None);
+        };
         let caps = state
             .jpeg_caps
             .for_frame(dimensions, gst::Fraction::new(0, 1));
@@ -395,15 +410,15 @@ impl UdpJpegDepay {
             frame.len,
             buffer.pts().display()
         );
-        Ok((events, buffer))
+        Ok(Some((events, buffer)))
     }
 
     /// Copies the frame's chunks into one output buffer (each byte once) and
-    /// reads its dimensions.
+    /// reads its dimensions; `None` (logged) when they cannot be copied.
     fn frame_buffer(
         &self,
         frame: &Frame<SenderKey, Datagram>,
-    ) -> Result<(gst::Buffer, Option<(u16, u16)>), gst::FlowError> {
+    ) -> Result<Option<FrameBuffer>, gst::FlowError> {
         let mut buffer = gst::Buffer::with_size(frame.len).map_err(|_| {
             gst::element_imp_error!(
                 self,
@@ -421,19 +436,34 @@ impl UdpJpegDepay {
             gst::element_imp_error!(self, gst::CoreError::Failed, ("Could not map a new buffer"));
             gst::FlowError::Error
         })?;
-        let copied = frame.copy_to(&mut map);
-        debug_assert!(copied, "a buffer of the frame's length holds it");
-        if !copied {
-            gst::element_imp_error!(
-                self,
-                gst::CoreError::Failed,
-                ("A frame of {} bytes did not fit its buffer", frame.len)
+        if let Err(err) = frame.copy_to(&mut map) {
+            debug_assert!(false, "a frame's chunks fill its buffer: {err}");
+            let from = sender_name(&frame.sender);
+            gst::error!(
+                CAT,
+                imp = self,
+                "Dropping a frame from {from}: {err} (a bug)"
             );
-            return Err(gst::FlowError::Error);
+            return Ok(None);
         }
         let dimensions = jpeg::dimensions(&map);
         drop(map);
-        Ok((buffer, dimensions))
+        Ok(Some((buffer, dimensions)))
+    }
+
+    /// An error line for each internal error (a bug in the reassembler's
+    /// bookkeeping, counted in internal-errors, always 0) since the last call.
+    fn log_internal_errors(&self, state: &mut State) {
+        let errors = state.carried.internal_errors + state.reassembler.stats().internal_errors;
+        if errors > state.internal_errors_logged {
+            gst::error!(
+                CAT,
+                imp = self,
+                "{} internal error(s) in the reassembler's bookkeeping (a bug: please report it)",
+                errors - state.internal_errors_logged
+            );
+            state.internal_errors_logged = errors;
+        }
     }
 
     /// Logs the frames the reassembler gave up since the last call.
@@ -728,6 +758,7 @@ impl UdpJpegDepay {
             .field("senders-evicted", s.senders_evicted)
             .field("pending-frames", state.reassembler.pending_frames() as u64)
             .field("bytes-held", state.reassembler.held_bytes() as u64)
+            .field("internal-errors", s.internal_errors)
             .build()
     }
 }
@@ -879,7 +910,9 @@ impl ObjectImpl for UdpJpegDepay {
                          chunks-recovered (rebuilt with parity), senders, senders-active (heard \
                          within the timeout), senders-rejected and datagrams-rejected (by the \
                          source property), senders-evicted, pending-frames, bytes-held (memory \
-                         held in incomplete frames, as max-held-bytes counts it)",
+                         held in incomplete frames, as max-held-bytes counts it), \
+                         internal-errors (frames or charges lost to a bug in the reassembler's \
+                         bookkeeping, always 0)",
                     )
                     .read_only()
                     .build(),
