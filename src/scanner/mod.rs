@@ -364,18 +364,20 @@ impl Scanner {
         // The previous input's final 0xFF.
         let start = input.base - 1;
         if input.data.first() != Some(&crate::jpeg::marker::SOI) {
-            if then.is_none() {
+            if self.candidates.is_empty() {
                 self.skipped(start, input.base);
             }
             return;
         }
         self.scanned += 1;
+        // The candidates open at that 0xFF may all have ended on it; the
+        // window was then let go with them, and holds from this SOI on.
+        if self.candidates.is_empty() {
+            self.window.restart(start, &[0xFF], self.expected_size());
+            self.copied += 1;
+        }
         match then {
-            None => {
-                self.window.restart(start, &[0xFF], self.expected_size());
-                self.copied += 1;
-                self.candidates.open(start, self.prev_tag);
-            }
+            None => self.candidates.open(start, self.prev_tag),
             Some(then) => self.candidates.open_as_of(start, self.prev_tag, then),
         }
     }
@@ -387,8 +389,9 @@ impl Scanner {
             return Tail::Other;
         }
         // A candidate open at the end was open at the final 0xFF (none
-        // starts there, none ends there), where `step` noted them.
-        debug_assert_eq!(then.is_some(), !self.candidates.is_empty());
+        // starts there), where `step` noted them; the ones noted may have
+        // ended on it.
+        debug_assert!(then.is_some() || self.candidates.is_empty());
         then.map_or(Tail::FfOutside, Tail::FfInside)
     }
 
@@ -1096,6 +1099,43 @@ mod tests {
         let outs = run(&mut s, &f, 7);
         assert!(frames_of(&outs).is_empty());
         assert_eq!(drops_of(&outs), vec![DropReason::TooLarge]);
+    }
+
+    /// Found by the scanner fuzz target: the candidates open at an input's
+    /// final 0xFF all end on it, and the next input begins with D8. The SOI
+    /// so formed must be held in a window of its own, and the stream must
+    /// come out as it does uncut.
+    #[test]
+    fn soi_across_inputs_after_the_candidates_at_the_final_ff_ended() {
+        let stream = [
+            0xD8, 0xAF, 0xDB, 0xFF, 0xFF, 0xD8, 0xFF, 0xFF, 0xFF, 0xD8, 0xFF, 0x7D, 0xFF, 0xD8,
+            0xAF, 0xDB, 0xFF, 0xFF, 0xD8, 0xFF, 0xFF, 0xFF, 0xD8, 0xFF, 0x7D, 0xFF,
+        ];
+        let cut = |cuts: &[usize]| {
+            let mut s = Scanner::new(1);
+            let mut outs = Vec::new();
+            let mut start = 0;
+            for &end in cuts.iter().chain([&stream.len()]) {
+                s.push(&stream[start..end], None, &mut |o| outs.push(o));
+                start = end;
+            }
+            s.finish(&mut |o| outs.push(o));
+            (outs, s.stats())
+        };
+        let (split, split_stats) = cut(&[3, 25]);
+        let (whole, whole_stats) = cut(&[]);
+        assert_eq!(split_stats.internal_errors, 0);
+        assert_eq!(split, whole);
+        assert_eq!(
+            Stats {
+                thumbnails: 0,
+                ..split_stats
+            },
+            Stats {
+                thumbnails: 0,
+                ..whole_stats
+            }
+        );
     }
 
     #[test]
