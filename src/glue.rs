@@ -34,6 +34,7 @@
 
 use std::time::{Duration, Instant};
 
+use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 /// A chain function of element `T`.
@@ -80,6 +81,83 @@ pub fn src_pad<T: ElementImpl>(templ: &gst::PadTemplate, query: Option<QueryFn<T
 
 /// The transition at which each element resets its `State` whole.
 pub const RESET: gst::StateChange = gst::StateChange::PausedToReady;
+
+/// The element's state change: the parent's, then at [`RESET`] (once
+/// streaming has stopped) `reset`, which puts the element's `State` back
+/// whole. Checks that may refuse a transition run before this.
+pub fn change_state<T: ElementImpl>(
+    imp: &T,
+    transition: gst::StateChange,
+    reset: impl FnOnce(),
+) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+    let res = imp.parent_change_state(transition)?;
+    if transition == RESET {
+        reset();
+    }
+    Ok(res)
+}
+
+/// Element metadata with the crate's author line.
+pub fn metadata(long_name: &str, klass: &str, description: &str) -> gst::subclass::ElementMetadata {
+    gst::subclass::ElementMetadata::new(
+        long_name,
+        klass,
+        description,
+        "gst-plugin-udpjpeg developers",
+    )
+}
+
+/// The caps of whole frames leaving an element: `image/jpeg, parsed=true`
+/// (the size and frame rate come with [`JpegCaps`]).
+pub fn parsed_jpeg_caps() -> gst::Caps {
+    gst::Caps::builder("image/jpeg")
+        .field("parsed", true)
+        .build()
+}
+
+/// The two always pads of an element, `src` and `sink`, with their caps.
+pub fn pad_templates(src: &gst::Caps, sink: &gst::Caps) -> Vec<gst::PadTemplate> {
+    let template = |name, direction, caps| {
+        gst::PadTemplate::new(name, direction, gst::PadPresence::Always, caps)
+            .expect("a valid pad template")
+    };
+    vec![
+        template("src", gst::PadDirection::Src, src),
+        template("sink", gst::PadDirection::Sink, sink),
+    ]
+}
+
+/// `constructed`: the parent's, then the element's two always pads added.
+pub fn constructed<T: ElementImpl>(imp: &T, sinkpad: &gst::Pad, srcpad: &gst::Pad) {
+    imp.parent_constructed();
+    let obj = imp.obj();
+    let element = obj.upcast_ref::<gst::Element>();
+    element.add_pad(sinkpad).expect("a new pad name");
+    element.add_pad(srcpad).expect("a new pad name");
+}
+
+/// Internal errors (a bug in a pure module's bookkeeping, counted in its
+/// stats, never hidden behind a plausible result) already logged, so that
+/// each is logged once.
+#[derive(Debug, Default)]
+pub struct InternalErrors {
+    logged: u64,
+}
+
+impl InternalErrors {
+    /// Of the `total` counted so far, how many were not logged yet (`None`
+    /// if none); from now they count as logged.
+    pub fn new_since(&mut self, total: u64) -> Option<u64> {
+        let new = total.checked_sub(self.logged).filter(|&n| n > 0)?;
+        self.logged = total;
+        Some(new)
+    }
+
+    /// One internal error, logged where it happened, to count as logged.
+    pub fn logged_there(&mut self) {
+        self.logged += 1;
+    }
+}
 
 /// Serialized events held back until the element's first caps are pushed,
 /// since downstream must see caps before a segment, tags or a gap.

@@ -12,7 +12,7 @@ use gst::{glib, prelude::*, subclass::prelude::*};
 use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 
-use crate::glue::{self, HeldEvents, JpegCaps, RateLimit};
+use crate::glue::{self, HeldEvents, InternalErrors, JpegCaps, RateLimit};
 use crate::jpeg;
 use crate::scanner::{DropReason, Output, Scanner};
 
@@ -56,7 +56,7 @@ struct State {
     /// Whole frames found when a flush cut the stream, never pushed.
     frames_flushed: u64,
     /// The scanner's internal errors already logged.
-    internal_errors_logged: u64,
+    internal_errors: InternalErrors,
 }
 
 impl Default for State {
@@ -68,7 +68,7 @@ impl Default for State {
             discont: true,
             drop_warnings: RateLimit::default(),
             frames_flushed: 0,
-            internal_errors_logged: 0,
+            internal_errors: InternalErrors::default(),
         }
     }
 }
@@ -118,15 +118,13 @@ impl MjpegSplit {
     /// its stats, never hidden behind a plausible frame): an error line, and
     /// the next frame marked DISCONT.
     fn log_internal_errors(&self, state: &mut State) {
-        let errors = state.scanner.stats().internal_errors;
-        if errors > state.internal_errors_logged {
+        let total = state.scanner.stats().internal_errors;
+        if let Some(new) = state.internal_errors.new_since(total) {
             gst::error!(
                 CAT,
                 imp = self,
-                "Lost {} frame(s) to an internal error of the scanner (a bug: please report it)",
-                errors - state.internal_errors_logged
+                "Lost {new} frame(s) to an internal error of the scanner (a bug: please report it)",
             );
-            state.internal_errors_logged = errors;
             state.discont = true;
         }
     }
@@ -444,10 +442,7 @@ impl ObjectImpl for MjpegSplit {
     }
 
     fn constructed(&self) {
-        self.parent_constructed();
-        let obj = self.obj();
-        obj.add_pad(&self.sinkpad).unwrap();
-        obj.add_pad(&self.srcpad).unwrap();
+        glue::constructed(self, &self.sinkpad, &self.srcpad);
     }
 }
 
@@ -455,37 +450,19 @@ impl GstObjectImpl for MjpegSplit {}
 
 impl ElementImpl for MjpegSplit {
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
-        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
+        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            glue::metadata(
                 "Motion JPEG stream splitter",
                 "Codec/Parser/Video",
                 "Cuts a byte stream of concatenated JPEG images into one buffer per image",
-                "gst-plugin-udpjpeg developers",
             )
         });
-        Some(&*ELEMENT_METADATA)
+        Some(&*METADATA)
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let src = gst::PadTemplate::new(
-                "src",
-                gst::PadDirection::Src,
-                gst::PadPresence::Always,
-                &gst::Caps::builder("image/jpeg")
-                    .field("parsed", true)
-                    .build(),
-            )
-            .unwrap();
-            let sink = gst::PadTemplate::new(
-                "sink",
-                gst::PadDirection::Sink,
-                gst::PadPresence::Always,
-                &gst::Caps::new_any(),
-            )
-            .unwrap();
-            vec![src, sink]
-        });
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
+            LazyLock::new(|| glue::pad_templates(&glue::parsed_jpeg_caps(), &gst::Caps::new_any()));
         PAD_TEMPLATES.as_ref()
     }
 
@@ -494,10 +471,8 @@ impl ElementImpl for MjpegSplit {
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
         gst::trace!(CAT, imp = self, "Changing state {transition:?}");
-        let res = self.parent_change_state(transition)?;
-        if transition == glue::RESET {
+        glue::change_state(self, transition, || {
             *self.state.lock().unwrap() = State::default();
-        }
-        Ok(res)
+        })
     }
 }

@@ -658,10 +658,7 @@ impl ObjectImpl for UdpJpegPay {
     }
 
     fn constructed(&self) {
-        self.parent_constructed();
-        let obj = self.obj();
-        obj.add_pad(&self.sinkpad).unwrap();
-        obj.add_pad(&self.srcpad).unwrap();
+        glue::constructed(self, &self.sinkpad, &self.srcpad);
     }
 }
 
@@ -670,11 +667,10 @@ impl GstObjectImpl for UdpJpegPay {}
 impl ElementImpl for UdpJpegPay {
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
+            glue::metadata(
                 "UDP JPEG payloader",
                 "Codec/Payloader/Network",
                 "Cuts each JPEG frame into a burst of datagrams with a small S/C/E or countdown header, for udpsink",
-                "gst-plugin-udpjpeg developers",
             )
         });
         Some(&*METADATA)
@@ -682,23 +678,10 @@ impl ElementImpl for UdpJpegPay {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let sink = gst::PadTemplate::new(
-                "sink",
-                gst::PadDirection::Sink,
-                gst::PadPresence::Always,
-                &gst::Caps::new_empty_simple("image/jpeg"),
-            )
-            .unwrap();
-            let src = gst::PadTemplate::new(
-                "src",
-                gst::PadDirection::Src,
-                gst::PadPresence::Always,
-                &gst::Caps::builder(CAPS_NAME)
-                    .field("wire-format", gst::List::new(["sce", "countdown"]))
-                    .build(),
-            )
-            .unwrap();
-            vec![src, sink]
+            let src = gst::Caps::builder(CAPS_NAME)
+                .field("wire-format", gst::List::new(["sce", "countdown"]))
+                .build();
+            glue::pad_templates(&src, &gst::Caps::new_empty_simple("image/jpeg"))
         });
         PAD_TEMPLATES.as_ref()
     }
@@ -723,10 +706,8 @@ impl ElementImpl for UdpJpegPay {
                 return Err(gst::StateChangeError);
             }
         }
-        let res = self.parent_change_state(transition)?;
-        if transition == glue::RESET {
+        glue::change_state(self, transition, || {
             *self.state.lock().unwrap() = State::default();
-        }
-        Ok(res)
+        })
     }
 }
