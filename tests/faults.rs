@@ -278,7 +278,7 @@ fn run_with(
     // Then EOS, which makes the depayloader count what it still holds as lost.
     appsrc.end_of_stream().unwrap();
     if !udp {
-        expect_eos(&sender, 10, "EOS reaches the sink");
+        wait_eos(&sender, "sender", 10);
     }
     for p in [Some(&*sender), receiver.as_deref()].into_iter().flatten() {
         if let Some(msg) = p.bus().unwrap().pop_filtered(&[gst::MessageType::Error]) {

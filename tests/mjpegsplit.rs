@@ -348,21 +348,12 @@ fn filesrc_pipeline_decodes_every_frame() {
     let path = std::env::temp_dir().join(format!("mjpegsplit-test-{}.mjpeg", std::process::id()));
     std::fs::write(&path, [&b"junk"[..], &frames.concat()].concat()).unwrap();
 
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = PipelineGuard::playing(&format!(
         "filesrc location={} blocksize=4096 ! mjpegsplit framerate=10/1 ! jpegdec \
          ! video/x-raw,format=I420 ! appsink name=sink sync=false",
         path.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let guard = PipelineGuard(pipeline.clone().upcast());
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
+    ));
+    let sink: gst_app::AppSink = by_name_as(&pipeline, "sink");
 
     let mut sizes = Vec::new();
     while let Ok(sample) = sink.pull_sample() {
@@ -370,8 +361,8 @@ fn filesrc_pipeline_decodes_every_frame() {
         assert_eq!(info.fps(), gst::Fraction::new(10, 1));
         sizes.push((info.width(), info.height()));
     }
-    expect_eos(pipeline.upcast_ref(), 5, "no EOS");
-    drop(guard);
+    wait_eos(&pipeline, "splitter", 5);
+    drop(pipeline);
     let _ = std::fs::remove_file(&path);
     assert_eq!(
         sizes,

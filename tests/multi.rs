@@ -70,18 +70,10 @@ impl Receiver {
 /// `appsrc ! udpjpegpay ! <sink>`, playing.
 fn sender(sink: &str) -> (PipelineGuard, gst_app::AppSrc) {
     require("appsrc");
-    let pipeline = PipelineGuard(
-        gst::parse::launch(&format!(
-            "appsrc name=src is-live=true format=time caps=image/jpeg ! \
-             udpjpegpay mtu=1400 ! {sink}"
-        ))
-        .unwrap(),
-    );
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let appsrc = by_name(&pipeline, "src")
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    (pipeline, appsrc)
+    appsrc_sender(&format!(
+        "appsrc name=src is-live=true format=time caps=image/jpeg ! \
+         udpjpegpay mtu=1400 ! {sink}"
+    ))
 }
 
 fn tagged(n: usize, tag: &str) -> Vec<Vec<u8>> {

@@ -21,15 +21,10 @@ fn receiver(depay_props: &str) -> Receiver {
     for f in ["udpsrc", "appsink"] {
         require(f);
     }
-    let pipeline = PipelineGuard(
-        gst::parse::launch(&format!(
-            "udpsrc name=src address=127.0.0.1 port=0 ! udpjpegdepay name=depay {depay_props} ! \
-             appsink name=sink sync=false max-buffers=0"
-        ))
-        .unwrap(),
-    );
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let port = by_name(&pipeline, "src").property::<i32>("port") as u16;
+    let (pipeline, port) = udp_receiver(&format!(
+        "udpsrc name=src address=127.0.0.1 port=0 ! udpjpegdepay name=depay {depay_props} ! \
+         appsink name=sink sync=false max-buffers=0"
+    ));
     let sink = by_name_as::<gst_app::AppSink>(&pipeline, "sink");
     Receiver {
         pipeline,
