@@ -10,12 +10,14 @@
 //!
 //! One shape for every element:
 //!
-//! - **Pads.** [`sink_pad`] and [`src_pad`] wrap the pad functions so that
-//!   a panic becomes an error posted by the element.
+//! - **Pads.** Two always pads, `sink` and `src` ([`pad_templates`],
+//!   added by [`constructed`]); [`sink_pad`] and [`src_pad`] wrap the pad
+//!   functions so that a panic becomes an error posted by the element.
 //! - **State.** Settings live in a `Mutex<Settings>` copied once per buffer;
 //!   everything else in a `State`, reset whole at [`RESET`] (PAUSED to
-//!   READY, once streaming has stopped), so the counters of the `stats`
-//!   property read zero in READY and count from the next start.
+//!   READY, once streaming has stopped) by [`change_state`], so the
+//!   counters of the `stats` property read zero in READY and count from the
+//!   next start.
 //! - **Flush.** FLUSH_STOP resets the per-stream part only: what is held
 //!   for the stream (incomplete frames, the frame in progress) is discarded
 //!   and counted as end-of-stream counts it, the held events but the sticky
@@ -28,12 +30,16 @@
 //!   `unimplemented!()`, as in gst-plugins-rs: GObject dispatches only the
 //!   properties that `properties()` lists, so another name is a bug in the
 //!   element, not an input. Enum property types are marked as plugin API.
+//!   Each element's counters are its read-only `stats` property
+//!   ([`stats_property`]); a bug caught in a pure module's bookkeeping is
+//!   counted there and logged once as an error ([`InternalErrors`]).
 //! - **Warnings.** Recovered bad input is a warning at most once per cause
 //!   every [`WARNING_INTERVAL`] ([`RateLimit`]); the rest are DEBUG lines,
 //!   counted in the `stats` property and in the next warning.
 
 use std::time::{Duration, Instant};
 
+use gst::glib::{self, object::IsClass};
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
@@ -44,15 +50,29 @@ pub type EventFn<T> = fn(&T, &gst::Pad, gst::Event) -> bool;
 /// A query function of element `T`.
 pub type QueryFn<T> = fn(&T, &gst::Pad, &mut gst::QueryRef) -> bool;
 
-/// A sink pad from `templ` whose chain and event functions run with the
-/// element `T`; a panic in them is an error posted by the element, not an
+/// The pad template `name` of the element class `klass`, which
+/// [`pad_templates`] made.
+fn template<T: ElementImpl>(klass: &glib::Class<T::Type>, name: &str) -> gst::PadTemplate
+where
+    T::Type: IsClass,
+{
+    klass
+        .pad_template(name)
+        .unwrap_or_else(|| panic!("the class has a {name} pad template"))
+}
+
+/// The `sink` pad of element `T` whose chain and event functions run with
+/// the element; a panic in them is an error posted by the element, not an
 /// abort, and fails the flow (or refuses the event).
 pub fn sink_pad<T: ElementImpl>(
-    templ: &gst::PadTemplate,
+    klass: &glib::Class<T::Type>,
     chain: ChainFn<T>,
     event: EventFn<T>,
-) -> gst::PadBuilder<gst::Pad> {
-    gst::Pad::builder_from_template(templ)
+) -> gst::PadBuilder<gst::Pad>
+where
+    T::Type: IsClass,
+{
+    gst::Pad::builder_from_template(&template::<T>(klass, "sink"))
         .chain_function(move |pad, parent, buffer| {
             T::catch_panic_pad_function(
                 parent,
@@ -65,10 +85,13 @@ pub fn sink_pad<T: ElementImpl>(
         })
 }
 
-/// A src pad from `templ` whose query function, if any, runs with the
-/// element `T` as [`sink_pad`]'s functions do.
-pub fn src_pad<T: ElementImpl>(templ: &gst::PadTemplate, query: Option<QueryFn<T>>) -> gst::Pad {
-    let builder = gst::Pad::builder_from_template(templ);
+/// The `src` pad of element `T` whose query function, if any, runs with
+/// the element as [`sink_pad`]'s functions do.
+pub fn src_pad<T: ElementImpl>(klass: &glib::Class<T::Type>, query: Option<QueryFn<T>>) -> gst::Pad
+where
+    T::Type: IsClass,
+{
+    let builder = gst::Pad::builder_from_template(&template::<T>(klass, "src"));
     let Some(query) = query else {
         return builder.build();
     };
@@ -95,6 +118,20 @@ pub fn change_state<T: ElementImpl>(
         reset();
     }
     Ok(res)
+}
+
+/// The read-only `stats` property of every element: a structure named
+/// `structure` whose `fields` the blurb lists, each with what it counts.
+pub fn stats_property(structure: &str, fields: &str) -> glib::ParamSpec {
+    let blurb = format!(
+        "Counters since the element last left READY (reset on going back to READY, \
+         a flush keeps them), a structure named {structure}: {fields}"
+    );
+    glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+        .nick("Statistics")
+        .blurb(&blurb)
+        .read_only()
+        .build()
 }
 
 /// Element metadata with the crate's author line.
@@ -360,6 +397,17 @@ mod tests {
              framerate=(fraction)25/1"
         );
         assert_eq!(caps.for_frame(None, gst::Fraction::new(25, 1)), sized);
+    }
+
+    #[test]
+    fn each_internal_error_is_logged_once() {
+        let mut errors = InternalErrors::default();
+        assert_eq!(errors.new_since(0), None);
+        assert_eq!(errors.new_since(2), Some(2));
+        assert_eq!(errors.new_since(2), None);
+        errors.logged_there();
+        assert_eq!(errors.new_since(3), None, "logged where it happened");
+        assert_eq!(errors.new_since(4), Some(1));
     }
 
     #[test]

@@ -49,6 +49,15 @@ fn assert_no_error(bus: &gst::Bus) {
     }
 }
 
+/// `buffers` is the one frame `frame`, marked DISCONT since a frame was
+/// lost before it.
+#[track_caller]
+fn assert_one_frame_after_a_loss(buffers: &[gst::Buffer], frame: &[u8]) {
+    assert_eq!(buffers.len(), 1);
+    assert!(buffers[0].map_readable().unwrap().as_slice() == frame);
+    assert!(buffers[0].flags().contains(gst::BufferFlags::DISCONT));
+}
+
 fn jpeg_caps(width: i32, height: i32, framerate: gst::Fraction) -> gst::Caps {
     gst::Caps::builder("image/jpeg")
         .field("parsed", true)
@@ -182,9 +191,7 @@ fn max_frame_size_drops_large_frames() {
     let stream = [RESTART, PROGRESSIVE].concat();
     push_chunks(&mut h, &stream, 333);
     let buffers = pull_all(&mut h);
-    assert_eq!(buffers.len(), 1);
-    assert!(buffers[0].map_readable().unwrap().as_slice() == PROGRESSIVE);
-    assert!(buffers[0].flags().contains(gst::BufferFlags::DISCONT));
+    assert_one_frame_after_a_loss(&buffers, PROGRESSIVE);
     let s = stats(&h);
     assert_eq!(stat(&s, "frames"), 1);
     assert_eq!(stat(&s, "dropped-too-large"), 1);
@@ -259,9 +266,7 @@ fn flush_resets_the_frame_in_progress() {
     let stream = [&BASELINE[500..], PROGRESSIVE].concat();
     push_chunks(&mut h, &stream, 100);
     let buffers = pull_all(&mut h);
-    assert_eq!(buffers.len(), 1);
-    assert!(buffers[0].map_readable().unwrap().as_slice() == PROGRESSIVE);
-    assert!(buffers[0].flags().contains(gst::BufferFlags::DISCONT));
+    assert_one_frame_after_a_loss(&buffers, PROGRESSIVE);
     let s = stats(&h);
     assert_eq!(stat(&s, "frames"), 1);
     // The frame the flush cut is counted as end of stream counts it.

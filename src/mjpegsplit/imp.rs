@@ -353,13 +353,8 @@ impl ObjectSubclass for MjpegSplit {
     type ParentType = gst::Element;
 
     fn with_class(klass: &Self::Class) -> Self {
-        let sinkpad = glue::sink_pad(
-            &klass.pad_template("sink").unwrap(),
-            Self::sink_chain,
-            Self::sink_event,
-        )
-        .build();
-        let srcpad = glue::src_pad(&klass.pad_template("src").unwrap(), Some(Self::src_query));
+        let sinkpad = glue::sink_pad(klass, Self::sink_chain, Self::sink_event).build();
+        let srcpad = glue::src_pad(klass, Some(Self::src_query));
         MjpegSplit {
             sinkpad,
             srcpad,
@@ -395,26 +390,21 @@ impl ObjectImpl for MjpegSplit {
                     .default_value(DEFAULT_MAX_FRAME_SIZE)
                     .mutable_playing()
                     .build(),
-                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
-                    .nick("Statistics")
-                    .blurb(
-                        "Counters since the element last left READY (reset on going \
-                         back to READY, a flush keeps them), as a mjpegsplit-stats structure: \
-                         frames (whole frames found), frames-dropped, dropped-soi-in-frame, \
-                         dropped-not-a-marker, dropped-bad-length, dropped-too-large, \
-                         dropped-truncated, bytes-dropped, bytes-skipped (garbage between \
-                         frames), thumbnails (whole frames inside an APPn segment, such as \
-                         EXIF thumbnails, never pushed), candidates-refused (SOIs not \
-                         followed because 4096 frame candidates were open), frames-flushed \
-                         (whole frames found when a flush cut the stream, not pushed; the frame \
-                         a flush cuts is counted in dropped-truncated as at end of stream), \
-                         internal-errors (frames lost to a bug in the scanner's bookkeeping, \
-                         always 0), bytes-held \
-                         (bytes kept for the frames in progress, at most about twice \
-                         max-frame-size)",
-                    )
-                    .read_only()
-                    .build(),
+                glue::stats_property(
+                    "mjpegsplit-stats",
+                    "frames (whole frames found), frames-dropped, dropped-soi-in-frame, \
+                    dropped-not-a-marker, dropped-bad-length, dropped-too-large, \
+                    dropped-truncated, bytes-dropped, bytes-skipped (garbage between \
+                    frames), thumbnails (whole frames inside an APPn segment, such as \
+                    EXIF thumbnails, never pushed), candidates-refused (SOIs not \
+                    followed because 4096 frame candidates were open), frames-flushed \
+                    (whole frames found when a flush cut the stream, not pushed; the frame \
+                    a flush cuts is counted in dropped-truncated as at end of stream), \
+                    internal-errors (frames lost to a bug in the scanner's bookkeeping, \
+                    always 0), bytes-held \
+                    (bytes kept for the frames in progress, at most about twice \
+                    max-frame-size)",
+                ),
             ]
         });
         PROPERTIES.as_ref()

@@ -768,20 +768,16 @@ impl ObjectSubclass for UdpJpegDepay {
     type ParentType = gst::Element;
 
     fn with_class(klass: &Self::Class) -> Self {
-        let sinkpad = glue::sink_pad(
-            &klass.pad_template("sink").unwrap(),
-            Self::sink_chain,
-            Self::sink_event,
-        )
-        .chain_list_function(|pad, parent, list| {
-            UdpJpegDepay::catch_panic_pad_function(
-                parent,
-                || Err(gst::FlowError::Error),
-                |depay| depay.sink_chain_list(pad, list),
-            )
-        })
-        .build();
-        let srcpad = glue::src_pad::<Self>(&klass.pad_template("src").unwrap(), None);
+        let sinkpad = glue::sink_pad(klass, Self::sink_chain, Self::sink_event)
+            .chain_list_function(|pad, parent, list| {
+                UdpJpegDepay::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::FlowError::Error),
+                    |depay| depay.sink_chain_list(pad, list),
+                )
+            })
+            .build();
+        let srcpad = glue::src_pad::<Self>(klass, None);
         let settings = Settings::default();
         UdpJpegDepay {
             srcpad,
@@ -893,27 +889,22 @@ impl ObjectImpl for UdpJpegDepay {
                     .default_value(DEFAULT_STATS_INTERVAL_MS)
                     .mutable_playing()
                     .build(),
-                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
-                    .nick("Statistics")
-                    .blurb(
-                        "Counters since the element last left READY (reset on going \
-                         back to READY, a flush keeps them), a structure named \
-                         udpjpegdepay-stats: frames-received, frames-lost (incomplete frames \
-                         dropped: frames-superseded + frames-pending-limit + frames-timeout + \
-                         frames-memory-limit + forgotten senders + end of stream or flush), \
-                         frames-late, frames-invalid, ids-skipped, chunks-received (every \
-                         datagram), chunks-duplicate, chunks-late, chunks-invalid, \
-                         chunks-unknown-kind, bytes-received, max-reorder (chunks), \
-                         chunks-parity (parity chunks received), frames-recovered and \
-                         chunks-recovered (rebuilt with parity), senders, senders-active (heard \
-                         within the timeout), senders-rejected and datagrams-rejected (by the \
-                         source property), senders-evicted, pending-frames, bytes-held (memory \
-                         held in incomplete frames, as max-held-bytes counts it), \
-                         internal-errors (frames or charges lost to a bug in the reassembler's \
-                         bookkeeping, always 0)",
-                    )
-                    .read_only()
-                    .build(),
+                glue::stats_property(
+                    "udpjpegdepay-stats",
+                    "frames-received, frames-lost (incomplete frames \
+                    dropped: frames-superseded + frames-pending-limit + frames-timeout + \
+                    frames-memory-limit + forgotten senders + end of stream or flush), \
+                    frames-late, frames-invalid, ids-skipped, chunks-received (every \
+                    datagram), chunks-duplicate, chunks-late, chunks-invalid, \
+                    chunks-unknown-kind, bytes-received, max-reorder (chunks), \
+                    chunks-parity (parity chunks received), frames-recovered and \
+                    chunks-recovered (rebuilt with parity), senders, senders-active (heard \
+                    within the timeout), senders-rejected and datagrams-rejected (by the \
+                    source property), senders-evicted, pending-frames, bytes-held (memory \
+                    held in incomplete frames, as max-held-bytes counts it), \
+                    internal-errors (frames or charges lost to a bug in the reassembler's \
+                    bookkeeping, always 0)",
+                ),
             ]
         });
         PROPERTIES.as_ref()

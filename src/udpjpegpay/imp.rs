@@ -520,13 +520,8 @@ impl ObjectSubclass for UdpJpegPay {
     type ParentType = gst::Element;
 
     fn with_class(klass: &Self::Class) -> Self {
-        let sinkpad = glue::sink_pad(
-            &klass.pad_template("sink").unwrap(),
-            Self::sink_chain,
-            Self::sink_event,
-        )
-        .build();
-        let srcpad = glue::src_pad(&klass.pad_template("src").unwrap(), Some(Self::src_query));
+        let sinkpad = glue::sink_pad(klass, Self::sink_chain, Self::sink_event).build();
+        let srcpad = glue::src_pad(klass, Some(Self::src_query));
         UdpJpegPay {
             srcpad,
             sinkpad,
@@ -610,17 +605,13 @@ impl ObjectImpl for UdpJpegPay {
                     .default_value(DEFAULT_FEC_MIN_PARITY)
                     .mutable_playing()
                     .build(),
-                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
-                    .nick("Statistics")
-                    .blurb(
-                        "Counters since the element last left READY (reset on going \
-                         back to READY, a flush keeps them), a structure named udpjpegpay-stats: frames-sent, \
-                         frames-dropped (not JPEG, or too large for the wire format at this \
-                         mtu; a bus warning at most every 5 s per cause), datagrams-sent \
-                         (parity included), bytes-sent (headers included), parity-sent",
-                    )
-                    .read_only()
-                    .build(),
+                glue::stats_property(
+                    "udpjpegpay-stats",
+                    "frames-sent, \
+                    frames-dropped (not JPEG, or too large for the wire format at this \
+                    mtu; a bus warning at most every 5 s per cause), datagrams-sent \
+                    (parity included), bytes-sent (headers included), parity-sent",
+                ),
             ]
         });
         PROPERTIES.as_ref()
