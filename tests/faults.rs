@@ -240,9 +240,7 @@ fn run_with(
                 }
             });
     }
-    let appsrc = by_name(&sender, "src")
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
+    let appsrc = by_name_as::<gst_app::AppSrc>(&sender, "src");
     sender.set_state(gst::State::Playing).unwrap();
     for (i, f) in frames.iter().enumerate() {
         let mut b = gst::Buffer::from_slice(f.clone());

@@ -39,9 +39,7 @@ impl Receiver {
              udpjpegdepay name=depay {depay_props} ! \
              appsink name=sink sync=false max-buffers=0"
         ));
-        let sink = by_name(&pipeline, "sink")
-            .downcast::<gst_app::AppSink>()
-            .unwrap();
+        let sink = by_name_as::<gst_app::AppSink>(&pipeline, "sink");
         Receiver {
             pipeline,
             sink,

@@ -37,9 +37,7 @@ fn mjpeg_server() -> (PipelineGuard, gst_app::AppSink, u16) {
     );
     let port: i32 = by_name(&pipeline, "src").property("current-port");
     assert!(port > 0, "tcpserversrc reports the port it bound");
-    let sink = by_name(&pipeline, "sink")
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = by_name_as::<gst_app::AppSink>(&pipeline, "sink");
     (pipeline, sink, port as u16)
 }
 
@@ -163,9 +161,7 @@ fn client(port: u16) -> Client {
         })
         .unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
-    let sink = by_name(&pipeline, "sink")
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = by_name_as::<gst_app::AppSink>(&pipeline, "sink");
     Client {
         pipeline,
         sink,
@@ -201,9 +197,7 @@ fn one_tcpserversink_two_clients_follow_a_resolution_change() {
         .map(|(i, f)| tag_frame(f, &format!("large {i}")))
         .collect();
     let sent: Vec<Vec<u8>> = small.iter().chain(&large).cloned().collect();
-    let appsrc = by_name(&server, "src")
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
+    let appsrc = by_name_as::<gst_app::AppSrc>(&server, "src");
     for (i, f) in sent.iter().enumerate() {
         appsrc
             .push_buffer(buffer_with_pts(f.clone(), 33 * i as u64))
