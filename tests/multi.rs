@@ -31,15 +31,7 @@ struct Receiver {
 
 impl Receiver {
     fn new(depay_props: &str) -> Receiver {
-        for f in ["udpsrc", "appsink"] {
-            require(f);
-        }
-        let (pipeline, port) = udp_receiver(&format!(
-            "udpsrc name=src address=127.0.0.1 port=0 buffer-size=4194304 ! \
-             udpjpegdepay name=depay {depay_props} ! \
-             appsink name=sink sync=false max-buffers=0"
-        ));
-        let sink = by_name_as::<gst_app::AppSink>(&pipeline, "sink");
+        let (pipeline, sink, port) = depay_receiver("buffer-size=4194304", depay_props);
         Receiver {
             pipeline,
             sink,

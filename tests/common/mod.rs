@@ -75,6 +75,24 @@ pub fn udp_receiver(desc: &str) -> (PipelineGuard, u16) {
     (pipeline, port as u16)
 }
 
+/// `udpsrc` on 127.0.0.1, any free port (with `udpsrc_props`), `!
+/// udpjpegdepay` (with `depay_props`) `! appsink`, playing: the pipeline,
+/// its appsink and the port.
+pub fn depay_receiver(
+    udpsrc_props: &str,
+    depay_props: &str,
+) -> (PipelineGuard, gst_app::AppSink, u16) {
+    for f in ["udpsrc", "appsink"] {
+        require(f);
+    }
+    let (pipeline, port) = udp_receiver(&format!(
+        "udpsrc name=src address=127.0.0.1 port=0 {udpsrc_props} ! \
+         udpjpegdepay name=depay {depay_props} ! appsink name=sink sync=false max-buffers=0"
+    ));
+    let sink = by_name_as(&pipeline, "sink");
+    (pipeline, sink, port)
+}
+
 /// Inserts a COM segment holding `tag` right after the SOI, so that every
 /// frame is unique and still a valid JPEG.
 pub fn tag_frame(jpeg: &[u8], tag: &str) -> Vec<u8> {
