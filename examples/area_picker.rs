@@ -61,11 +61,11 @@ struct Cli {
     pattern: String,
     /// Picture width in pixels; use the sender's
     #[arg(long, value_name = "N", default_value_t = 640,
-          value_parser = clap::value_parser!(u32).range(16..=8192))]
+          value_parser = common::picture_side())]
     width: u32,
     /// Picture height in pixels; use the sender's
     #[arg(long, value_name = "N", default_value_t = 360,
-          value_parser = clap::value_parser!(u32).range(16..=8192))]
+          value_parser = common::picture_side())]
     height: u32,
     /// Video sink that opens the window (default: ximagesink on X11, which
     /// works on every X server, else autovideosink)

@@ -68,11 +68,11 @@ struct Cli {
     pattern: String,
     /// Frame width in pixels
     #[arg(long, value_name = "N", default_value_t = 640,
-          value_parser = clap::value_parser!(u32).range(16..=8192))]
+          value_parser = common::picture_side())]
     width: u32,
     /// Frame height in pixels
     #[arg(long, value_name = "N", default_value_t = 360,
-          value_parser = clap::value_parser!(u32).range(16..=8192))]
+          value_parser = common::picture_side())]
     height: u32,
     /// Frames per second
     #[arg(long, value_name = "N", default_value_t = 30,

@@ -10,12 +10,14 @@
 //!
 //! One shape for every element:
 //!
-//! - **Pads.** [`sink_pad`] and [`src_pad`] wrap the pad functions so that
-//!   a panic becomes an error posted by the element.
+//! - **Pads.** Two always pads, `sink` and `src` ([`pad_templates`],
+//!   added by [`constructed`]); [`sink_pad`] and [`src_pad`] wrap the pad
+//!   functions so that a panic becomes an error posted by the element.
 //! - **State.** Settings live in a `Mutex<Settings>` copied once per buffer;
 //!   everything else in a `State`, reset whole at [`RESET`] (PAUSED to
-//!   READY, once streaming has stopped), so the counters of the `stats`
-//!   property read zero in READY and count from the next start.
+//!   READY, once streaming has stopped) by [`change_state`], so the
+//!   counters of the `stats` property read zero in READY and count from the
+//!   next start.
 //! - **Flush.** FLUSH_STOP resets the per-stream part only: what is held
 //!   for the stream (incomplete frames, the frame in progress) is discarded
 //!   and counted as end-of-stream counts it, the held events but the sticky
@@ -28,12 +30,17 @@
 //!   `unimplemented!()`, as in gst-plugins-rs: GObject dispatches only the
 //!   properties that `properties()` lists, so another name is a bug in the
 //!   element, not an input. Enum property types are marked as plugin API.
+//!   Each element's counters are its read-only `stats` property
+//!   ([`stats_property`]); a bug caught in a pure module's bookkeeping is
+//!   counted there and logged once as an error ([`InternalErrors`]).
 //! - **Warnings.** Recovered bad input is a warning at most once per cause
 //!   every [`WARNING_INTERVAL`] ([`RateLimit`]); the rest are DEBUG lines,
 //!   counted in the `stats` property and in the next warning.
 
 use std::time::{Duration, Instant};
 
+use gst::glib::{self, object::IsClass};
+use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 /// A chain function of element `T`.
@@ -43,15 +50,29 @@ pub type EventFn<T> = fn(&T, &gst::Pad, gst::Event) -> bool;
 /// A query function of element `T`.
 pub type QueryFn<T> = fn(&T, &gst::Pad, &mut gst::QueryRef) -> bool;
 
-/// A sink pad from `templ` whose chain and event functions run with the
-/// element `T`; a panic in them is an error posted by the element, not an
+/// The pad template `name` of the element class `klass`, which
+/// [`pad_templates`] made.
+fn template<T: ElementImpl>(klass: &glib::Class<T::Type>, name: &str) -> gst::PadTemplate
+where
+    T::Type: IsClass,
+{
+    klass
+        .pad_template(name)
+        .unwrap_or_else(|| panic!("the class has a {name} pad template"))
+}
+
+/// The `sink` pad of element `T` whose chain and event functions run with
+/// the element; a panic in them is an error posted by the element, not an
 /// abort, and fails the flow (or refuses the event).
 pub fn sink_pad<T: ElementImpl>(
-    templ: &gst::PadTemplate,
+    klass: &glib::Class<T::Type>,
     chain: ChainFn<T>,
     event: EventFn<T>,
-) -> gst::PadBuilder<gst::Pad> {
-    gst::Pad::builder_from_template(templ)
+) -> gst::PadBuilder<gst::Pad>
+where
+    T::Type: IsClass,
+{
+    gst::Pad::builder_from_template(&template::<T>(klass, "sink"))
         .chain_function(move |pad, parent, buffer| {
             T::catch_panic_pad_function(
                 parent,
@@ -64,10 +85,13 @@ pub fn sink_pad<T: ElementImpl>(
         })
 }
 
-/// A src pad from `templ` whose query function, if any, runs with the
-/// element `T` as [`sink_pad`]'s functions do.
-pub fn src_pad<T: ElementImpl>(templ: &gst::PadTemplate, query: Option<QueryFn<T>>) -> gst::Pad {
-    let builder = gst::Pad::builder_from_template(templ);
+/// The `src` pad of element `T` whose query function, if any, runs with
+/// the element as [`sink_pad`]'s functions do.
+pub fn src_pad<T: ElementImpl>(klass: &glib::Class<T::Type>, query: Option<QueryFn<T>>) -> gst::Pad
+where
+    T::Type: IsClass,
+{
+    let builder = gst::Pad::builder_from_template(&template::<T>(klass, "src"));
     let Some(query) = query else {
         return builder.build();
     };
@@ -80,6 +104,97 @@ pub fn src_pad<T: ElementImpl>(templ: &gst::PadTemplate, query: Option<QueryFn<T
 
 /// The transition at which each element resets its `State` whole.
 pub const RESET: gst::StateChange = gst::StateChange::PausedToReady;
+
+/// The element's state change: the parent's, then at [`RESET`] (once
+/// streaming has stopped) `reset`, which puts the element's `State` back
+/// whole. Checks that may refuse a transition run before this.
+pub fn change_state<T: ElementImpl>(
+    imp: &T,
+    transition: gst::StateChange,
+    reset: impl FnOnce(),
+) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+    let res = imp.parent_change_state(transition)?;
+    if transition == RESET {
+        reset();
+    }
+    Ok(res)
+}
+
+/// The read-only `stats` property of every element: a structure named
+/// `structure` whose `fields` the blurb lists, each with what it counts.
+pub fn stats_property(structure: &str, fields: &str) -> glib::ParamSpec {
+    let blurb = format!(
+        "Counters since the element last left READY (reset on going back to READY, \
+         a flush keeps them), a structure named {structure}: {fields}"
+    );
+    glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+        .nick("Statistics")
+        .blurb(&blurb)
+        .read_only()
+        .build()
+}
+
+/// Element metadata with the crate's author line.
+pub fn metadata(long_name: &str, klass: &str, description: &str) -> gst::subclass::ElementMetadata {
+    gst::subclass::ElementMetadata::new(
+        long_name,
+        klass,
+        description,
+        "gst-plugin-udpjpeg developers",
+    )
+}
+
+/// The caps of whole frames leaving an element: `image/jpeg, parsed=true`
+/// (the size and frame rate come with [`JpegCaps`]).
+pub fn parsed_jpeg_caps() -> gst::Caps {
+    gst::Caps::builder("image/jpeg")
+        .field("parsed", true)
+        .build()
+}
+
+/// The two always pads of an element, `src` and `sink`, with their caps.
+pub fn pad_templates(src: &gst::Caps, sink: &gst::Caps) -> Vec<gst::PadTemplate> {
+    let template = |name, direction, caps| {
+        gst::PadTemplate::new(name, direction, gst::PadPresence::Always, caps)
+            .expect("a valid pad template")
+    };
+    vec![
+        template("src", gst::PadDirection::Src, src),
+        template("sink", gst::PadDirection::Sink, sink),
+    ]
+}
+
+/// `constructed`: the parent's, then the element's two always pads added.
+pub fn constructed<T: ElementImpl>(imp: &T, sinkpad: &gst::Pad, srcpad: &gst::Pad) {
+    imp.parent_constructed();
+    let obj = imp.obj();
+    let element = obj.upcast_ref::<gst::Element>();
+    element.add_pad(sinkpad).expect("a new pad name");
+    element.add_pad(srcpad).expect("a new pad name");
+}
+
+/// Internal errors (a bug in a pure module's bookkeeping, counted in its
+/// stats, never hidden behind a plausible result) already logged, so that
+/// each is logged once.
+#[derive(Debug, Default)]
+pub struct InternalErrors {
+    logged: u64,
+}
+
+impl InternalErrors {
+    /// Of the `total` counted so far, how many were not logged yet (`None`
+    /// if none); from now they count as logged.
+    pub fn new_since(&mut self, total: u64) -> Option<u64> {
+        let new = total.checked_sub(self.logged).filter(|&n| n > 0)?;
+        self.logged = total;
+        Some(new)
+    }
+
+    /// One internal error, logged where it happened, to count as logged.
+    pub fn logged_there(&mut self) {
+        self.logged += 1;
+    }
+}
 
 /// Serialized events held back until the element's first caps are pushed,
 /// since downstream must see caps before a segment, tags or a gap.
@@ -282,6 +397,17 @@ mod tests {
              framerate=(fraction)25/1"
         );
         assert_eq!(caps.for_frame(None, gst::Fraction::new(25, 1)), sized);
+    }
+
+    #[test]
+    fn each_internal_error_is_logged_once() {
+        let mut errors = InternalErrors::default();
+        assert_eq!(errors.new_since(0), None);
+        assert_eq!(errors.new_since(2), Some(2));
+        assert_eq!(errors.new_since(2), None);
+        errors.logged_there();
+        assert_eq!(errors.new_since(3), None, "logged where it happened");
+        assert_eq!(errors.new_since(4), Some(1));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use gst::prelude::*;
 
 use area::{Area, Point, apply};
 use common::process::{example, text, wait_exit};
-use common::{free_udp_port, init};
+use common::{PipelineGuard, by_name, by_name_as, first_sample, free_udp_port, init};
 
 /// A `w` x `h` RGB picture whose pixel (x, y) holds R = 4x, G = 4y.
 fn coordinate_picture(w: usize, h: usize) -> Vec<u8> {
@@ -44,36 +44,19 @@ fn perspective_with_the_area_matrix_shows_the_area() {
     )
     .unwrap();
     let matrix = area.output_to_input(w as u32, h as u32).unwrap();
-    let pipeline = gst::parse::launch(&format!(
-        "appsrc name=src caps=video/x-raw,format=RGB,width={w},height={h},framerate=0/1 \
-         format=time ! perspective name=p ! appsink name=sink sync=false"
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    pipeline
-        .by_name("p")
-        .unwrap()
-        .set_property("matrix", gst::glib::ValueArray::new(matrix));
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let pipeline = PipelineGuard(
+        gst::parse::launch(&format!(
+            "appsrc name=src caps=video/x-raw,format=RGB,width={w},height={h},framerate=0/1 \
+             format=time ! perspective name=p ! appsink name=sink sync=false"
+        ))
+        .unwrap(),
+    );
+    by_name(&pipeline, "p").set_property("matrix", gst::glib::ValueArray::new(matrix));
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut buffer = gst::Buffer::from_mut_slice(coordinate_picture(w, h));
     buffer.get_mut().unwrap().set_pts(gst::ClockTime::ZERO);
-    src.push_buffer(buffer).unwrap();
-    src.end_of_stream().unwrap();
-    let sample = sink
-        .try_pull_sample(gst::ClockTime::from_seconds(10))
-        .expect("one frame out of perspective");
-    pipeline.set_state(gst::State::Null).unwrap();
+    push_last(&pipeline, buffer);
+    let sample = first_sample(&pipeline).expect("one frame out of perspective");
     let out = sample.buffer().unwrap().map_readable().unwrap();
     assert_eq!(out.len(), w * h * 3);
     let mut checked = 0;
@@ -409,33 +392,23 @@ fn send_to_receiver(name: &str, sender_args: &[&str]) -> Vec<Vec<u8>> {
     frames
 }
 
+/// Pushes `buffer` into `appsrc name=src` of `pipeline`, then the end of
+/// stream.
+fn push_last(pipeline: &gst::Element, buffer: gst::Buffer) {
+    let src: gst_app::AppSrc = by_name_as(pipeline, "src");
+    src.push_buffer(buffer).unwrap();
+    src.end_of_stream().unwrap();
+}
+
 /// The RGB pixel at (x, y) of a JPEG, decoded with the stock jpegdec.
 fn jpeg_pixel(jpeg: &[u8], x: usize, y: usize) -> [u8; 3] {
     init();
-    let pipeline = gst::parse::launch(
+    let pipeline = PipelineGuard::playing(
         "appsrc name=src caps=image/jpeg ! jpegdec ! videoconvert ! \
          video/x-raw,format=RGB ! appsink name=sink sync=false",
-    )
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    src.push_buffer(gst::Buffer::from_slice(jpeg.to_vec()))
-        .unwrap();
-    src.end_of_stream().unwrap();
-    let sample = sink.try_pull_sample(gst::ClockTime::from_seconds(10));
-    pipeline.set_state(gst::State::Null).unwrap();
-    let sample = sample.expect("jpegdec decodes the frame");
+    );
+    push_last(&pipeline, gst::Buffer::from_slice(jpeg.to_vec()));
+    let sample = first_sample(&pipeline).expect("jpegdec decodes the frame");
     let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
     let map = sample.buffer().unwrap().map_readable().unwrap();
     let at = y * info.stride()[0] as usize + x * 3;

@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::free_udp_port;
-use common::process::{example, interrupt, text, wait_exit};
+use common::process::{example, headless_receiver, interrupt, spawn_piped, text, wait_exit};
 
 fn run(cmd: &mut Command) -> Output {
     cmd.stdin(Stdio::null()).output().unwrap()
@@ -39,23 +39,16 @@ fn round_trip(wire_format: &str) {
     let port = free_udp_port().to_string();
     let dir = std::env::temp_dir().join(format!("udpjpeg-example-{wire_format}-{port}"));
     let _ = std::fs::remove_dir_all(&dir);
-    let receiver = Command::new(example("receiver"))
-        .args([
-            "--port",
-            &port,
-            "--duration",
-            "5",
-            "--wire-format",
-            wire_format,
-        ])
-        .arg("--output-dir")
-        .arg(&dir)
-        .env_remove("DISPLAY")
-        .env_remove("WAYLAND_DISPLAY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut receiver = Command::new(example("receiver"));
+    receiver.args([
+        "--port",
+        &port,
+        "--duration",
+        "5",
+        "--wire-format",
+        wire_format,
+    ]);
+    let receiver = spawn_piped(headless_receiver(&mut receiver, &dir));
     std::thread::sleep(Duration::from_millis(700));
     let sender = run(Command::new(example("sender")).args([
         "--port",
@@ -129,20 +122,16 @@ fn a_taken_port_is_a_clear_error() {
 fn one_ctrl_c_stops_each_program_cleanly() {
     let port = free_udp_port().to_string();
     let dir = std::env::temp_dir().join(format!("udpjpeg-example-int-{port}"));
-    let receiver = Command::new(example("receiver"))
-        .args(["--port", &port])
-        .arg("--output-dir")
-        .arg(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let sender = Command::new(example("sender"))
-        .args(["--port", &port, "--width", "160", "--height", "120"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let receiver = spawn_piped(
+        Command::new(example("receiver"))
+            .args(["--port", &port])
+            .arg("--output-dir")
+            .arg(&dir),
+    );
+    let sender = spawn_piped(
+        Command::new(example("sender"))
+            .args(["--port", &port, "--width", "160", "--height", "120"]),
+    );
     std::thread::sleep(Duration::from_millis(1500));
     interrupt(&sender);
     let out = wait(sender, Duration::from_secs(10));

@@ -240,9 +240,7 @@ fn run_with(
                 }
             });
     }
-    let appsrc = by_name(&sender, "src")
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
+    let appsrc = by_name_as::<gst_app::AppSrc>(&sender, "src");
     sender.set_state(gst::State::Playing).unwrap();
     for (i, f) in frames.iter().enumerate() {
         let mut b = gst::Buffer::from_slice(f.clone());
@@ -278,7 +276,7 @@ fn run_with(
     // Then EOS, which makes the depayloader count what it still holds as lost.
     appsrc.end_of_stream().unwrap();
     if !udp {
-        expect_eos(&sender, 10, "EOS reaches the sink");
+        wait_eos(&sender, "sender", 10);
     }
     for p in [Some(&*sender), receiver.as_deref()].into_iter().flatten() {
         if let Some(msg) = p.bus().unwrap().pop_filtered(&[gst::MessageType::Error]) {

@@ -49,6 +49,15 @@ fn assert_no_error(bus: &gst::Bus) {
     }
 }
 
+/// `buffers` is the one frame `frame`, marked DISCONT since a frame was
+/// lost before it.
+#[track_caller]
+fn assert_one_frame_after_a_loss(buffers: &[gst::Buffer], frame: &[u8]) {
+    assert_eq!(buffers.len(), 1);
+    assert!(buffers[0].map_readable().unwrap().as_slice() == frame);
+    assert!(buffers[0].flags().contains(gst::BufferFlags::DISCONT));
+}
+
 fn jpeg_caps(width: i32, height: i32, framerate: gst::Fraction) -> gst::Caps {
     gst::Caps::builder("image/jpeg")
         .field("parsed", true)
@@ -182,9 +191,7 @@ fn max_frame_size_drops_large_frames() {
     let stream = [RESTART, PROGRESSIVE].concat();
     push_chunks(&mut h, &stream, 333);
     let buffers = pull_all(&mut h);
-    assert_eq!(buffers.len(), 1);
-    assert!(buffers[0].map_readable().unwrap().as_slice() == PROGRESSIVE);
-    assert!(buffers[0].flags().contains(gst::BufferFlags::DISCONT));
+    assert_one_frame_after_a_loss(&buffers, PROGRESSIVE);
     let s = stats(&h);
     assert_eq!(stat(&s, "frames"), 1);
     assert_eq!(stat(&s, "dropped-too-large"), 1);
@@ -259,9 +266,7 @@ fn flush_resets_the_frame_in_progress() {
     let stream = [&BASELINE[500..], PROGRESSIVE].concat();
     push_chunks(&mut h, &stream, 100);
     let buffers = pull_all(&mut h);
-    assert_eq!(buffers.len(), 1);
-    assert!(buffers[0].map_readable().unwrap().as_slice() == PROGRESSIVE);
-    assert!(buffers[0].flags().contains(gst::BufferFlags::DISCONT));
+    assert_one_frame_after_a_loss(&buffers, PROGRESSIVE);
     let s = stats(&h);
     assert_eq!(stat(&s, "frames"), 1);
     // The frame the flush cut is counted as end of stream counts it.
@@ -348,21 +353,12 @@ fn filesrc_pipeline_decodes_every_frame() {
     let path = std::env::temp_dir().join(format!("mjpegsplit-test-{}.mjpeg", std::process::id()));
     std::fs::write(&path, [&b"junk"[..], &frames.concat()].concat()).unwrap();
 
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = PipelineGuard::playing(&format!(
         "filesrc location={} blocksize=4096 ! mjpegsplit framerate=10/1 ! jpegdec \
          ! video/x-raw,format=I420 ! appsink name=sink sync=false",
         path.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let guard = PipelineGuard(pipeline.clone().upcast());
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
+    ));
+    let sink: gst_app::AppSink = by_name_as(&pipeline, "sink");
 
     let mut sizes = Vec::new();
     while let Ok(sample) = sink.pull_sample() {
@@ -370,8 +366,8 @@ fn filesrc_pipeline_decodes_every_frame() {
         assert_eq!(info.fps(), gst::Fraction::new(10, 1));
         sizes.push((info.width(), info.height()));
     }
-    expect_eos(pipeline.upcast_ref(), 5, "no EOS");
-    drop(guard);
+    wait_eos(&pipeline, "splitter", 5);
+    drop(pipeline);
     let _ = std::fs::remove_file(&path);
     assert_eq!(
         sizes,

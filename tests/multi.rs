@@ -31,17 +31,7 @@ struct Receiver {
 
 impl Receiver {
     fn new(depay_props: &str) -> Receiver {
-        for f in ["udpsrc", "appsink"] {
-            require(f);
-        }
-        let (pipeline, port) = udp_receiver(&format!(
-            "udpsrc name=src address=127.0.0.1 port=0 buffer-size=4194304 ! \
-             udpjpegdepay name=depay {depay_props} ! \
-             appsink name=sink sync=false max-buffers=0"
-        ));
-        let sink = by_name(&pipeline, "sink")
-            .downcast::<gst_app::AppSink>()
-            .unwrap();
+        let (pipeline, sink, port) = depay_receiver("buffer-size=4194304", depay_props);
         Receiver {
             pipeline,
             sink,
@@ -70,18 +60,10 @@ impl Receiver {
 /// `appsrc ! udpjpegpay ! <sink>`, playing.
 fn sender(sink: &str) -> (PipelineGuard, gst_app::AppSrc) {
     require("appsrc");
-    let pipeline = PipelineGuard(
-        gst::parse::launch(&format!(
-            "appsrc name=src is-live=true format=time caps=image/jpeg ! \
-             udpjpegpay mtu=1400 ! {sink}"
-        ))
-        .unwrap(),
-    );
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let appsrc = by_name(&pipeline, "src")
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    (pipeline, appsrc)
+    appsrc_sender(&format!(
+        "appsrc name=src is-live=true format=time caps=image/jpeg ! \
+         udpjpegpay mtu=1400 ! {sink}"
+    ))
 }
 
 fn tagged(n: usize, tag: &str) -> Vec<Vec<u8>> {

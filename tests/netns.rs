@@ -11,10 +11,11 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
-use common::process::{Kill, Netns, example_or, require_ip, require_root};
+use common::process::{
+    Kill, Netns, example_or, headless_receiver, require_ip, require_root, spawn_piped,
+};
 
 fn example(name: &str) -> PathBuf {
     example_or(name, "run `cargo build --examples`")
@@ -43,60 +44,38 @@ fn receiver_stays_flat_under_a_spoofed_flood_in_a_namespace() {
     let out_dir = std::env::temp_dir().join(format!("udpjpeg-flood-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out_dir);
 
-    let receiver = ns
-        .cmd(example("receiver"))
-        .args([
-            "--port",
-            "5000",
-            "--address",
-            "127.0.0.1",
-            "--duration",
-            "16",
-        ])
-        .arg("--output-dir")
-        .arg(&out_dir)
-        .env_remove("DISPLAY")
-        .env_remove("WAYLAND_DISPLAY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = receiver.id();
-    let mut receiver = Kill(Some(receiver));
+    let mut receiver_cmd = ns.cmd(example("receiver"));
+    receiver_cmd.args([
+        "--port",
+        "5000",
+        "--address",
+        "127.0.0.1",
+        "--duration",
+        "16",
+    ]);
+    let mut receiver = Kill::spawn(headless_receiver(&mut receiver_cmd, &out_dir));
+    let pid = receiver.0.as_ref().unwrap().id();
     std::thread::sleep(Duration::from_millis(1000));
-    let sender = ns
-        .cmd(example("sender"))
-        .args([
-            "--port",
-            "5000",
-            "--width",
-            "320",
-            "--height",
-            "240",
-            "--duration",
-            "13",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut sender = Kill(Some(sender));
+    let mut sender = Kill::spawn(ns.cmd(example("sender")).args([
+        "--port",
+        "5000",
+        "--width",
+        "320",
+        "--height",
+        "240",
+        "--duration",
+        "13",
+    ]));
     let flood_script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/flood.py");
-    let flood = ns
-        .cmd("python3")
-        .args([
-            flood_script,
-            "--port",
-            "5000",
-            "--seconds",
-            "12",
-            "--sources",
-            "5000",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let flood = spawn_piped(ns.cmd("python3").args([
+        flood_script,
+        "--port",
+        "5000",
+        "--seconds",
+        "12",
+        "--sources",
+        "5000",
+    ]));
     std::thread::sleep(Duration::from_secs(3));
     let rss_warm = status_kib(pid, "VmRSS:");
     let flood = flood.wait_with_output().unwrap();

@@ -25,26 +25,15 @@ fn udp_loopback_delivers_at_least_99_percent_byte_for_byte() {
         .collect();
     assert_eq!(index.len(), N, "every frame sent is unique");
 
-    let receiver = PipelineGuard(
-        gst::parse::launch(
-            "udpsrc name=src address=127.0.0.1 port=0 ! udpjpegdepay name=depay ! \
-             appsink name=sink sync=false max-buffers=0",
-        )
-        .unwrap(),
+    let (receiver, port) = udp_receiver(
+        "udpsrc name=src address=127.0.0.1 port=0 ! udpjpegdepay name=depay ! \
+         appsink name=sink sync=false max-buffers=0",
     );
-    receiver.set_state(gst::State::Playing).unwrap();
-    let port: i32 = by_name(&receiver, "src").property("port");
-    assert_ne!(port, 0, "udpsrc reports the port it bound");
 
-    let sender = PipelineGuard(
-        gst::parse::launch(&format!(
-            "appsrc name=src is-live=true format=time caps=image/jpeg ! \
-             udpjpegpay name=pay mtu=1400 ! udpsink host=127.0.0.1 port={port}"
-        ))
-        .unwrap(),
-    );
-    let appsrc: gst_app::AppSrc = by_name_as(&sender, "src");
-    sender.set_state(gst::State::Playing).unwrap();
+    let (sender, appsrc) = appsrc_sender(&format!(
+        "appsrc name=src is-live=true format=time caps=image/jpeg ! \
+         udpjpegpay name=pay mtu=1400 ! udpsink host=127.0.0.1 port={port}"
+    ));
     // 100 frames a second, paced by udpsink's clock sync.
     send_all(&sender, &appsrc, &frames, 10);
 
@@ -199,24 +188,14 @@ fn countdown_over_udp_loopback() {
         require(f);
     }
     let frames: Vec<Vec<u8>> = FRAMES_360P.iter().take(20).cloned().collect();
-    let receiver = PipelineGuard(
-        gst::parse::launch(
-            "udpsrc name=src address=127.0.0.1 port=0 ! udpjpegdepay wire-format=countdown ! \
-             appsink name=sink sync=false",
-        )
-        .unwrap(),
+    let (receiver, port) = udp_receiver(
+        "udpsrc name=src address=127.0.0.1 port=0 ! udpjpegdepay wire-format=countdown ! \
+         appsink name=sink sync=false",
     );
-    receiver.set_state(gst::State::Playing).unwrap();
-    let port: i32 = by_name(&receiver, "src").property("port");
-    let sender = PipelineGuard(
-        gst::parse::launch(&format!(
-            "appsrc name=src format=time caps=image/jpeg ! \
-             udpjpegpay wire-format=countdown mtu=8192 ! udpsink host=127.0.0.1 port={port}"
-        ))
-        .unwrap(),
-    );
-    let appsrc: gst_app::AppSrc = by_name_as(&sender, "src");
-    sender.set_state(gst::State::Playing).unwrap();
+    let (_sender, appsrc) = appsrc_sender(&format!(
+        "appsrc name=src format=time caps=image/jpeg ! \
+         udpjpegpay wire-format=countdown mtu=8192 ! udpsink host=127.0.0.1 port={port}"
+    ));
     for (i, f) in frames.iter().enumerate() {
         appsrc
             .push_buffer(buffer_with_pts(f.clone(), 20 * i as u64))

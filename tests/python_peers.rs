@@ -123,9 +123,7 @@ fn python_sender_to_depay(
     let said = check(&out, script);
     assert_eq!(said.trim(), format!("sent {} frames", frames.len()));
 
-    let sink = by_name(&receiver, "sink")
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = by_name_as::<gst_app::AppSink>(&receiver, "sink");
     let mut got = Vec::new();
     while got.len() < frames.len() {
         let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(2)) else {
@@ -207,9 +205,7 @@ fn pay_to_python_receiver_with(
         ))
         .unwrap(),
     );
-    let appsrc = by_name(&sender, "src")
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
+    let appsrc = by_name_as::<gst_app::AppSrc>(&sender, "src");
     if drop_every > 0 {
         let n = std::sync::atomic::AtomicUsize::new(0);
         by_name(&sender, "pay")

@@ -18,19 +18,7 @@ struct Receiver {
 }
 
 fn receiver(depay_props: &str) -> Receiver {
-    for f in ["udpsrc", "appsink"] {
-        require(f);
-    }
-    let pipeline = PipelineGuard(
-        gst::parse::launch(&format!(
-            "udpsrc name=src address=127.0.0.1 port=0 ! udpjpegdepay name=depay {depay_props} ! \
-             appsink name=sink sync=false max-buffers=0"
-        ))
-        .unwrap(),
-    );
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let port = by_name(&pipeline, "src").property::<i32>("port") as u16;
-    let sink = by_name_as::<gst_app::AppSink>(&pipeline, "sink");
+    let (pipeline, sink, port) = depay_receiver("", depay_props);
     Receiver {
         pipeline,
         sink,

@@ -24,41 +24,20 @@ use common::process::{Kill, plugin_dir, require_gst_launch, wait_exit};
 use common::*;
 use gst::prelude::*;
 
-/// Waits for EOS on `pipeline`'s bus, failing on an error or after `secs`.
-fn wait_eos(pipeline: &gst::Element, what: &str, secs: u64) {
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(secs),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .unwrap_or_else(|| panic!("{what}: no end of stream within {secs} s"));
-    if let gst::MessageView::Error(e) = msg.view() {
-        panic!("{what}: {} ({:?})", e.error(), e.debug());
-    }
-}
-
 /// `tcpserversrc ! mjpegsplit ! appsink` on 127.0.0.1 and the port it bound.
 fn mjpeg_server() -> (PipelineGuard, gst_app::AppSink, u16) {
     for f in ["tcpserversrc", "appsink"] {
         require(f);
     }
-    let pipeline = PipelineGuard(
-        gst::parse::launch(
-            "tcpserversrc name=src host=127.0.0.1 port=0 ! mjpegsplit name=split ! \
-             appsink name=sink sync=false max-buffers=0",
-        )
-        .unwrap(),
-    );
     // tcpserversrc listens when it starts (READY -> PAUSED) and accepts the
     // first client in its streaming thread.
-    pipeline.set_state(gst::State::Playing).unwrap();
+    let pipeline = PipelineGuard::playing(
+        "tcpserversrc name=src host=127.0.0.1 port=0 ! mjpegsplit name=split ! \
+         appsink name=sink sync=false max-buffers=0",
+    );
     let port: i32 = by_name(&pipeline, "src").property("current-port");
     assert!(port > 0, "tcpserversrc reports the port it bound");
-    let sink = by_name(&pipeline, "sink")
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = by_name_as::<gst_app::AppSink>(&pipeline, "sink");
     (pipeline, sink, port as u16)
 }
 
@@ -93,18 +72,10 @@ fn assert_frames(samples: &[gst::Sample], sent: &[Vec<u8>], width: i32, height: 
 /// An `appsrc ! tcpclientsink` sender connected to `port`.
 fn tcp_client_sender(port: u16) -> (PipelineGuard, gst_app::AppSrc) {
     require("tcpclientsink");
-    let pipeline = PipelineGuard(
-        gst::parse::launch(&format!(
-            "appsrc name=src format=time caps=image/jpeg ! \
-             tcpclientsink host=127.0.0.1 port={port} sync=false"
-        ))
-        .unwrap(),
-    );
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let appsrc = by_name(&pipeline, "src")
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    (pipeline, appsrc)
+    appsrc_sender(&format!(
+        "appsrc name=src format=time caps=image/jpeg ! \
+         tcpclientsink host=127.0.0.1 port={port} sync=false"
+    ))
 }
 
 #[test]
@@ -190,9 +161,7 @@ fn client(port: u16) -> Client {
         })
         .unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
-    let sink = by_name(&pipeline, "sink")
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = by_name_as::<gst_app::AppSink>(&pipeline, "sink");
     Client {
         pipeline,
         sink,
@@ -203,14 +172,10 @@ fn client(port: u16) -> Client {
 #[test]
 fn one_tcpserversink_two_clients_follow_a_resolution_change() {
     require("tcpserversink");
-    let server = PipelineGuard(
-        gst::parse::launch(
-            "appsrc name=src format=time caps=image/jpeg ! \
-             tcpserversink name=sink host=127.0.0.1 port=0 sync=false",
-        )
-        .unwrap(),
+    let server = PipelineGuard::playing(
+        "appsrc name=src format=time caps=image/jpeg ! \
+         tcpserversink name=sink host=127.0.0.1 port=0 sync=false",
     );
-    server.set_state(gst::State::Playing).unwrap();
     let port: i32 = by_name(&server, "sink").property("current-port");
     assert!(port > 0, "tcpserversink reports the port it bound");
     let clients = [client(port as u16), client(port as u16)];
@@ -232,9 +197,7 @@ fn one_tcpserversink_two_clients_follow_a_resolution_change() {
         .map(|(i, f)| tag_frame(f, &format!("large {i}")))
         .collect();
     let sent: Vec<Vec<u8>> = small.iter().chain(&large).cloned().collect();
-    let appsrc = by_name(&server, "src")
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
+    let appsrc = by_name_as::<gst_app::AppSrc>(&server, "src");
     for (i, f) in sent.iter().enumerate() {
         appsrc
             .push_buffer(buffer_with_pts(f.clone(), 33 * i as u64))

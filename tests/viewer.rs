@@ -13,8 +13,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::process::{Kill, example, text, wait_exit};
-use common::{free_tcp_port, free_udp_port};
-use gst::prelude::*;
+use common::{PipelineGuard, first_sample, free_tcp_port, free_udp_port};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -441,23 +440,12 @@ fn decode_png(png: &Path) -> (usize, usize, Vec<[u8; 3]>) {
              gstreamer1.0-plugins-base"
         );
     }
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = PipelineGuard::playing(&format!(
         "filesrc location=\"{}\" ! pngdec ! videoconvert ! video/x-raw,format=RGB ! \
          appsink name=sink sync=false",
         png.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let sample = sink.try_pull_sample(gst::ClockTime::from_seconds(10));
-    pipeline.set_state(gst::State::Null).unwrap();
-    let sample = sample.expect("pngdec decodes the screenshot");
+    ));
+    let sample = first_sample(&pipeline).expect("pngdec decodes the screenshot");
     let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
     let (w, h, stride) = (
         info.width() as usize,

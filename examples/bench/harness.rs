@@ -88,6 +88,22 @@ pub fn count_at(pipeline: &gst::Pipeline, name: &str) -> Arc<Counter> {
     counter
 }
 
+/// `appsrc name=src ! {chain} ! fakesink name=sink`, the source set to
+/// `caps`, buffers counted at the sink.
+pub fn appsrc_to_fakesink(
+    chain: &str,
+    caps: &gst::Caps,
+) -> (gst::Pipeline, gst_app::AppSrc, Arc<Counter>) {
+    let pipeline = launch(&format!(
+        "appsrc name=src format=time max-bytes=0 ! {chain} \
+         ! fakesink name=sink sync=false enable-last-sample=false"
+    ));
+    let src: gst_app::AppSrc = element(&pipeline, "src");
+    src.set_caps(Some(caps));
+    let sink = count_at(&pipeline, "sink");
+    (pipeline, src, sink)
+}
+
 pub fn set_state(pipeline: &gst::Pipeline, state: gst::State) {
     pipeline
         .set_state(state)

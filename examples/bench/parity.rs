@@ -13,7 +13,8 @@ use gstudpjpeg::wire::{self, Plan, WireFormat};
 use crate::Config;
 use crate::frames::FrameSet;
 use crate::harness::{
-    count_at, element, frame_pts, launch, median, queue_all, set_state, stamped, wait_eos,
+    appsrc_to_fakesink, count_at, element, frame_pts, median, queue_all, set_state, stamped,
+    wait_eos,
 };
 use crate::pay_depay::Pair;
 use crate::table::{Section, f0};
@@ -199,13 +200,7 @@ fn parity_run(
         ),
         Pair::Rtp => format!("rtpjpegpay name=pay mtu=1400 ! {netsim}rtpjpegdepay name=depay"),
     };
-    let pipeline = launch(&format!(
-        "appsrc name=src format=time max-bytes=0 ! {chain} \
-         ! fakesink name=sink sync=false enable-last-sample=false"
-    ));
-    let src: gst_app::AppSrc = element(&pipeline, "src");
-    src.set_caps(Some(&set.caps()));
-    let sink = count_at(&pipeline, "sink");
+    let (pipeline, src, sink) = appsrc_to_fakesink(&chain, &set.caps());
     let depay_in = count_at(&pipeline, "depay");
     let cuts = cut_after_payloader(&pipeline, cut);
     set_state(&pipeline, gst::State::Ready);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::Config;
 use crate::frames::FrameSet;
 use crate::harness::{
-    MB, count_at, element, frame_pts, launch, median, queue_all, set_state, stamped, wait_eos,
+    MB, appsrc_to_fakesink, frame_pts, median, queue_all, set_state, stamped, wait_eos,
 };
 use crate::table::{Section, f0, ratio};
 
@@ -32,13 +32,7 @@ pub fn pay_depay(pair: Pair, set: &FrameSet, mtu: u32, count: usize) -> Run {
         Pair::Ours => format!("udpjpegpay burst-size=0 mtu={mtu} ! udpjpegdepay"),
         Pair::Rtp => format!("rtpjpegpay mtu={mtu} ! rtpjpegdepay"),
     };
-    let pipeline = launch(&format!(
-        "appsrc name=src format=time max-bytes=0 ! {chain} \
-         ! fakesink name=sink sync=false enable-last-sample=false"
-    ));
-    let src: gst_app::AppSrc = element(&pipeline, "src");
-    src.set_caps(Some(&set.caps()));
-    let sink = count_at(&pipeline, "sink");
+    let (pipeline, src, sink) = appsrc_to_fakesink(&chain, &set.caps());
     set_state(&pipeline, gst::State::Ready);
 
     let mut bytes_in = 0u64;

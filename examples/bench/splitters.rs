@@ -10,7 +10,7 @@ use gst::prelude::*;
 
 use crate::Config;
 use crate::frames::FrameSet;
-use crate::harness::{MB, count_at, element, launch, median, queue_all, run_to_eos, set_state};
+use crate::harness::{MB, appsrc_to_fakesink, element, median, queue_all, run_to_eos, set_state};
 use crate::table::{Section, f0, ratio};
 
 /// The pass-through "splitter" whose sink pad counts the 0xFF bytes of each
@@ -32,13 +32,8 @@ fn split(splitter: &str, chunks: &[gst::Buffer]) -> (f64, u64) {
 
 /// [`split`], or the error the splitter posted.
 fn split_or_error(splitter: &str, chunks: &[gst::Buffer]) -> Result<(f64, u64), String> {
-    let pipeline = launch(&format!(
-        "appsrc name=src format=time max-bytes=0 ! {splitter} \
-         ! fakesink name=sink sync=false enable-last-sample=false"
-    ));
-    let src: gst_app::AppSrc = element(&pipeline, "src");
-    src.set_caps(Some(&gst::Caps::new_empty_simple("image/jpeg")));
-    let sink = count_at(&pipeline, "sink");
+    let caps = gst::Caps::new_empty_simple("image/jpeg");
+    let (pipeline, src, sink) = appsrc_to_fakesink(splitter, &caps);
     if splitter == MEMCHR_PROBE {
         count_ff_at_sink(&pipeline);
     }

@@ -65,6 +65,11 @@ impl Display for WireFormat {
 /// The longest `--duration`: a year.
 const MAX_SECONDS: f64 = 31_536_000.0;
 
+/// Parses `--width` and `--height`: a picture side in pixels, 16 to 8192.
+pub fn picture_side() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(16..=8192)
+}
+
 /// Parses `--duration`: seconds, fractions allowed; 0 means no limit.
 pub fn seconds(text: &str) -> Result<Duration, String> {
     match text.parse::<f64>() {

@@ -65,6 +65,8 @@ use gstudpjpeg::reassembly::{
 use gstudpjpeg::wire::{self, Kind, Plan, SceHeader, WireFormat};
 use libfuzzer_sys::fuzz_target;
 
+mod oracle;
+
 type Dg = Rc<[u8]>;
 type R = Reassembler<u8, Dg>;
 
@@ -521,14 +523,7 @@ impl Harness {
             let (h, p) = SceHeader::parse(&self.log[s].bytes).expect("chunk parses");
             assert_eq!(h.image_id, id);
             assert_eq!(usize::from(h.chunk_id), i, "chunk ids not 0..n in order");
-            let kind = if i + 1 == n {
-                Kind::End
-            } else if i == 0 {
-                Kind::Start
-            } else {
-                Kind::Centre
-            };
-            assert_eq!(h.kind, kind);
+            assert_eq!(h.kind, oracle::chunk_kind(i, n));
             if i + 1 < n {
                 assert_eq!(*p_len.get_or_insert(p.len()), p.len(), "unequal P");
             } else if let Some(pl) = p_len {

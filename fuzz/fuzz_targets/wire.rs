@@ -23,6 +23,8 @@ use gstudpjpeg::wire::{
 };
 use libfuzzer_sys::fuzz_target;
 
+mod oracle;
+
 fn check_parse(data: &[u8]) {
     match SceHeader::parse(data) {
         Ok((h, payload)) => {
@@ -149,14 +151,7 @@ fn check_datagrams(plan: &Plan, image_id: u16, frame: &[u8], mtu: usize) {
         let payload = match plan.format {
             WireFormat::Sce => {
                 let (h, p) = SceHeader::parse(d).expect("planned datagram parses");
-                let kind = if i + 1 == plan.count {
-                    Kind::End
-                } else if i == 0 {
-                    Kind::Start
-                } else {
-                    Kind::Centre
-                };
-                assert_eq!(h.kind, kind);
+                assert_eq!(h.kind, oracle::chunk_kind(i, plan.count));
                 assert_eq!(h.image_id, image_id);
                 assert_eq!(usize::from(h.chunk_id), i);
                 p

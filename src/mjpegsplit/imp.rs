@@ -12,7 +12,7 @@ use gst::{glib, prelude::*, subclass::prelude::*};
 use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 
-use crate::glue::{self, HeldEvents, JpegCaps, RateLimit};
+use crate::glue::{self, HeldEvents, InternalErrors, JpegCaps, RateLimit};
 use crate::jpeg;
 use crate::scanner::{DropReason, Output, Scanner};
 
@@ -56,7 +56,7 @@ struct State {
     /// Whole frames found when a flush cut the stream, never pushed.
     frames_flushed: u64,
     /// The scanner's internal errors already logged.
-    internal_errors_logged: u64,
+    internal_errors: InternalErrors,
 }
 
 impl Default for State {
@@ -68,7 +68,7 @@ impl Default for State {
             discont: true,
             drop_warnings: RateLimit::default(),
             frames_flushed: 0,
-            internal_errors_logged: 0,
+            internal_errors: InternalErrors::default(),
         }
     }
 }
@@ -118,15 +118,13 @@ impl MjpegSplit {
     /// its stats, never hidden behind a plausible frame): an error line, and
     /// the next frame marked DISCONT.
     fn log_internal_errors(&self, state: &mut State) {
-        let errors = state.scanner.stats().internal_errors;
-        if errors > state.internal_errors_logged {
+        let total = state.scanner.stats().internal_errors;
+        if let Some(new) = state.internal_errors.new_since(total) {
             gst::error!(
                 CAT,
                 imp = self,
-                "Lost {} frame(s) to an internal error of the scanner (a bug: please report it)",
-                errors - state.internal_errors_logged
+                "Lost {new} frame(s) to an internal error of the scanner (a bug: please report it)",
             );
-            state.internal_errors_logged = errors;
             state.discont = true;
         }
     }
@@ -355,13 +353,8 @@ impl ObjectSubclass for MjpegSplit {
     type ParentType = gst::Element;
 
     fn with_class(klass: &Self::Class) -> Self {
-        let sinkpad = glue::sink_pad(
-            &klass.pad_template("sink").unwrap(),
-            Self::sink_chain,
-            Self::sink_event,
-        )
-        .build();
-        let srcpad = glue::src_pad(&klass.pad_template("src").unwrap(), Some(Self::src_query));
+        let sinkpad = glue::sink_pad(klass, Self::sink_chain, Self::sink_event).build();
+        let srcpad = glue::src_pad(klass, Some(Self::src_query));
         MjpegSplit {
             sinkpad,
             srcpad,
@@ -397,26 +390,21 @@ impl ObjectImpl for MjpegSplit {
                     .default_value(DEFAULT_MAX_FRAME_SIZE)
                     .mutable_playing()
                     .build(),
-                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
-                    .nick("Statistics")
-                    .blurb(
-                        "Counters since the element last left READY (reset on going \
-                         back to READY, a flush keeps them), as a mjpegsplit-stats structure: \
-                         frames (whole frames found), frames-dropped, dropped-soi-in-frame, \
-                         dropped-not-a-marker, dropped-bad-length, dropped-too-large, \
-                         dropped-truncated, bytes-dropped, bytes-skipped (garbage between \
-                         frames), thumbnails (whole frames inside an APPn segment, such as \
-                         EXIF thumbnails, never pushed), candidates-refused (SOIs not \
-                         followed because 4096 frame candidates were open), frames-flushed \
-                         (whole frames found when a flush cut the stream, not pushed; the frame \
-                         a flush cuts is counted in dropped-truncated as at end of stream), \
-                         internal-errors (frames lost to a bug in the scanner's bookkeeping, \
-                         always 0), bytes-held \
-                         (bytes kept for the frames in progress, at most about twice \
-                         max-frame-size)",
-                    )
-                    .read_only()
-                    .build(),
+                glue::stats_property(
+                    "mjpegsplit-stats",
+                    "frames (whole frames found), frames-dropped, dropped-soi-in-frame, \
+                    dropped-not-a-marker, dropped-bad-length, dropped-too-large, \
+                    dropped-truncated, bytes-dropped, bytes-skipped (garbage between \
+                    frames), thumbnails (whole frames inside an APPn segment, such as \
+                    EXIF thumbnails, never pushed), candidates-refused (SOIs not \
+                    followed because 4096 frame candidates were open), frames-flushed \
+                    (whole frames found when a flush cut the stream, not pushed; the frame \
+                    a flush cuts is counted in dropped-truncated as at end of stream), \
+                    internal-errors (frames lost to a bug in the scanner's bookkeeping, \
+                    always 0), bytes-held \
+                    (bytes kept for the frames in progress, at most about twice \
+                    max-frame-size)",
+                ),
             ]
         });
         PROPERTIES.as_ref()
@@ -444,10 +432,7 @@ impl ObjectImpl for MjpegSplit {
     }
 
     fn constructed(&self) {
-        self.parent_constructed();
-        let obj = self.obj();
-        obj.add_pad(&self.sinkpad).unwrap();
-        obj.add_pad(&self.srcpad).unwrap();
+        glue::constructed(self, &self.sinkpad, &self.srcpad);
     }
 }
 
@@ -455,37 +440,19 @@ impl GstObjectImpl for MjpegSplit {}
 
 impl ElementImpl for MjpegSplit {
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
-        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
+        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            glue::metadata(
                 "Motion JPEG stream splitter",
                 "Codec/Parser/Video",
                 "Cuts a byte stream of concatenated JPEG images into one buffer per image",
-                "gst-plugin-udpjpeg developers",
             )
         });
-        Some(&*ELEMENT_METADATA)
+        Some(&*METADATA)
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let src = gst::PadTemplate::new(
-                "src",
-                gst::PadDirection::Src,
-                gst::PadPresence::Always,
-                &gst::Caps::builder("image/jpeg")
-                    .field("parsed", true)
-                    .build(),
-            )
-            .unwrap();
-            let sink = gst::PadTemplate::new(
-                "sink",
-                gst::PadDirection::Sink,
-                gst::PadPresence::Always,
-                &gst::Caps::new_any(),
-            )
-            .unwrap();
-            vec![src, sink]
-        });
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
+            LazyLock::new(|| glue::pad_templates(&glue::parsed_jpeg_caps(), &gst::Caps::new_any()));
         PAD_TEMPLATES.as_ref()
     }
 
@@ -494,10 +461,8 @@ impl ElementImpl for MjpegSplit {
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
         gst::trace!(CAT, imp = self, "Changing state {transition:?}");
-        let res = self.parent_change_state(transition)?;
-        if transition == glue::RESET {
+        glue::change_state(self, transition, || {
             *self.state.lock().unwrap() = State::default();
-        }
-        Ok(res)
+        })
     }
 }

@@ -15,7 +15,7 @@ use std::time::Instant;
 use gst::{glib, prelude::*, subclass::prelude::*};
 
 use super::datagram::{Datagram, SenderKey, sender_name, sender_of};
-use crate::glue::{self, HeldEvents, JpegCaps, RateLimit};
+use crate::glue::{self, HeldEvents, InternalErrors, JpegCaps, RateLimit};
 use crate::jpeg;
 use crate::reassembly::{Abandoned, Frame, Invalid, Limits, Outcome, Reassembler, Stats};
 use crate::source::SourceFilter;
@@ -108,7 +108,7 @@ struct State {
     senders_rejected: HashSet<SenderKey>,
     warnings: InvalidWarnings,
     /// Internal errors already logged.
-    internal_errors_logged: u64,
+    internal_errors: InternalErrors,
     /// Incomplete frames time out on a timer too, not only when a datagram
     /// comes: set from READY->PAUSED, cleared at PAUSED->READY.
     expiry_on: bool,
@@ -130,7 +130,7 @@ impl State {
             datagrams_rejected: 0,
             senders_rejected: HashSet::new(),
             warnings: InvalidWarnings::default(),
-            internal_errors_logged: 0,
+            internal_errors: InternalErrors::default(),
             expiry_on: false,
             expiry: None,
         }
@@ -391,7 +391,7 @@ impl UdpJpegDepay {
         let Some((buffer, dimensions)) = self.frame_buffer(frame)? else {
             // Logged where it happened.
             state.carried.internal_errors += 1;
-            state.internal_errors_logged += 1;
+            state.internal_errors.logged_there();
             return Ok(None);
         };
         let caps = state
@@ -454,15 +454,13 @@ impl UdpJpegDepay {
     /// An error line for each internal error (a bug in the reassembler's
     /// bookkeeping, counted in internal-errors, always 0) since the last call.
     fn log_internal_errors(&self, state: &mut State) {
-        let errors = state.carried.internal_errors + state.reassembler.stats().internal_errors;
-        if errors > state.internal_errors_logged {
+        let total = state.carried.internal_errors + state.reassembler.stats().internal_errors;
+        if let Some(new) = state.internal_errors.new_since(total) {
             gst::error!(
                 CAT,
                 imp = self,
-                "{} internal error(s) in the reassembler's bookkeeping (a bug: please report it)",
-                errors - state.internal_errors_logged
+                "{new} internal error(s) in the reassembler's bookkeeping (a bug: please report it)",
             );
-            state.internal_errors_logged = errors;
         }
     }
 
@@ -770,20 +768,16 @@ impl ObjectSubclass for UdpJpegDepay {
     type ParentType = gst::Element;
 
     fn with_class(klass: &Self::Class) -> Self {
-        let sinkpad = glue::sink_pad(
-            &klass.pad_template("sink").unwrap(),
-            Self::sink_chain,
-            Self::sink_event,
-        )
-        .chain_list_function(|pad, parent, list| {
-            UdpJpegDepay::catch_panic_pad_function(
-                parent,
-                || Err(gst::FlowError::Error),
-                |depay| depay.sink_chain_list(pad, list),
-            )
-        })
-        .build();
-        let srcpad = glue::src_pad::<Self>(&klass.pad_template("src").unwrap(), None);
+        let sinkpad = glue::sink_pad(klass, Self::sink_chain, Self::sink_event)
+            .chain_list_function(|pad, parent, list| {
+                UdpJpegDepay::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::FlowError::Error),
+                    |depay| depay.sink_chain_list(pad, list),
+                )
+            })
+            .build();
+        let srcpad = glue::src_pad::<Self>(klass, None);
         let settings = Settings::default();
         UdpJpegDepay {
             srcpad,
@@ -895,27 +889,22 @@ impl ObjectImpl for UdpJpegDepay {
                     .default_value(DEFAULT_STATS_INTERVAL_MS)
                     .mutable_playing()
                     .build(),
-                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
-                    .nick("Statistics")
-                    .blurb(
-                        "Counters since the element last left READY (reset on going \
-                         back to READY, a flush keeps them), a structure named \
-                         udpjpegdepay-stats: frames-received, frames-lost (incomplete frames \
-                         dropped: frames-superseded + frames-pending-limit + frames-timeout + \
-                         frames-memory-limit + forgotten senders + end of stream or flush), \
-                         frames-late, frames-invalid, ids-skipped, chunks-received (every \
-                         datagram), chunks-duplicate, chunks-late, chunks-invalid, \
-                         chunks-unknown-kind, bytes-received, max-reorder (chunks), \
-                         chunks-parity (parity chunks received), frames-recovered and \
-                         chunks-recovered (rebuilt with parity), senders, senders-active (heard \
-                         within the timeout), senders-rejected and datagrams-rejected (by the \
-                         source property), senders-evicted, pending-frames, bytes-held (memory \
-                         held in incomplete frames, as max-held-bytes counts it), \
-                         internal-errors (frames or charges lost to a bug in the reassembler's \
-                         bookkeeping, always 0)",
-                    )
-                    .read_only()
-                    .build(),
+                glue::stats_property(
+                    "udpjpegdepay-stats",
+                    "frames-received, frames-lost (incomplete frames \
+                    dropped: frames-superseded + frames-pending-limit + frames-timeout + \
+                    frames-memory-limit + forgotten senders + end of stream or flush), \
+                    frames-late, frames-invalid, ids-skipped, chunks-received (every \
+                    datagram), chunks-duplicate, chunks-late, chunks-invalid, \
+                    chunks-unknown-kind, bytes-received, max-reorder (chunks), \
+                    chunks-parity (parity chunks received), frames-recovered and \
+                    chunks-recovered (rebuilt with parity), senders, senders-active (heard \
+                    within the timeout), senders-rejected and datagrams-rejected (by the \
+                    source property), senders-evicted, pending-frames, bytes-held (memory \
+                    held in incomplete frames, as max-held-bytes counts it), \
+                    internal-errors (frames or charges lost to a bug in the reassembler's \
+                    bookkeeping, always 0)",
+                ),
             ]
         });
         PROPERTIES.as_ref()
@@ -978,10 +967,7 @@ impl ObjectImpl for UdpJpegDepay {
     }
 
     fn constructed(&self) {
-        self.parent_constructed();
-        let obj = self.obj();
-        obj.add_pad(&self.sinkpad).unwrap();
-        obj.add_pad(&self.srcpad).unwrap();
+        glue::constructed(self, &self.sinkpad, &self.srcpad);
     }
 
     /// An element dropped without going back to NULL leaves no timer behind.
@@ -996,11 +982,10 @@ impl GstObjectImpl for UdpJpegDepay {}
 impl ElementImpl for UdpJpegDepay {
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
+            glue::metadata(
                 "UDP JPEG depayloader",
                 "Codec/Depayloader/Network",
                 "Reassembles datagrams from udpjpegpay or a compatible sender into whole JPEG frames, surviving loss, reordering, duplicates and garbage",
-                "gst-plugin-udpjpeg developers",
             )
         });
         Some(&*METADATA)
@@ -1010,23 +995,10 @@ impl ElementImpl for UdpJpegDepay {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
             // A bare udpsrc has ANY caps and sends no caps event: the
             // element works without one.
-            let sink = gst::PadTemplate::new(
-                "sink",
-                gst::PadDirection::Sink,
-                gst::PadPresence::Always,
+            glue::pad_templates(
+                &glue::parsed_jpeg_caps(),
                 &gst::Caps::new_empty_simple(CAPS_NAME),
             )
-            .unwrap();
-            let src = gst::PadTemplate::new(
-                "src",
-                gst::PadDirection::Src,
-                gst::PadPresence::Always,
-                &gst::Caps::builder("image/jpeg")
-                    .field("parsed", true)
-                    .build(),
-            )
-            .unwrap();
-            vec![src, sink]
         });
         PAD_TEMPLATES.as_ref()
     }
@@ -1052,11 +1024,9 @@ impl ElementImpl for UdpJpegDepay {
             gst::StateChange::PlayingToPaused => self.set_stats_playing(false),
             _ => {}
         }
-        let res = self.parent_change_state(transition)?;
-        match transition {
-            gst::StateChange::PausedToPlaying => self.set_stats_playing(true),
-            glue::RESET => self.reset(),
-            _ => {}
+        let res = glue::change_state(self, transition, || self.reset())?;
+        if transition == gst::StateChange::PausedToPlaying {
+            self.set_stats_playing(true);
         }
         Ok(res)
     }

@@ -520,13 +520,8 @@ impl ObjectSubclass for UdpJpegPay {
     type ParentType = gst::Element;
 
     fn with_class(klass: &Self::Class) -> Self {
-        let sinkpad = glue::sink_pad(
-            &klass.pad_template("sink").unwrap(),
-            Self::sink_chain,
-            Self::sink_event,
-        )
-        .build();
-        let srcpad = glue::src_pad(&klass.pad_template("src").unwrap(), Some(Self::src_query));
+        let sinkpad = glue::sink_pad(klass, Self::sink_chain, Self::sink_event).build();
+        let srcpad = glue::src_pad(klass, Some(Self::src_query));
         UdpJpegPay {
             srcpad,
             sinkpad,
@@ -610,17 +605,13 @@ impl ObjectImpl for UdpJpegPay {
                     .default_value(DEFAULT_FEC_MIN_PARITY)
                     .mutable_playing()
                     .build(),
-                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
-                    .nick("Statistics")
-                    .blurb(
-                        "Counters since the element last left READY (reset on going \
-                         back to READY, a flush keeps them), a structure named udpjpegpay-stats: frames-sent, \
-                         frames-dropped (not JPEG, or too large for the wire format at this \
-                         mtu; a bus warning at most every 5 s per cause), datagrams-sent \
-                         (parity included), bytes-sent (headers included), parity-sent",
-                    )
-                    .read_only()
-                    .build(),
+                glue::stats_property(
+                    "udpjpegpay-stats",
+                    "frames-sent, \
+                    frames-dropped (not JPEG, or too large for the wire format at this \
+                    mtu; a bus warning at most every 5 s per cause), datagrams-sent \
+                    (parity included), bytes-sent (headers included), parity-sent",
+                ),
             ]
         });
         PROPERTIES.as_ref()
@@ -658,10 +649,7 @@ impl ObjectImpl for UdpJpegPay {
     }
 
     fn constructed(&self) {
-        self.parent_constructed();
-        let obj = self.obj();
-        obj.add_pad(&self.sinkpad).unwrap();
-        obj.add_pad(&self.srcpad).unwrap();
+        glue::constructed(self, &self.sinkpad, &self.srcpad);
     }
 }
 
@@ -670,11 +658,10 @@ impl GstObjectImpl for UdpJpegPay {}
 impl ElementImpl for UdpJpegPay {
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
+            glue::metadata(
                 "UDP JPEG payloader",
                 "Codec/Payloader/Network",
                 "Cuts each JPEG frame into a burst of datagrams with a small S/C/E or countdown header, for udpsink",
-                "gst-plugin-udpjpeg developers",
             )
         });
         Some(&*METADATA)
@@ -682,23 +669,10 @@ impl ElementImpl for UdpJpegPay {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let sink = gst::PadTemplate::new(
-                "sink",
-                gst::PadDirection::Sink,
-                gst::PadPresence::Always,
-                &gst::Caps::new_empty_simple("image/jpeg"),
-            )
-            .unwrap();
-            let src = gst::PadTemplate::new(
-                "src",
-                gst::PadDirection::Src,
-                gst::PadPresence::Always,
-                &gst::Caps::builder(CAPS_NAME)
-                    .field("wire-format", gst::List::new(["sce", "countdown"]))
-                    .build(),
-            )
-            .unwrap();
-            vec![src, sink]
+            let src = gst::Caps::builder(CAPS_NAME)
+                .field("wire-format", gst::List::new(["sce", "countdown"]))
+                .build();
+            glue::pad_templates(&src, &gst::Caps::new_empty_simple("image/jpeg"))
         });
         PAD_TEMPLATES.as_ref()
     }
@@ -723,10 +697,8 @@ impl ElementImpl for UdpJpegPay {
                 return Err(gst::StateChangeError);
             }
         }
-        let res = self.parent_change_state(transition)?;
-        if transition == glue::RESET {
+        glue::change_state(self, transition, || {
             *self.state.lock().unwrap() = State::default();
-        }
-        Ok(res)
+        })
     }
 }

@@ -40,6 +40,17 @@ impl Drop for PipelineGuard {
     }
 }
 
+impl PipelineGuard {
+    /// Launches `desc` (which must parse) and sets it PLAYING.
+    pub fn playing(desc: &str) -> PipelineGuard {
+        let pipeline = PipelineGuard(
+            gst::parse::launch(desc).unwrap_or_else(|e| panic!("cannot launch `{desc}`: {e}")),
+        );
+        pipeline.set_state(gst::State::Playing).unwrap();
+        pipeline
+    }
+}
+
 impl std::ops::Deref for PipelineGuard {
     type Target = gst::Element;
     fn deref(&self) -> &gst::Element {
@@ -47,14 +58,39 @@ impl std::ops::Deref for PipelineGuard {
     }
 }
 
+/// Launches `desc`, whose `appsrc name=src` feeds it, sets it PLAYING and
+/// returns it with its appsrc.
+pub fn appsrc_sender(desc: &str) -> (PipelineGuard, gst_app::AppSrc) {
+    let pipeline = PipelineGuard::playing(desc);
+    let appsrc = by_name_as(&pipeline, "src");
+    (pipeline, appsrc)
+}
+
 /// Launches `desc`, whose `udpsrc name=src` listens on 127.0.0.1 port 0,
 /// sets it PLAYING and returns it with the port udpsrc bound.
 pub fn udp_receiver(desc: &str) -> (PipelineGuard, u16) {
-    let pipeline = PipelineGuard(gst::parse::launch(desc).unwrap());
-    pipeline.set_state(gst::State::Playing).unwrap();
+    let pipeline = PipelineGuard::playing(desc);
     let port: i32 = by_name(&pipeline, "src").property("port");
     assert_ne!(port, 0, "udpsrc reports the port it bound");
     (pipeline, port as u16)
+}
+
+/// `udpsrc` on 127.0.0.1, any free port (with `udpsrc_props`), `!
+/// udpjpegdepay` (with `depay_props`) `! appsink`, playing: the pipeline,
+/// its appsink and the port.
+pub fn depay_receiver(
+    udpsrc_props: &str,
+    depay_props: &str,
+) -> (PipelineGuard, gst_app::AppSink, u16) {
+    for f in ["udpsrc", "appsink"] {
+        require(f);
+    }
+    let (pipeline, port) = udp_receiver(&format!(
+        "udpsrc name=src address=127.0.0.1 port=0 {udpsrc_props} ! \
+         udpjpegdepay name=depay {depay_props} ! appsink name=sink sync=false max-buffers=0"
+    ));
+    let sink = by_name_as(&pipeline, "sink");
+    (pipeline, sink, port)
 }
 
 /// Inserts a COM segment holding `tag` right after the SOI, so that every
@@ -79,21 +115,12 @@ pub fn jpeg_frames(n: usize, width: u32, height: u32) -> Vec<Vec<u8>> {
     // Encode at most 30 distinct pictures and tag copies: encoding is slow in
     // debug builds and the pictures only need to be real JPEGs.
     let distinct = n.clamp(1, 30);
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = PipelineGuard::playing(&format!(
         "videotestsrc num-buffers={distinct} pattern=pinwheel ! \
          video/x-raw,format=I420,width={width},height={height} ! \
          jpegenc ! appsink name=sink sync=false"
-    ))
-    .expect("frame pipeline parses");
-    let pipeline = PipelineGuard(pipeline);
-    let sink = pipeline
-        .downcast_ref::<gst::Bin>()
-        .unwrap()
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
+    ));
+    let sink: gst_app::AppSink = by_name_as(&pipeline, "sink");
     let mut pictures = Vec::new();
     while let Ok(sample) = sink.pull_sample() {
         let buffer = sample.buffer().unwrap();
@@ -157,6 +184,15 @@ pub fn by_name_as<T: IsA<gst::Element>>(bin: &gst::Element, name: &str) -> T {
     by_name(bin, name).downcast::<T>().unwrap()
 }
 
+/// The first sample reaching `appsink name=sink` of the playing `pipeline`
+/// within 10 s, if any; the pipeline is then stopped.
+pub fn first_sample(pipeline: &gst::Element) -> Option<gst::Sample> {
+    let sink: gst_app::AppSink = by_name_as(pipeline, "sink");
+    let sample = sink.try_pull_sample(gst::ClockTime::from_seconds(10));
+    pipeline.set_state(gst::State::Null).unwrap();
+    sample
+}
+
 /// Fails on any error message left on `pipeline`'s bus; `what` (when not
 /// empty) names the pipeline in the message.
 pub fn assert_no_error(pipeline: &gst::Element, what: &str) {
@@ -194,9 +230,9 @@ fn check_bus(pipeline: &gst::Element, what: &str, warnings: bool) {
     }
 }
 
-/// Waits up to `secs` for the end of stream on `pipeline`'s bus (failing
-/// with `expect` when neither it nor an error comes) and fails on an error.
-pub fn expect_eos(pipeline: &gst::Element, secs: u64, expect: &str) {
+/// Waits for EOS on `pipeline` (called `what` in a failure), failing on
+/// an error or after `secs`.
+pub fn wait_eos(pipeline: &gst::Element, what: &str, secs: u64) {
     let msg = pipeline
         .bus()
         .unwrap()
@@ -204,8 +240,10 @@ pub fn expect_eos(pipeline: &gst::Element, secs: u64, expect: &str) {
             gst::ClockTime::from_seconds(secs),
             &[gst::MessageType::Eos, gst::MessageType::Error],
         )
-        .expect(expect);
-    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+        .unwrap_or_else(|| panic!("{what}: no end of stream within {secs} s"));
+    if let gst::MessageView::Error(e) = msg.view() {
+        panic!("{what}: {} ({:?})", e.error(), e.debug());
+    }
 }
 
 /// Pushes `frames` `ms` apart (paced by the sink's clock sync) and waits for
@@ -217,7 +255,7 @@ pub fn send_all(pipeline: &gst::Element, appsrc: &gst_app::AppSrc, frames: &[Vec
             .unwrap();
     }
     appsrc.end_of_stream().unwrap();
-    expect_eos(pipeline, 30, "the sender finishes within 30 s");
+    wait_eos(pipeline, "sender", 30);
 }
 
 pub fn free_udp_port() -> u16 {

@@ -2,7 +2,7 @@
 //! Helpers for tests that run programs: the example binaries, child-process
 //! guards, Ctrl+C, waiting with a time limit, root and network namespaces.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -94,16 +94,28 @@ pub fn wait_exit(mut child: Child, limit: Duration, poll: Duration) -> Result<Ou
 /// test.
 pub struct Kill(pub Option<Child>);
 
+/// Spawns `cmd` with stdin closed and stdout and stderr piped.
+pub fn spawn_piped(cmd: &mut Command) -> Child {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// `cmd`, the receiver example, told to write each frame into `dir` and to
+/// open no window.
+pub fn headless_receiver<'a>(cmd: &'a mut Command, dir: &Path) -> &'a mut Command {
+    cmd.arg("--output-dir")
+        .arg(dir)
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+}
+
 impl Kill {
     /// Spawns `cmd` with stdin closed and stdout and stderr piped.
     pub fn spawn(cmd: &mut Command) -> Kill {
-        Kill(Some(
-            cmd.stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap(),
-        ))
+        Kill(Some(spawn_piped(cmd)))
     }
 
     /// Ctrl+C.
