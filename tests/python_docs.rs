@@ -446,3 +446,72 @@ fn receive_gi_fails_fast_when_the_sender_stops() {
         text(&out.stdout)
     );
 }
+
+/// `cv2.VideoCapture(<pipeline>, cv2.CAP_GSTREAMER)` without the watchdog,
+/// run by Debian's Python: the trap docs/python.md describes.
+fn bare_video_capture(pipeline: &str) -> Command {
+    require_python_modules();
+    let code = format!(
+        "import cv2\ncap = cv2.VideoCapture({pipeline:?}, cv2.CAP_GSTREAMER)\nprint('returned')"
+    );
+    let mut c = Command::new(PYTHON);
+    c.args(["-B", "-c", &code]);
+    c.env("GST_PLUGIN_PATH", plugin_dir());
+    c
+}
+
+/// Asserts that `cmd` is still running after 3 s (and kills it).
+fn assert_still_running_after_3_s(cmd: &mut Command) {
+    let out = Kill::spawn(cmd)
+        .wait_exit(Duration::from_secs(3), Duration::from_millis(20))
+        .expect_err("VideoCapture returned");
+    assert!(!text(&out.stdout).contains("returned"));
+}
+
+#[test]
+#[ignore = "needs python3-opencv and python3-gi: run scripts/test.sh"]
+fn trap_video_capture_waits_without_sender() {
+    let _one = one_at_a_time();
+    let port = free_udp_port();
+    assert_still_running_after_3_s(&mut bare_video_capture(&format!(
+        "udpsrc address=127.0.0.1 port={port} ! udpjpegdepay ! jpegdec ! videoconvert ! appsink"
+    )));
+}
+
+#[test]
+#[ignore = "needs python3-opencv and python3-gi: run scripts/test.sh"]
+fn trap_video_capture_waits_when_the_plugin_is_missing() {
+    let _one = one_at_a_time();
+    let dir = TempDir::new("python-docs-trap-noplugin");
+    let port = free_udp_port();
+    let mut cmd = bare_video_capture(&format!(
+        "udpsrc address=127.0.0.1 port={port} ! udpjpegdepay ! jpegdec ! videoconvert ! appsink"
+    ));
+    without_our_plugin(&mut cmd, &dir.0);
+    // The first scan of a fresh registry takes a while: it must not count.
+    let scan = Command::new("gst-inspect-1.0")
+        .arg("udpsrc")
+        .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .output()
+        .expect("gst-inspect-1.0 runs (gstreamer1.0-tools)");
+    assert!(scan.status.success(), "{}", text(&scan.stderr));
+    assert_still_running_after_3_s(&mut cmd);
+}
+
+/// `gst-inspect-1.0 --exists` alone says no for our elements: it wants the
+/// plugin's version (0.1.0) to be at least GStreamer's.
+#[test]
+fn trap_gst_inspect_exists_needs_atleast_version() {
+    let exists = |extra: &[&str]| {
+        Command::new("gst-inspect-1.0")
+            .arg("--exists")
+            .args(extra)
+            .arg("udpjpegdepay")
+            .env("GST_PLUGIN_PATH", plugin_dir())
+            .status()
+            .expect("gst-inspect-1.0 runs (gstreamer1.0-tools)")
+            .code()
+    };
+    assert_eq!(exists(&[]), Some(1));
+    assert_eq!(exists(&["--atleast-version=0.1.0"]), Some(0));
+}
