@@ -78,6 +78,7 @@ fn every_compiling_script_names_rustup_when_rustc_is_too_old() {
         "scripts/demo.sh",
         "scripts/test.sh",
         "scripts/install-plugin.sh",
+        "scripts/build-deb.sh",
     ] {
         assert_refuses_old_rustc(&run_with_path_first(&fake, script, &[]), script);
     }
