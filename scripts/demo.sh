@@ -4,7 +4,8 @@
 # `receiver` examples.
 #
 # - Installs the packages in scripts/apt-packages.txt (scripts/install-deps.sh:
-#   apt, skipped when all are installed; checks for cargo), builds the
+#   apt, skipped when all are installed; checks that rustc is recent
+#   enough, else prints the rustup line), builds the
 #   examples in release mode.
 # - Starts the receiver, then the sender for DEMO_SECONDS (default 10) from
 #   /dev/video0 when it exists, else from a test pattern.
@@ -34,7 +35,8 @@ fi
 
 # The project's installer: apt-get (through sudo when not root) for the
 # packages of scripts/apt-packages.txt that dpkg-query does not list as
-# installed, then a check for cargo that says how to get it with rustup.
+# installed, then a check that cargo exists and rustc is at least
+# Cargo.toml's rust-version, which says how to get it with rustup.
 bash scripts/install-deps.sh
 
 # --- build ------------------------------------------------------------------

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MPL-2.0
 # Installs the Debian packages the project needs (scripts/apt-packages.txt;
 # with --test also scripts/apt-packages-test.txt and the Python package the
-# parity tests use) and checks for a Rust toolchain. Safe to run again: it
-# skips apt when every package is already installed.
+# parity tests use) and checks for a recent enough Rust toolchain. Safe to
+# run again: it skips apt when every package is already installed.
 #
 #   scripts/install-deps.sh          to build and run the plugin and examples
 #   scripts/install-deps.sh --test   to run every test as well
@@ -30,14 +30,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 
-if ! command -v cargo >/dev/null 2>&1; then
-  cat >&2 <<'MSG'
-error: cargo (Rust) is not installed. Install a current toolchain with rustup:
-  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh
-then open a new shell (or `source ~/.cargo/env`) and run this script again.
-MSG
-  exit 1
-fi
+# cargo and a rustc at least Cargo.toml's rust-version, or a message with
+# the rustup line (rather than a compile error later on).
+source "$here/lib/require-rust.sh"
+require_rust || exit 1
 
 # The parity-aware Python peer of the tests uses RaptorQ from PyPI.
 if [ "${1:-}" = "--test" ] && ! python3 -c 'import raptorq' >/dev/null 2>&1; then

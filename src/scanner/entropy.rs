@@ -239,6 +239,42 @@ mod tests {
         assert!(checked.get() > 10_000, "stops found: {}", checked.get());
     }
 
+    /// What [`entropy_stop`] computes off x86_64 (aarch64, a Raspberry Pi):
+    /// the 8-byte search, then the byte-by-byte tail from where it stopped.
+    fn portable_entropy_stop(data: &[u8]) -> Option<usize> {
+        let from = swar_entropy_stop(data);
+        (from..data.len())
+            .find(|&i| data[i] == 0xFF && !data.get(i + 1).is_some_and(|&n| continues_scan(n)))
+    }
+
+    /// The portable path gives the definition's answer, run here on x86_64
+    /// so that a board without SIMD is covered without one.
+    #[test]
+    fn portable_entropy_stop_agrees_with_the_definition() {
+        let config = ProptestConfig {
+            cases: 24_000,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        };
+        TestRunner::new(config)
+            .run(&entropy_data(), |data| {
+                let want = entropy_stop_reference(&data);
+                prop_assert_eq!(portable_entropy_stop(&data), want, "{:02x?}", data);
+                prop_assert_eq!(entropy_stop(&data), want, "{:02x?}", data);
+                Ok(())
+            })
+            .unwrap();
+        let mut long = [0xFF, 0x00, 0x55, 0xFF, 0xD3].repeat(1000);
+        assert_eq!(portable_entropy_stop(&long), None);
+        assert_eq!(
+            portable_entropy_stop(&long[..4999]),
+            Some(4998),
+            "a final FF"
+        );
+        long[3334] = 0xD9;
+        assert_eq!(portable_entropy_stop(&long), Some(3333));
+    }
+
     #[test]
     fn entropy_stop_on_long_runs_and_a_final_ff() {
         // Long runs of stuffing and restart markers with one marker far in.
