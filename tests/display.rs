@@ -8,7 +8,6 @@
 mod common;
 
 use std::process::{Command, Stdio};
-
 use std::time::Duration;
 
 use common::process::{interrupt, plugin_dir, require_gst_launch, wait_exit};
@@ -45,14 +44,22 @@ fn every_display_pipeline_is_in_the_docs() {
     for p in [UDP, MULTICAST, TCP_SERVER_15, TCP_CLIENT_NOSYNC] {
         assert!(recipes.contains(p), "docs/recipes.md shows `{p}`");
     }
-    for doc in [&readme, &recipes] {
-        for line in doc
+    let mut docs = vec![("README.md".to_string(), readme)];
+    for entry in std::fs::read_dir("docs").unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            docs.push((path.display().to_string(), text));
+        }
+    }
+    for (name, doc) in &docs {
+        let shown = doc
             .lines()
-            .filter(|l| l.contains("jpegdec ! videoconvert ! autovideosink"))
-        {
+            .filter(|l| l.contains("jpegdec") && l.contains("autovideosink"));
+        for line in shown {
             assert!(
                 line.contains("queue ! jpegdec"),
-                "a queue before the decoder: {line}"
+                "{name}: no queue before the decoder: {line}"
             );
         }
     }
