@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! udpsrc address=A port=P reuse=false ! udpjpegdepay wire-format=X
-//!   ! jpegdec ! videoconvert ! autovideosink            (a display exists)
+//!   ! queue ! jpegdec ! videoconvert ! autovideosink    (a display exists)
 //!   ! multifilesink location=DIR/frame-%05d.jpg         (otherwise, or --output-dir)
 //! ```
 //!

@@ -5,7 +5,7 @@
 //! ```text
 //! gst-launch-1.0 tcpclientsrc host=127.0.0.1 port=8080 ! mjpegsplit ! udpjpegpay \
 //!     ! udpsink host=127.0.0.1 port=5000
-//! gst-launch-1.0 udpsrc port=5000 ! udpjpegdepay ! jpegdec ! autovideosink
+//! gst-launch-1.0 udpsrc port=5000 ! udpjpegdepay ! queue ! jpegdec ! videoconvert ! autovideosink
 //! ```
 //!
 //! One shape for every element:

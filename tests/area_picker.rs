@@ -7,7 +7,6 @@
 mod area;
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -15,7 +14,8 @@ use std::time::{Duration, Instant};
 use gst::prelude::*;
 
 use area::{Area, Point, apply};
-use common::process::{example, text, wait_exit};
+use common::process::{example, require_tool, text, wait_exit};
+use common::xvfb::Xvfb;
 use common::{PipelineGuard, by_name, by_name_as, first_sample, free_udp_port, init};
 
 /// A `w` x `h` RGB picture whose pixel (x, y) holds R = 4x, G = 4y.
@@ -78,13 +78,6 @@ fn perspective_with_the_area_matrix_shows_the_area() {
 // ---------------------------------------------------------------------------
 // The programs
 
-fn require_tool(path: &str, package: &str) {
-    assert!(
-        Path::new(path).exists(),
-        "{path} is missing: install the Debian package {package} (scripts/apt-packages-test.txt)"
-    );
-}
-
 /// Waits for `child` to exit within `limit`, killing it otherwise.
 fn wait(child: Child, limit: Duration) -> Output {
     wait_exit(child, limit, Duration::from_millis(50)).unwrap_or_else(|out| {
@@ -96,52 +89,7 @@ fn wait(child: Child, limit: Duration) -> Output {
     })
 }
 
-/// An Xvfb server on a free display number, killed at the end.
-struct Xvfb {
-    child: Child,
-    display: String,
-}
-
 impl Xvfb {
-    /// `-displayfd 1`: Xvfb picks a free display number itself (no race
-    /// with tests running at the same time) and prints it once it is ready.
-    fn start() -> Self {
-        require_tool("/usr/bin/Xvfb", "xvfb");
-        let mut child = Command::new("/usr/bin/Xvfb")
-            .args([
-                "-displayfd",
-                "1",
-                "-screen",
-                "0",
-                "1024x768x24",
-                "-nolisten",
-                "tcp",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(line) if line.trim().parse::<u32>().is_ok() => Xvfb {
-                child,
-                display: format!(":{}", line.trim()),
-            },
-            other => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("Xvfb did not start: {other:?}");
-            }
-        }
-    }
-
     fn xdotool(&self, args: &[&str]) -> String {
         require_tool("/usr/bin/xdotool", "xdotool");
         let out = Command::new("/usr/bin/xdotool")
@@ -176,13 +124,6 @@ impl Xvfb {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-    }
-}
-
-impl Drop for Xvfb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -3,8 +3,8 @@
 //! [`Scanner`] and GStreamer (caps, timestamps, DISCONT, warnings, stats).
 //!
 //! ```text
-//! gst-launch-1.0 filesrc location=capture.mjpeg ! mjpegsplit framerate=25/1 ! jpegdec \
-//!     ! videoconvert ! autovideosink
+//! gst-launch-1.0 filesrc location=capture.mjpeg ! mjpegsplit framerate=25/1 ! queue \
+//!     ! jpegdec ! videoconvert ! autovideosink
 //! ```
 
 use gst::{glib, prelude::*, subclass::prelude::*};

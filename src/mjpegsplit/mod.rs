@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! gst-launch-1.0 tcpclientsrc host=camera port=8080 ! mjpegsplit framerate=25/1 \
-//!     ! jpegdec ! videoconvert ! autovideosink
+//!     ! queue ! jpegdec ! videoconvert ! autovideosink
 //! ```
 //!
 //! Bytes between frames are skipped; broken frames are dropped and counted

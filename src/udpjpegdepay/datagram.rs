@@ -3,8 +3,8 @@
 //! holding each costs in memory (what `max-held-bytes` counts).
 //!
 //! ```text
-//! gst-launch-1.0 udpsrc port=5000 ! udpjpegdepay max-held-bytes=16777216 ! jpegdec \
-//!     ! autovideosink
+//! gst-launch-1.0 udpsrc port=5000 ! udpjpegdepay max-held-bytes=16777216 ! queue \
+//!     ! jpegdec ! videoconvert ! autovideosink
 //! ```
 
 use std::net::SocketAddr;

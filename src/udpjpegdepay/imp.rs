@@ -4,8 +4,8 @@
 //! timeout and stats timers, warnings, stats).
 //!
 //! ```text
-//! gst-launch-1.0 udpsrc port=5000 ! udpjpegdepay source=first timeout=200 ! jpegdec \
-//!     ! autovideosink
+//! gst-launch-1.0 udpsrc port=5000 ! udpjpegdepay source=first timeout=200 ! queue \
+//!     ! jpegdec ! videoconvert ! autovideosink
 //! ```
 
 use std::collections::HashSet;

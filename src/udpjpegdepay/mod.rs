@@ -3,7 +3,7 @@
 //! sender) into JPEG frames.
 //!
 //! ```text
-//! gst-launch-1.0 udpsrc port=5000 ! udpjpegdepay ! jpegdec ! autovideosink
+//! gst-launch-1.0 udpsrc port=5000 ! udpjpegdepay ! queue ! jpegdec ! videoconvert ! autovideosink
 //! ```
 //!
 //! Frames are kept apart by sender address and image id, chunks placed by

@@ -148,6 +148,14 @@ pub fn require_root(to: &str) {
     );
 }
 
+/// Fails unless the program `path` exists, naming its Debian `package`.
+pub fn require_tool(path: &str, package: &str) {
+    assert!(
+        Path::new(path).exists(),
+        "{path} is missing: install the Debian package {package} (scripts/apt-packages-test.txt)"
+    );
+}
+
 pub fn require_ip() {
     assert!(
         Command::new("ip")
