@@ -184,9 +184,8 @@ fn check_opencv_finds_gstreamer_in_debians_opencv() {
     );
 }
 
-#[test]
-#[ignore = "needs python3-opencv and python3-gi: run scripts/test.sh"]
-fn receive_opencv_reads_numpy_frames() {
+/// Runs receiving snippet `name` against a live sender: 30 numpy frames.
+fn assert_receives_numpy_frames(name: &str) {
     let _one = one_at_a_time();
     init();
     let port = free_udp_port();
@@ -199,44 +198,55 @@ fn receive_opencv_reads_numpy_frames() {
         "--frames",
         "30",
     ];
-    let (out, _) = run(
-        &mut snippet("receive_opencv.py", &args),
-        Duration::from_secs(30),
-    );
+    let (out, _) = run(&mut snippet(name, &args), Duration::from_secs(30));
     assert_success(&out);
     assert_numpy_frames(&out, 30);
+}
+
+/// Runs receiving snippet `name` with no sender: it fails within 5 s with
+/// `message(port)`.
+fn assert_fails_fast_without_sender(name: &str, message: impl Fn(&str) -> String) {
+    let _one = one_at_a_time();
+    let port = free_udp_port().to_string();
+    let args = ["--address", "127.0.0.1", "--port", &port];
+    let (out, took) = run(&mut snippet(name, &args), Duration::from_secs(20));
+    assert_fails_with(&out, &message(&port));
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+/// Runs receiving snippet `name` where our plugin cannot be found: it fails
+/// with `message`, which names GST_PLUGIN_PATH.
+fn assert_names_gst_plugin_path(name: &str, message: &str) {
+    let _one = one_at_a_time();
+    let dir = TempDir::new(&format!("python-docs-noplugin-{name}"));
+    let mut cmd = snippet(name, &["--address", "127.0.0.1", "--port", "9"]);
+    without_our_plugin(&mut cmd, &dir.0);
+    let (out, took) = run(&mut cmd, Duration::from_secs(60));
+    assert_fails_with(&out, message);
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+}
+
+#[test]
+#[ignore = "needs python3-opencv and python3-gi: run scripts/test.sh"]
+fn receive_opencv_reads_numpy_frames() {
+    assert_receives_numpy_frames("receive_opencv.py");
 }
 
 #[test]
 #[ignore = "needs python3-opencv and python3-gi: run scripts/test.sh"]
 fn receive_opencv_fails_fast_without_sender() {
-    let _one = one_at_a_time();
-    let port = free_udp_port().to_string();
-    let args = ["--address", "127.0.0.1", "--port", &port];
-    let (out, took) = run(
-        &mut snippet("receive_opencv.py", &args),
-        Duration::from_secs(20),
-    );
-    assert_fails_with(
-        &out,
-        &format!("no frame within 1 s on port {port}: is the sender running?"),
-    );
-    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert_fails_fast_without_sender("receive_opencv.py", |port| {
+        format!("no frame within 1 s on port {port}: is the sender running?")
+    });
 }
 
 #[test]
 #[ignore = "needs python3-opencv and python3-gi: run scripts/test.sh"]
 fn receive_opencv_names_gst_plugin_path_when_plugin_missing() {
-    let _one = one_at_a_time();
-    let dir = TempDir::new("python-docs-noplugin");
-    let mut cmd = snippet(
+    assert_names_gst_plugin_path(
         "receive_opencv.py",
-        &["--address", "127.0.0.1", "--port", "9"],
+        "udpjpegdepay not found: set GST_PLUGIN_PATH",
     );
-    without_our_plugin(&mut cmd, &dir.0);
-    let (out, took) = run(&mut cmd, Duration::from_secs(60));
-    assert_fails_with(&out, "udpjpegdepay not found: set GST_PLUGIN_PATH");
-    assert!(took < Duration::from_secs(30), "took {took:?}");
 }
 
 /// The trap docs/python.md names: once opened, `read()` does not return
@@ -265,53 +275,24 @@ fn receive_opencv_read_waits_on_after_the_sender_stops() {
 #[test]
 #[ignore = "needs python3-opencv and python3-gi: run scripts/test.sh"]
 fn receive_gi_reads_numpy_frames() {
-    let _one = one_at_a_time();
-    init();
-    let port = free_udp_port();
-    let _sender = live_sender(port, -1);
-    let args = [
-        "--address",
-        "127.0.0.1",
-        "--port",
-        &port.to_string(),
-        "--frames",
-        "30",
-    ];
-    let (out, _) = run(
-        &mut snippet("receive_gi.py", &args),
-        Duration::from_secs(30),
-    );
-    assert_success(&out);
-    assert_numpy_frames(&out, 30);
+    assert_receives_numpy_frames("receive_gi.py");
 }
 
 #[test]
 #[ignore = "needs python3-opencv and python3-gi: run scripts/test.sh"]
 fn receive_gi_fails_fast_on_udpsrc_timeout() {
-    let _one = one_at_a_time();
-    let port = free_udp_port().to_string();
-    let args = ["--address", "127.0.0.1", "--port", &port];
-    let (out, took) = run(
-        &mut snippet("receive_gi.py", &args),
-        Duration::from_secs(20),
-    );
-    assert_fails_with(
-        &out,
-        &format!("no datagram for 1 s on port {port}: is the sender running?"),
-    );
-    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert_fails_fast_without_sender("receive_gi.py", |port| {
+        format!("no datagram for 1 s on port {port}: is the sender running?")
+    });
 }
 
 #[test]
 #[ignore = "needs python3-opencv and python3-gi: run scripts/test.sh"]
 fn receive_gi_names_gst_plugin_path_when_plugin_missing() {
-    let _one = one_at_a_time();
-    let dir = TempDir::new("python-docs-noplugin-gi");
-    let mut cmd = snippet("receive_gi.py", &["--address", "127.0.0.1", "--port", "9"]);
-    without_our_plugin(&mut cmd, &dir.0);
-    let (out, took) = run(&mut cmd, Duration::from_secs(60));
-    assert_fails_with(&out, "no element \"udpjpegdepay\": set GST_PLUGIN_PATH");
-    assert!(took < Duration::from_secs(30), "took {took:?}");
+    assert_names_gst_plugin_path(
+        "receive_gi.py",
+        "no element \"udpjpegdepay\": set GST_PLUGIN_PATH",
+    );
 }
 
 /// Runs a sending snippet to our receiver: every frame arrives, 320x240.
