@@ -18,6 +18,7 @@ pub mod fec;
 pub mod jpeg;
 pub mod reassembly;
 pub mod scanner;
+pub mod seal;
 pub mod source;
 pub mod wire;
 

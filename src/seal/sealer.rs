@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The sending side of a session: seals each datagram under the session
+//! key with the next counter.
+
+use ring::aead::{Aad, LessSafeKey};
+
+use super::{Cipher, HEADER_LEN, Header, Key, SessionId, TAG_LEN, nonce, session_key};
+
+/// The session has used every counter (2^64 - 1 datagrams): start a new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exhausted;
+
+pub struct Sealer {
+    key: LessSafeKey,
+    /// The header of the next datagram.
+    pub(super) next: Header,
+}
+
+impl Sealer {
+    /// A session `session` of `cipher`, started at `start` (seconds since
+    /// 1970 on the sender's clock).
+    pub fn new(key: &Key, cipher: Cipher, session: SessionId, start: u64) -> Sealer {
+        Sealer {
+            key: session_key(key, cipher, &session),
+            next: Header {
+                cipher,
+                session,
+                start,
+                counter: 0,
+            },
+        }
+    }
+
+    /// The header the next datagram gets.
+    pub fn next_header(&self) -> Header {
+        self.next
+    }
+
+    /// One sealed datagram: the clear header, then `parts` (the plain
+    /// datagram, in pieces) encrypted, then the tag. `parts` together are
+    /// at most [`super::MAX_DATAGRAM`] bytes.
+    pub fn seal(&mut self, parts: &[&[u8]]) -> Result<Vec<u8>, Exhausted> {
+        let header = self.next;
+        self.next.counter = header.counter.checked_add(1).ok_or(Exhausted)?;
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let mut out = Vec::with_capacity(HEADER_LEN + len + TAG_LEN);
+        out.extend_from_slice(&header.write());
+        parts.iter().for_each(|p| out.extend_from_slice(p));
+        let (head, body) = out.split_at_mut(HEADER_LEN);
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(nonce(header.counter), Aad::from(&*head), body)
+            .expect("ring seals any input shorter than 64 GiB");
+        out.extend_from_slice(tag.as_ref());
+        Ok(out)
+    }
+}
