@@ -23,6 +23,7 @@ pub mod source;
 pub mod wire;
 
 mod glue;
+mod keyprops;
 mod mjpegsplit;
 mod udpjpegdepay;
 mod udpjpegpay;

@@ -111,6 +111,14 @@ fn has_aes_instructions() -> bool {
     false
 }
 
+/// The wall clock in seconds since 1970 (0 before it): a session's start
+/// time, and what `max-session-age` compares it with.
+pub fn wall_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// The key of one session: HKDF-SHA256 with the shared key as input key
 /// material, the session id as salt and [`INFO`] followed by the cipher id
 /// as info, 32 bytes long.

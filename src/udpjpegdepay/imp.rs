@@ -15,9 +15,12 @@ use std::time::Instant;
 use gst::{glib, prelude::*, subclass::prelude::*};
 
 use super::datagram::{Datagram, SenderKey, sender_name, sender_of};
+use super::unseal::{self, SealStats};
 use crate::glue::{self, HeldEvents, InternalErrors, JpegCaps, RateLimit};
 use crate::jpeg;
+use crate::keyprops::{self, KeySettings};
 use crate::reassembly::{Abandoned, Frame, Invalid, Limits, Outcome, Reassembler, Stats};
+use crate::seal::{self, Opener, Rejected};
 use crate::source::SourceFilter;
 use crate::wire::WireFormat;
 use crate::wireformat::{CAPS_NAME, WireFormatEnum};
@@ -37,6 +40,7 @@ const DEFAULT_TIMEOUT_MS: u32 = 500;
 const DEFAULT_MAX_SENDERS: u32 = 64;
 const DEFAULT_MAX_HELD_BYTES: u64 = 64 * 1024 * 1024;
 const DEFAULT_STATS_INTERVAL_MS: u32 = 0;
+const DEFAULT_MAX_SESSION_AGE_S: u32 = 0;
 /// Distinct rejected sender addresses remembered for `senders-rejected`.
 const REJECTED_SENDERS_CAP: usize = 1024;
 
@@ -50,6 +54,7 @@ struct Settings {
     max_held_bytes: u64,
     /// Bumped on every change of the `source` property (kept in `source`).
     source_generation: u64,
+    max_session_age_s: u32,
 }
 
 impl Default for Settings {
@@ -62,6 +67,7 @@ impl Default for Settings {
             max_senders: DEFAULT_MAX_SENDERS,
             max_held_bytes: DEFAULT_MAX_HELD_BYTES,
             source_generation: 0,
+            max_session_age_s: DEFAULT_MAX_SESSION_AGE_S,
         }
     }
 }
@@ -76,6 +82,16 @@ impl Settings {
             max_held_bytes: usize::try_from(self.max_held_bytes).unwrap_or(usize::MAX),
         }
     }
+
+    /// Sessions remembered: as many as senders.
+    fn max_sessions(&self) -> std::num::NonZeroUsize {
+        std::num::NonZeroUsize::new(self.max_senders as usize)
+            .unwrap_or(std::num::NonZeroUsize::MIN)
+    }
+
+    fn max_session_age(&self) -> Option<u64> {
+        (self.max_session_age_s > 0).then_some(u64::from(self.max_session_age_s))
+    }
 }
 
 /// Bad input is a warning at most every few seconds per cause.
@@ -85,6 +101,10 @@ struct InvalidWarnings {
     datagram: RateLimit,
     /// Frames that completed but are not JPEG.
     frame: RateLimit,
+    /// Datagrams the seal drops.
+    sealed: RateLimit,
+    /// Sealed datagrams arrived without a key (said once).
+    sealed_without_key: bool,
 }
 
 /// A frame copied into an output buffer, and its width and height.
@@ -115,6 +135,9 @@ struct State {
     /// The timer armed for the reassembler's next deadline (on `now`'s
     /// scale), with that deadline.
     expiry: Option<(u64, gst::SingleShotClockId)>,
+    /// With a key: opens sealed datagrams (set at READY->PAUSED).
+    opener: Option<Opener>,
+    seal_stats: SealStats,
 }
 
 impl State {
@@ -133,11 +156,13 @@ impl State {
             internal_errors: InternalErrors::default(),
             expiry_on: false,
             expiry: None,
+            opener: None,
+            seal_stats: SealStats::default(),
         }
     }
 
     fn now(&self) -> u64 {
-        self.epoch.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64
+        monotonic_ns(&self.epoch)
     }
 
     /// Replaces the reassembler with a fresh one of `format` and `limits`,
@@ -146,6 +171,11 @@ impl State {
         let old = std::mem::replace(&mut self.reassembler, Reassembler::new(format, limits));
         self.carried = self.carried.merged(old.stats());
     }
+}
+
+/// Nanoseconds since `epoch`.
+fn monotonic_ns(epoch: &Instant) -> u64 {
+    epoch.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64
 }
 
 /// The stats timer and all that decides whether it runs, under one lock:
@@ -203,6 +233,8 @@ pub struct UdpJpegDepay {
     settings: Mutex<Settings>,
     /// The `source` property, apart from the per-datagram settings copy.
     source: Mutex<String>,
+    /// `key` and `key-file`.
+    keys: Mutex<KeySettings>,
     state: Mutex<State>,
     /// Posts the stats as an element message every `stats-interval`.
     stats_timer: Mutex<StatsTimer>,
@@ -271,6 +303,9 @@ impl UdpJpegDepay {
     ) -> Result<Option<Out>, gst::FlowError> {
         let sender = sender_of(&buffer);
         let pts = buffer.pts().map(gst::ClockTime::nseconds);
+        let Some(buffer) = self.unseal(state, settings, sender, buffer)? else {
+            return Ok(None);
+        };
         let datagram = Datagram::map(buffer).map_err(|_| {
             gst::element_imp_error!(self, gst::CoreError::Failed, ("Could not map a datagram"));
             gst::FlowError::Error
@@ -286,6 +321,90 @@ impl UdpJpegDepay {
         match self.completed(state, &sender, outcome) {
             Some(frame) => self.frame_out(state, &frame),
             None => Ok(None),
+        }
+    }
+
+    /// With a key, the plain datagram a sealed one carries, or `None` for
+    /// one that does not open (counted, logged); without, `buffer` itself,
+    /// or `None` for a sealed one.
+    fn unseal(
+        &self,
+        state: &mut State,
+        settings: &Settings,
+        sender: SenderKey,
+        buffer: gst::Buffer,
+    ) -> Result<Option<gst::Buffer>, gst::FlowError> {
+        let Some(opener) = state.opener.as_mut() else {
+            if !unseal::looks_sealed(&buffer) {
+                return Ok(Some(buffer));
+            }
+            self.sealed_without_key(state, sender);
+            return Ok(None);
+        };
+        let clocks = (seal::wall_seconds(), monotonic_ns(&state.epoch));
+        opener.set_limits(settings.max_sessions(), settings.max_session_age());
+        let map = buffer.map_readable().map_err(|_| {
+            gst::element_imp_error!(self, gst::CoreError::Failed, ("Could not map a datagram"));
+            gst::FlowError::Error
+        })?;
+        match unseal::open(opener, &map, buffer.pts(), clocks) {
+            Ok(opened) => {
+                if let Some(h) = opened.new_session {
+                    state.seal_stats.sessions_started += 1;
+                    let from = sender_name(&sender);
+                    gst::info!(
+                        CAT,
+                        imp = self,
+                        "New session {} ({}, started at {} s) from {from}",
+                        h.session,
+                        h.cipher.name(),
+                        h.start
+                    );
+                }
+                Ok(Some(opened.buffer))
+            }
+            Err(rejected) => {
+                state.seal_stats.count(rejected);
+                self.log_rejected(state, &sender, rejected);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Said once per run, clearly, then counted only.
+    fn sealed_without_key(&self, state: &mut State, sender: SenderKey) {
+        state.seal_stats.sealed_without_key += 1;
+        if std::mem::replace(&mut state.warnings.sealed_without_key, true) {
+            return;
+        }
+        gst::element_imp_warning!(
+            self,
+            gst::StreamError::Decrypt,
+            (
+                "The stream from {} is sealed: set key-file on udpjpegdepay to the sender's \
+                 key file (its datagrams are dropped until then)",
+                sender_name(&sender)
+            )
+        );
+    }
+
+    /// A warning at most every few seconds, DEBUG lines between.
+    fn log_rejected(&self, state: &mut State, sender: &SenderKey, rejected: Rejected) {
+        let why = unseal::explain(rejected);
+        match state.warnings.sealed.warn_now(Instant::now()) {
+            Some(more) => gst::warning!(
+                CAT,
+                imp = self,
+                "Dropping a datagram from {}: {why}{}",
+                sender_name(sender),
+                glue::more_since_last(more)
+            ),
+            None => gst::debug!(
+                CAT,
+                imp = self,
+                "Dropping a datagram from {}: {why}",
+                sender_name(sender)
+            ),
         }
     }
 
@@ -757,6 +876,22 @@ impl UdpJpegDepay {
             .field("pending-frames", state.reassembler.pending_frames() as u64)
             .field("bytes-held", state.reassembler.held_bytes() as u64)
             .field("internal-errors", s.internal_errors)
+            .field(
+                "datagrams-unauthenticated",
+                state.seal_stats.unauthenticated,
+            )
+            .field("datagrams-replayed", state.seal_stats.replayed)
+            .field("datagrams-session-too-old", state.seal_stats.too_old)
+            .field("datagrams-session-no-room", state.seal_stats.no_room)
+            .field(
+                "datagrams-sealed-no-key",
+                state.seal_stats.sealed_without_key,
+            )
+            .field("sessions-started", state.seal_stats.sessions_started)
+            .field(
+                "sessions",
+                state.opener.as_ref().map_or(0, Opener::sessions) as u64,
+            )
             .build()
     }
 }
@@ -785,6 +920,7 @@ impl ObjectSubclass for UdpJpegDepay {
             state: Mutex::new(State::new(&settings)),
             settings: Mutex::new(settings),
             source: Mutex::new(String::new()),
+            keys: Mutex::new(KeySettings::default()),
             stats_timer: Mutex::new(StatsTimer::default()),
         }
     }
@@ -878,6 +1014,22 @@ impl ObjectImpl for UdpJpegDepay {
                     .default_value(Some(""))
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("max-session-age")
+                    .nick("Maximum session age")
+                    .blurb(
+                        "With a key: seconds since a sealed session started (the sender's \
+                         clock) beyond which its datagrams are dropped (datagrams-session-too-old), \
+                         so that recordings of old sessions are refused even by a receiver that \
+                         never heard them. Only for senders and receivers with synced clocks; \
+                         set it above the sender's session-lifetime (default 600) plus the \
+                         clocks' difference. 0 (the default): off, and a recording of a session \
+                         this receiver has not heard (made before it started, say) is taken as \
+                         live; 0 to 31536000",
+                    )
+                    .maximum(31_536_000)
+                    .default_value(DEFAULT_MAX_SESSION_AGE_S)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecUInt::builder("stats-interval")
                     .nick("Stats interval")
                     .blurb(
@@ -903,16 +1055,33 @@ impl ObjectImpl for UdpJpegDepay {
                     source property), senders-evicted, pending-frames, bytes-held (memory \
                     held in incomplete frames, as max-held-bytes counts it), \
                     internal-errors (frames or charges lost to a bug in the reassembler's \
-                    bookkeeping, always 0)",
+                    bookkeeping, always 0); with a key: datagrams-unauthenticated (forged, \
+                    damaged, another key, or not sealed), datagrams-replayed (a counter seen \
+                    already or behind the replay window, or a session older than one \
+                    forgotten), datagrams-session-too-old (max-session-age), \
+                    datagrams-session-no-room (a new session while max-senders live ones are \
+                    remembered), sessions-started, sessions (remembered now); without one: \
+                    datagrams-sealed-no-key",
                 ),
             ]
+            .into_iter()
+            .chain(keyprops::param_specs(
+                "Takes only sealed datagrams that authenticate under this key",
+            ))
+            .collect()
         });
         PROPERTIES.as_ref()
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        if matches!(pspec.name(), "key" | "key-file") {
+            return self.set_key(pspec.name(), value);
+        }
         let mut settings = self.settings.lock().unwrap();
         match pspec.name() {
+            "max-session-age" => {
+                settings.max_session_age_s = value.get().expect("type checked upstream")
+            }
             "wire-format" => settings.wire_format = value.get().expect("type checked upstream"),
             "max-frame-size" => {
                 settings.max_frame_size = value.get().expect("type checked upstream")
@@ -961,6 +1130,8 @@ impl ObjectImpl for UdpJpegDepay {
             "max-held-bytes" => settings.max_held_bytes.to_value(),
             "source" => self.source.lock().unwrap().to_value(),
             "stats-interval" => self.stats_timer.lock().unwrap().interval_ms.to_value(),
+            "max-session-age" => settings.max_session_age_s.to_value(),
+            "key-file" => self.keys.lock().unwrap().file().to_value(),
             "stats" => self.stats().to_value(),
             _ => unimplemented!(),
         }
@@ -974,6 +1145,53 @@ impl ObjectImpl for UdpJpegDepay {
     fn dispose(&self) {
         self.set_stats_playing(false);
         self.set_expiry_on(false);
+    }
+}
+
+impl UdpJpegDepay {
+    /// Sets `key` or `key-file`, in NULL or READY only.
+    fn set_key(&self, name: &str, value: &glib::Value) {
+        if !keyprops::may_change(self.obj().upcast_ref()) {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "{name} changes only in NULL or READY: ignored"
+            );
+            return;
+        }
+        let mut keys = self.keys.lock().unwrap();
+        keys.set(name, value);
+        gst::debug!(CAT, imp = self, "Keys now {keys:?}");
+    }
+
+    /// What READY->PAUSED checks: the `source` filter, and the key, which
+    /// gives the opener.
+    fn check_settings(&self) -> Result<Option<Opener>, String> {
+        let source = self.source.lock().unwrap().clone();
+        SourceFilter::parse(&source).map_err(|err| format!("Invalid source property: {err}"))?;
+        let settings = *self.settings.lock().unwrap();
+        let keys = self.keys.lock().unwrap().clone();
+        if keys.is_set() && settings.wire_format == WireFormatEnum::Countdown {
+            return Err(
+                "key-file (or key) needs wire-format=sce: countdown datagrams cannot be \
+                 sealed; set wire-format=sce, or no key"
+                    .into(),
+            );
+        }
+        let Some(file) = keys.resolve()? else {
+            return Ok(None);
+        };
+        if file.readable_by_others {
+            let path = keys.file().unwrap_or_default();
+            gst::element_imp_warning!(
+                self,
+                gst::ResourceError::Settings,
+                ("The key file {path} can be read by other users: chmod 600 {path}")
+            );
+        }
+        let (sessions, age) = (settings.max_sessions(), settings.max_session_age());
+        gst::info!(CAT, imp = self, "Taking only sealed datagrams");
+        Ok(Some(Opener::new(file.key, sessions, age)))
     }
 }
 
@@ -1010,15 +1228,11 @@ impl ElementImpl for UdpJpegDepay {
         gst::trace!(CAT, imp = self, "Changing state {transition:?}");
         match transition {
             gst::StateChange::ReadyToPaused => {
-                let source = self.source.lock().unwrap().clone();
-                if let Err(err) = SourceFilter::parse(&source) {
-                    gst::element_imp_error!(
-                        self,
-                        gst::LibraryError::Settings,
-                        ("Invalid source property: {err}")
-                    );
-                    return Err(gst::StateChangeError);
-                }
+                let opener = self.check_settings().map_err(|msg| {
+                    gst::element_imp_error!(self, gst::LibraryError::Settings, ("{msg}"));
+                    gst::StateChangeError
+                })?;
+                self.state.lock().unwrap().opener = opener;
                 self.set_expiry_on(true);
             }
             gst::StateChange::PlayingToPaused => self.set_stats_playing(false),

@@ -15,8 +15,11 @@
 //! never stops the stream: it is counted, and a warning line at most every
 //! 5 s per cause. The caps (`image/jpeg`, with the size of the last
 //! readable SOF) come with the first frame: segment and tags wait for them.
-//! Going back to READY resets everything; a flush keeps the counters and
-//! the `source=first` lock.
+//! With `key-file` (or `key`), only sealed datagrams that authenticate get
+//! past the first step (docs/PROTOCOL.md, "Sealed datagrams"); the rest
+//! are counted, and a warning at most every 5 s names their address.
+//! Going back to READY resets everything; a flush keeps the counters, the
+//! sessions' replay windows and the `source=first` lock.
 
 use gst::glib;
 use gst::prelude::*;
@@ -25,6 +28,7 @@ use crate::wireformat::WireFormatEnum;
 
 mod datagram;
 mod imp;
+mod unseal;
 
 glib::wrapper! {
     pub struct UdpJpegDepay(ObjectSubclass<imp::UdpJpegDepay>) @extends gst::Element, gst::Object;

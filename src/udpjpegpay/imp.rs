@@ -13,9 +13,12 @@ use std::time::{Duration, Instant};
 
 use gst::{glib, prelude::*, subclass::prelude::*};
 
+use super::seal::{CipherEnum, Seal, SealFailed};
 use crate::fec;
 use crate::glue::{self, RateLimit};
 use crate::jpeg;
+use crate::keyprops::{self, KeySettings};
+use crate::seal;
 use crate::wire::{self, Plan, WireFormat};
 use crate::wireformat::{CAPS_NAME, WireFormatEnum};
 
@@ -40,6 +43,8 @@ const DEFAULT_BURST_SIZE: u32 = 16;
 const DEFAULT_BURST_INTERVAL_US: u32 = 300;
 const DEFAULT_FEC_PERCENT: u32 = 0;
 const DEFAULT_FEC_MIN_PARITY: u32 = 1;
+const DEFAULT_CIPHER: CipherEnum = CipherEnum::Auto;
+const DEFAULT_SESSION_LIFETIME_S: u32 = 600;
 
 #[derive(Debug, Clone, Copy)]
 struct Settings {
@@ -49,6 +54,8 @@ struct Settings {
     burst_interval_us: u32,
     fec_percent: u32,
     fec_min_parity: u32,
+    cipher: CipherEnum,
+    session_lifetime_s: u32,
 }
 
 impl Default for Settings {
@@ -60,6 +67,8 @@ impl Default for Settings {
             burst_interval_us: DEFAULT_BURST_INTERVAL_US,
             fec_percent: DEFAULT_FEC_PERCENT,
             fec_min_parity: DEFAULT_FEC_MIN_PARITY,
+            cipher: DEFAULT_CIPHER,
+            session_lifetime_s: DEFAULT_SESSION_LIFETIME_S,
         }
     }
 }
@@ -72,6 +81,10 @@ impl Settings {
         }
         let bursts = datagrams.div_ceil(self.burst_size as usize).max(1);
         Duration::from_micros(u64::from(self.burst_interval_us) * (bursts as u64 - 1))
+    }
+
+    fn session_lifetime(&self) -> Option<Duration> {
+        (self.session_lifetime_s > 0).then(|| Duration::from_secs(self.session_lifetime_s.into()))
     }
 }
 
@@ -124,6 +137,8 @@ struct State {
     caps_format: Option<WireFormat>,
     stats: Stats,
     warnings: DropWarnings,
+    /// The sealing session, with a key; set at READY->PAUSED.
+    seal: Option<Seal>,
 }
 
 impl Default for State {
@@ -135,6 +150,7 @@ impl Default for State {
             caps_format: None,
             stats: Stats::default(),
             warnings: DropWarnings::default(),
+            seal: None,
         }
     }
 }
@@ -150,13 +166,17 @@ pub struct UdpJpegPay {
     srcpad: gst::Pad,
     sinkpad: gst::Pad,
     settings: Mutex<Settings>,
+    /// `key` and `key-file`, apart from the per-frame settings copy.
+    keys: Mutex<KeySettings>,
     state: Mutex<State>,
 }
 
-/// How `buffer` is cut under `settings`, or why it is not sent.
-fn plan(settings: &Settings, buffer: &gst::BufferRef) -> Result<FramePlan, Refused> {
+/// How `buffer` is cut under `settings`, or why it is not sent; `sealed`
+/// frames leave room in each datagram for the seal.
+fn plan(settings: &Settings, buffer: &gst::BufferRef, sealed: bool) -> Result<FramePlan, Refused> {
     let format = WireFormat::from(settings.wire_format);
-    let (mtu, size) = (settings.mtu as usize, buffer.size());
+    let overhead = if sealed { seal::OVERHEAD } else { 0 };
+    let (mtu, size) = (settings.mtu as usize - overhead, buffer.size());
     let mut head = [0u8; 2];
     if size < 2 || buffer.copy_to_slice(0, &mut head).is_err() || head != jpeg::SOI {
         return Err(Refused {
@@ -179,6 +199,7 @@ fn plan(settings: &Settings, buffer: &gst::BufferRef) -> Result<FramePlan, Refus
             " (wire-format=countdown allows at most 255 datagrams a frame: raise mtu, \
              e.g. mtu=65473 as the Python tutorial does, or use wire-format=sce)"
         }
+        WireFormat::Sce if sealed => " (sealed: the seal takes 50 bytes of each datagram)",
         WireFormat::Sce => "",
     };
     planned
@@ -277,7 +298,8 @@ impl UdpJpegPay {
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let settings = *self.settings.lock().unwrap();
-        let frame = match plan(&settings, &buffer) {
+        let sealed = self.renew_session(&settings)?;
+        let frame = match plan(&settings, &buffer, sealed) {
             Ok(frame) => frame,
             Err(refused) => {
                 self.drop_frame(buffer.size(), refused);
@@ -286,10 +308,13 @@ impl UdpJpegPay {
         };
         self.ensure_caps(frame.plan.format);
         let image_id = self.next_image_id();
-        let datagrams = self.datagrams(&buffer, &frame, image_id, &settings)?;
+        let mut datagrams = self.datagrams(&buffer, &frame, image_id, &settings)?;
+        if sealed {
+            datagrams = self.seal_all(datagrams)?;
+        }
         let total = datagrams.len();
         let delay = settings.pacing_delay(total);
-        self.count_sent(&frame.plan, total, delay);
+        self.count_sent(&frame.plan, total, delay, sealed);
         let bursts = bursts(datagrams, settings.burst_size);
         gst::trace!(
             CAT,
@@ -304,6 +329,47 @@ impl UdpJpegPay {
             buffer.pts().display()
         );
         self.send(bursts, settings.burst_interval_us)
+    }
+
+    /// Whether frames are sealed; starts the next session when this one is
+    /// due (between frames).
+    fn renew_session(&self, settings: &Settings) -> Result<bool, gst::FlowError> {
+        let mut state = self.state.lock().unwrap();
+        let Some(seal) = state.seal.as_mut() else {
+            return Ok(false);
+        };
+        match seal.renew_if_due(settings.session_lifetime()) {
+            Ok(false) => {}
+            Ok(true) => gst::info!(CAT, imp = self, "New {}", seal.describe()),
+            Err(err) => {
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::Failed,
+                    ("Could not read the operating system's random source for a session id: {err}")
+                );
+                return Err(gst::FlowError::Error);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The frame's datagrams, sealed; flushing if the session ended (the
+    /// element went back to READY) since the frame was cut.
+    fn seal_all(&self, datagrams: Vec<gst::Buffer>) -> Result<Vec<gst::Buffer>, gst::FlowError> {
+        let mut state = self.state.lock().unwrap();
+        let seal = state.seal.as_mut().ok_or(gst::FlowError::Flushing)?;
+        datagrams
+            .iter()
+            .map(|d| seal.seal(d))
+            .collect::<Result<Vec<_>, SealFailed>>()
+            .map_err(|err| {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::Failed,
+                    ("Could not seal a datagram: {err:?}")
+                );
+                gst::FlowError::Error
+            })
     }
 
     fn next_image_id(&self) -> u16 {
@@ -413,7 +479,7 @@ impl UdpJpegPay {
 
     /// Counts a frame of `total` datagrams sent as `plan` cut it; a pacing
     /// delay longer than any before is posted as a latency change.
-    fn count_sent(&self, plan: &Plan, total: usize, delay: Duration) {
+    fn count_sent(&self, plan: &Plan, total: usize, delay: Duration, sealed: bool) {
         let parity = total - plan.count;
         let latency_grew = {
             let mut state = self.state.lock().unwrap();
@@ -423,7 +489,8 @@ impl UdpJpegPay {
             stats.parity_sent += parity as u64;
             stats.bytes_sent += (plan.frame_len
                 + plan.count * plan.format.header_len()
-                + parity * (wire::PARITY_HEADER_LEN + plan.payload))
+                + parity * (wire::PARITY_HEADER_LEN + plan.payload)
+                + if sealed { total * seal::OVERHEAD } else { 0 })
                 as u64;
             let grew = delay > state.pacing_latency;
             if grew {
@@ -526,6 +593,7 @@ impl ObjectSubclass for UdpJpegPay {
             srcpad,
             sinkpad,
             settings: Mutex::new(Settings::default()),
+            keys: Mutex::new(KeySettings::default()),
             state: Mutex::new(State::default()),
         }
     }
@@ -605,6 +673,28 @@ impl ObjectImpl for UdpJpegPay {
                     .default_value(DEFAULT_FEC_MIN_PARITY)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("cipher", DEFAULT_CIPHER)
+                    .nick("Cipher")
+                    .blurb(
+                        "With a key: the AEAD that seals each datagram. auto (the default) picks \
+                         aes-256-gcm where the CPU has AES instructions (x86, Raspberry Pi 5), \
+                         else chacha20-poly1305 (Raspberry Pi 3 and 4); the receiver takes both. \
+                         Changes only in NULL or READY",
+                    )
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("session-lifetime")
+                    .nick("Session lifetime")
+                    .blurb(
+                        "With a key: seconds after which a new session (new id, key and start \
+                         time) begins, between two frames; a receiver with max-session-age \
+                         needs it shorter than that. 0: one session from READY->PAUSED to \
+                         READY; 0 to 86400, default 600",
+                    )
+                    .maximum(86_400)
+                    .default_value(DEFAULT_SESSION_LIFETIME_S)
+                    .mutable_playing()
+                    .build(),
                 glue::stats_property(
                     "udpjpegpay-stats",
                     "frames-sent, \
@@ -613,13 +703,25 @@ impl ObjectImpl for UdpJpegPay {
                     (parity included), bytes-sent (headers included), parity-sent",
                 ),
             ]
+            .into_iter()
+            .chain(keyprops::param_specs(
+                "Seals (encrypts and authenticates) every datagram",
+            ))
+            .collect()
         });
         PROPERTIES.as_ref()
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        if matches!(pspec.name(), "key" | "key-file") {
+            return self.set_key(pspec.name(), value);
+        }
         let mut settings = self.settings.lock().unwrap();
         match pspec.name() {
+            "cipher" => settings.cipher = value.get().expect("type checked upstream"),
+            "session-lifetime" => {
+                settings.session_lifetime_s = value.get().expect("type checked upstream")
+            }
             "mtu" => settings.mtu = value.get().expect("type checked upstream"),
             "wire-format" => settings.wire_format = value.get().expect("type checked upstream"),
             "burst-size" => settings.burst_size = value.get().expect("type checked upstream"),
@@ -643,6 +745,9 @@ impl ObjectImpl for UdpJpegPay {
             "burst-interval" => self.settings.lock().unwrap().burst_interval_us.to_value(),
             "fec-percent" => self.settings.lock().unwrap().fec_percent.to_value(),
             "fec-min-parity" => self.settings.lock().unwrap().fec_min_parity.to_value(),
+            "cipher" => self.settings.lock().unwrap().cipher.to_value(),
+            "session-lifetime" => self.settings.lock().unwrap().session_lifetime_s.to_value(),
+            "key-file" => self.keys.lock().unwrap().file().to_value(),
             "stats" => self.stats().to_value(),
             _ => unimplemented!(),
         }
@@ -650,6 +755,62 @@ impl ObjectImpl for UdpJpegPay {
 
     fn constructed(&self) {
         glue::constructed(self, &self.sinkpad, &self.srcpad);
+    }
+}
+
+impl UdpJpegPay {
+    /// Sets `key` or `key-file`, in NULL or READY only.
+    fn set_key(&self, name: &str, value: &glib::Value) {
+        if !keyprops::may_change(self.obj().upcast_ref()) {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "{name} changes only in NULL or READY: ignored"
+            );
+            return;
+        }
+        let mut keys = self.keys.lock().unwrap();
+        keys.set(name, value);
+        gst::debug!(CAT, imp = self, "Keys now {keys:?}");
+    }
+
+    /// What READY->PAUSED checks: settings that cannot work together, and
+    /// the key, which gives a first session.
+    fn check_settings(&self) -> Result<Option<Seal>, String> {
+        let settings = *self.settings.lock().unwrap();
+        let keys = self.keys.lock().unwrap().clone();
+        let countdown = settings.wire_format == WireFormatEnum::Countdown;
+        if settings.fec_percent > 0 && countdown {
+            return Err(format!(
+                "fec-percent={} needs wire-format=sce: the countdown format has no room for \
+                 parity chunks; set fec-percent=0 or wire-format=sce",
+                settings.fec_percent
+            ));
+        }
+        if keys.is_set() && countdown {
+            return Err(
+                "key-file (or key) needs wire-format=sce: countdown datagrams cannot be \
+                 sealed; set wire-format=sce, or no key"
+                    .into(),
+            );
+        }
+        let Some(file) = keys.resolve()? else {
+            return Ok(None);
+        };
+        if file.readable_by_others {
+            self.warn_key_file_mode(keys.file().unwrap_or_default());
+        }
+        Seal::start(file.key, settings.cipher.cipher())
+            .map(Some)
+            .map_err(|e| format!("cannot read the operating system's random source: {e}"))
+    }
+
+    fn warn_key_file_mode(&self, path: &str) {
+        gst::element_imp_warning!(
+            self,
+            gst::ResourceError::Settings,
+            ("The key file {path} can be read by other users: chmod 600 {path}")
+        );
     }
 }
 
@@ -683,19 +844,14 @@ impl ElementImpl for UdpJpegPay {
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
         gst::trace!(CAT, imp = self, "Changing state {transition:?}");
         if transition == gst::StateChange::ReadyToPaused {
-            let settings = *self.settings.lock().unwrap();
-            if settings.fec_percent > 0 && settings.wire_format == WireFormatEnum::Countdown {
-                gst::element_imp_error!(
-                    self,
-                    gst::LibraryError::Settings,
-                    (
-                        "fec-percent={} needs wire-format=sce: the countdown format has no \
-                         room for parity chunks; set fec-percent=0 or wire-format=sce",
-                        settings.fec_percent
-                    )
-                );
-                return Err(gst::StateChangeError);
+            let seal = self.check_settings().map_err(|msg| {
+                gst::element_imp_error!(self, gst::LibraryError::Settings, ("{msg}"));
+                gst::StateChangeError
+            })?;
+            if let Some(seal) = &seal {
+                gst::info!(CAT, imp = self, "Sealing: {}", seal.describe());
             }
+            self.state.lock().unwrap().seal = seal;
         }
         glue::change_state(self, transition, || {
             *self.state.lock().unwrap() = State::default();

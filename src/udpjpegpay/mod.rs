@@ -13,7 +13,10 @@
 //! `burst-interval` apart, and the longest such delay is added to the
 //! latency. A frame that is not JPEG, or that the wire format cannot carry
 //! at the mtu, is dropped and counted; each cause is a bus warning at most
-//! every 5 s. Going back to READY resets the counters and the image id; a
+//! every 5 s. With `key-file` (or `key`), every datagram is sealed
+//! (encrypted and authenticated, docs/PROTOCOL.md) within the same `mtu`;
+//! a new session starts at every READY->PAUSED and every
+//! `session-lifetime`. Going back to READY resets the counters and the image id; a
 //! flush finds nothing held.
 
 use gst::glib;
@@ -22,6 +25,7 @@ use gst::prelude::*;
 use crate::wireformat::WireFormatEnum;
 
 mod imp;
+mod seal;
 
 glib::wrapper! {
     pub struct UdpJpegPay(ObjectSubclass<imp::UdpJpegPay>) @extends gst::Element, gst::Object;
@@ -29,6 +33,7 @@ glib::wrapper! {
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     WireFormatEnum::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    seal::CipherEnum::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "udpjpegpay",
