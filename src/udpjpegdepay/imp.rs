@@ -992,7 +992,8 @@ impl ObjectImpl for UdpJpegDepay {
                          and counted (frames-memory-limit): the sender's own, oldest first, \
                          while it holds more than max-held-bytes / max-senders, else the \
                          oldest of any sender. The element keeps alive at most this + \
-                         max-senders x 2 KiB + 128 KiB; 1048576 to 1099511627776, default \
+                         max-senders x 2 KiB + 128 KiB (with a key, plus max-senders x 1.5 KiB of \
+                         sessions and 64 KiB); 1048576 to 1099511627776, default \
                          67108864 (64 MiB)",
                     )
                     .minimum(1 << 20)
@@ -1266,5 +1267,14 @@ mod tests {
             reassembler_fixed + rejected <= 128 * 1024,
             "{reassembler_fixed} + {rejected}"
         );
+    }
+
+    #[test]
+    fn the_stated_memory_bound_covers_the_sessions() {
+        // With a key: 1.5 KiB a session, as many sessions as max-senders,
+        // and the 64 KiB buffer datagrams are opened in.
+        assert_eq!(seal::SESSION_BYTES, 1536);
+        assert!(seal::MAX_DATAGRAM <= 64 * 1024);
+        assert_eq!(Settings::default().max_sessions().get(), 64);
     }
 }
