@@ -14,6 +14,8 @@
 //! (`--help` for every flag).
 
 mod common;
+#[path = "common/key.rs"]
+mod key;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -53,6 +55,19 @@ struct Cli {
     /// Stop after this long (0 = until Ctrl+C)
     #[arg(long, value_name = "SECONDS", default_value = "0", value_parser = common::seconds)]
     duration: Duration,
+    /// Take only datagrams sealed with the key in FILE (as the sender's
+    /// --key-file)
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+    /// With --key-file: refuse sessions that started longer ago than this
+    /// many seconds (sender and receiver clocks synced; 0 = off)
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 0,
+        requires = "key_file"
+    )]
+    max_session_age: u32,
 }
 
 const DEFAULT_OUTPUT_DIR: &str = "received-frames";
@@ -218,14 +233,17 @@ fn main() {
     src.set_property("reuse", false);
     let depay = common::make("udpjpegdepay");
     depay.set_property_from_str("wire-format", cli.wire_format.nick());
+    key::use_key_file(&depay, cli.key_file.as_deref());
+    depay.set_property("max-session-age", cli.max_session_age);
     let (output, tail) = Output::choose(&cli);
     let pipeline = common::pipeline(&[&[src, depay.clone()][..], &tail].concat());
 
     let message = format!(
-        "listening on {}:{} (wire-format {}); {}{}",
+        "listening on {}:{} (wire-format {}{}); {}{}",
         cli.address,
         cli.port,
         cli.wire_format,
+        key::sealed_with(cli.key_file.as_deref()),
         output.describe(),
         common::until(cli.duration)
     );

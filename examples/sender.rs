@@ -16,12 +16,17 @@
 //! `perspective` element goes before `jpegenc`, with the matrix that maps the
 //! output rectangle onto the quadrilateral.
 //!
+//! With `--key-file FILE` every datagram is sealed (encrypted and
+//! authenticated); `--make-key FILE` writes a new key.
+//!
 //! Usage: `cargo run --example sender -- --host 127.0.0.1 --port 5000`
 //! (`--help` for every flag).
 
 #[path = "common/area.rs"]
 mod area;
 mod common;
+#[path = "common/key.rs"]
+mod key;
 
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;
@@ -90,6 +95,35 @@ struct Cli {
     /// Stop after this long (0 = until Ctrl+C)
     #[arg(long, value_name = "SECONDS", default_value = "0", value_parser = common::seconds)]
     duration: Duration,
+    /// Seal every datagram with the key in FILE (the receiver needs the
+    /// same file); make one with --make-key
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+    /// Cipher for --key-file: auto, aes-256-gcm or chacha20-poly1305
+    #[arg(long, value_name = "C", default_value = "auto", requires = "key_file",
+          value_parser = ["auto", "aes-256-gcm", "chacha20-poly1305"])]
+    cipher: String,
+    /// Write a new key to FILE (64 hex digits, readable by you only) and exit
+    #[arg(long, value_name = "FILE", exclusive = true)]
+    make_key: Option<PathBuf>,
+}
+
+/// `--make-key FILE`: writes the key, says what next, exits.
+fn make_key_and_exit(file: &std::path::Path) -> ! {
+    match key::make_key(file) {
+        Ok(()) => {
+            println!(
+                "wrote a new key to {f}; copy it to the receiver (scp, not e-mail) and run \
+                 both ends with --key-file {f}",
+                f = file.display()
+            );
+            std::process::exit(0)
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::exit(1)
+        }
+    }
 }
 
 /// `--host`: a name or address that resolves.
@@ -273,7 +307,7 @@ fn started_message(cli: &Cli, what: &str) -> String {
         None => what.to_string(),
     };
     format!(
-        "sending {}x{} at {} fps from {what} to {}:{} (mtu {}, wire-format {}){}",
+        "sending {}x{} at {} fps from {what} to {}:{} (mtu {}, wire-format {}{}){}",
         cli.width,
         cli.height,
         cli.fps,
@@ -281,6 +315,7 @@ fn started_message(cli: &Cli, what: &str) -> String {
         cli.port,
         cli.mtu,
         cli.wire_format,
+        key::sealed_with(cli.key_file.as_deref()),
         common::until(cli.duration)
     )
 }
@@ -309,6 +344,9 @@ fn explainer(cli: &Cli) -> impl Fn(&gst::message::Error) -> String + 'static {
 
 fn main() {
     let cli: Cli = common::parse_args();
+    if let Some(file) = &cli.make_key {
+        make_key_and_exit(file);
+    }
     let area = cli.area.as_deref().map(read_area);
     common::init();
 
@@ -320,6 +358,10 @@ fn main() {
     let pay = common::make("udpjpegpay");
     pay.set_property("mtu", cli.mtu);
     pay.set_property_from_str("wire-format", cli.wire_format.nick());
+    key::use_key_file(&pay, cli.key_file.as_deref());
+    if cli.key_file.is_some() {
+        pay.set_property_from_str("cipher", &cli.cipher);
+    }
     let sink = common::make("udpsink");
     sink.set_property("host", &cli.host);
     sink.set_property("port", i32::from(cli.port));

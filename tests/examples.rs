@@ -36,6 +36,17 @@ fn frames_in_summary(stdout: &str, verb: &str) -> u64 {
 }
 
 fn round_trip(wire_format: &str) {
+    round_trip_with(wire_format, &[], &[], true);
+}
+
+/// A round trip with extra flags; with `arrives` false, not one frame may
+/// arrive. Returns the receiver's stdout.
+fn round_trip_with(
+    wire_format: &str,
+    sender_args: &[&str],
+    receiver_args: &[&str],
+    arrives: bool,
+) -> String {
     let port = free_udp_port().to_string();
     let dir = std::env::temp_dir().join(format!("udpjpeg-example-{wire_format}-{port}"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -48,20 +59,23 @@ fn round_trip(wire_format: &str) {
         "--wire-format",
         wire_format,
     ]);
+    receiver.args(receiver_args);
     let receiver = spawn_piped(headless_receiver(&mut receiver, &dir));
     std::thread::sleep(Duration::from_millis(700));
-    let sender = run(Command::new(example("sender")).args([
-        "--port",
-        &port,
-        "--duration",
-        "2",
-        "--wire-format",
-        wire_format,
-        "--width",
-        "320",
-        "--height",
-        "240",
-    ]));
+    let sender = run(Command::new(example("sender"))
+        .args([
+            "--port",
+            &port,
+            "--duration",
+            "2",
+            "--wire-format",
+            wire_format,
+            "--width",
+            "320",
+            "--height",
+            "240",
+        ])
+        .args(sender_args));
     assert!(sender.status.success(), "sender: {}", text(&sender.stderr));
     let sent = frames_in_summary(&text(&sender.stdout), "sent ");
     assert!(sent >= 30, "about 60 frames in 2 s at 30 fps: {sent}");
@@ -73,10 +87,13 @@ fn round_trip(wire_format: &str) {
         "a stats line each second: {stdout}"
     );
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
     files.sort();
+    if !arrives {
+        assert!(files.is_empty(), "no frame arrives: {stdout}");
+        return stdout;
+    }
     assert!(
         files.len() >= 30,
         "about 60 frames in 2 s at 30 fps: {}",
@@ -93,6 +110,37 @@ fn round_trip(wire_format: &str) {
         assert!(data.starts_with(&[0xFF, 0xD8]) && data.ends_with(&[0xFF, 0xD9]));
     }
     let _ = std::fs::remove_dir_all(&dir);
+    stdout
+}
+
+/// `sender --make-key` writes a key only its owner can read, and never
+/// over an existing file.
+fn make_key(dir: &common::TempDir, name: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.0.join(name);
+    let out = run(Command::new(example("sender")).arg("--make-key").arg(&path));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("--key-file"), "says what next");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let text_ = std::fs::read_to_string(&path).unwrap();
+    assert!(text_.len() == 65 && text_.ends_with('\n'), "{text_:?}");
+    let again = run(Command::new(example("sender")).arg("--make-key").arg(&path));
+    assert!(!again.status.success(), "an existing key file is kept");
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn sealed_sender_to_receiver_with_key_files() {
+    let dir = common::TempDir::new("udpjpeg-example-keys");
+    let key = make_key(&dir, "cam.key");
+    let other = make_key(&dir, "other.key");
+    for cipher in ["aes-256-gcm", "chacha20-poly1305"] {
+        let sender = ["--key-file", &key, "--cipher", cipher];
+        round_trip_with("sce", &sender, &["--key-file", &key], true);
+    }
+    let stdout = round_trip_with("sce", &["--key-file", &key], &["--key-file", &other], false);
+    assert!(stdout.contains("received 0 frames"), "{stdout}");
 }
 
 #[test]
