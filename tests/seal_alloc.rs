@@ -60,9 +60,15 @@ fn refused_datagrams_allocate_nothing_and_create_no_session() {
             (first.clone(), Rejected::Replayed),
             (behind.pop().unwrap(), Rejected::Replayed),
             (forged_known, Rejected::Unauthenticated),
-            (other_key.seal(&[&plain]).unwrap(), Rejected::Unauthenticated),
+            (
+                other_key.seal(&[&plain]).unwrap(),
+                Rejected::Unauthenticated,
+            ),
             (old.seal(&[&plain]).unwrap(), Rejected::TooOld { age: 3600 }),
-            (plain.to_vec(), Rejected::Malformed(gstudpjpeg::seal::Malformed::NotSealed)),
+            (
+                plain.to_vec(),
+                Rejected::Malformed(gstudpjpeg::seal::Malformed::NotSealed),
+            ),
         ];
         let sessions = o.sessions();
         for (d, why) in &refused {

@@ -1274,7 +1274,7 @@ mod tests {
         // With a key: 1.5 KiB a session, as many sessions as max-senders,
         // and the 64 KiB buffer datagrams are opened in.
         assert_eq!(seal::SESSION_BYTES, 1536);
-        assert!(seal::MAX_DATAGRAM <= 64 * 1024);
+        const { assert!(seal::MAX_DATAGRAM <= 64 * 1024) };
         assert_eq!(Settings::default().max_sessions().get(), 64);
     }
 }
