@@ -1,19 +1,23 @@
 // SPDX-License-Identifier: MPL-2.0
 //! Interoperability with Python peers written from docs/PROTOCOL.md alone
-//! (tests/peers/*.py, standard library only), over UDP on 127.0.0.1:
+//! (tests/peers/*.py), over UDP on 127.0.0.1:
 //!
 //! - Python sender -> `udpsrc ! udpjpegdepay ! appsink`
 //! - `appsrc ! udpjpegpay ! udpsink` -> Python receiver
 //!
-//! for both wire formats, comparing every frame byte for byte. Senders are
-//! paced (a few ms between frames) and the Python receivers ask for a 4 MiB
-//! socket buffer, so on loopback nothing is lost: every frame is required.
-//! The one exception is the countdown receiver, which copies the tutorial
-//! and throws away the first frame it hears on purpose (it "drains" up to
-//! the first segment numbered 1); it must get every frame after that one.
+//! for both wire formats, parity, and sealed streams with both ciphers,
+//! comparing every frame byte for byte. Senders are paced (a few ms between
+//! frames) and the Python receivers ask for a 4 MiB socket buffer, so on
+//! loopback nothing is lost: every frame is required. The one exception is
+//! the countdown receiver, which copies the tutorial and throws away the
+//! first frame it hears on purpose (it "drains" up to the first segment
+//! numbered 1); it must get every frame after that one. A Python peer and
+//! an element with different keys get no frame from each other.
 //!
-//! Every test here needs python3 (the parity ones also the PyPI package
-//! raptorq): ignored by a plain `cargo test`, run by scripts/test.sh.
+//! Every test here needs python3: the parity ones also the PyPI package
+//! raptorq, the sealed ones the package cryptography (Debian's
+//! python3-cryptography). Ignored by a plain `cargo test`, run by
+//! scripts/test.sh.
 
 mod common;
 
@@ -90,30 +94,41 @@ fn write_frames(dir: &Path, frames: &[Vec<u8>]) {
 }
 
 /// Python sender -> udpsrc ! udpjpegdepay ! appsink: every frame, in order,
-/// byte for byte.
+/// byte for byte. Returns the depayloader's stats.
 fn python_sender_to_depay(
     script: &str,
-    wire_format: &str,
-    size_args: &[&str],
+    depay_props: &str,
+    sender_args: &[&str],
     frames: &[Vec<u8>],
 ) -> gst::Structure {
-    for f in ["udpsrc", "appsink"] {
-        require(f);
+    let (got, stats) = python_sender_to_depay_got(script, depay_props, sender_args, frames);
+    assert_eq!(got.len(), frames.len(), "every frame arrives; {stats}");
+    for (i, (g, f)) in got.iter().zip(frames).enumerate() {
+        assert!(g == f, "frame {i} arrives byte for byte; {stats}");
     }
+    assert_eq!(stats.get::<u64>("chunks-invalid").unwrap(), 0, "{stats}");
+    assert_eq!(stats.get::<u64>("frames-lost").unwrap(), 0, "{stats}");
+    stats
+}
+
+/// Runs a Python sender (with `sender_args`) into udpsrc ! udpjpegdepay
+/// (with `depay_props`) ! appsink: the frames that came out, in order, and
+/// the depayloader's stats.
+fn python_sender_to_depay_got(
+    script: &str,
+    depay_props: &str,
+    sender_args: &[&str],
+    frames: &[Vec<u8>],
+) -> (Vec<Vec<u8>>, gst::Structure) {
     let dir = TempDir::new("udpjpeg-python-send");
     write_frames(&dir.0, frames);
-
-    let (receiver, port) = udp_receiver(&format!(
-        "udpsrc name=src address=127.0.0.1 port=0 buffer-size=4194304 ! \
-         udpjpegdepay name=depay wire-format={wire_format} ! \
-         appsink name=sink sync=false max-buffers=0"
-    ));
+    let (receiver, sink, port) = depay_receiver("buffer-size=4194304", depay_props);
 
     let started = Instant::now();
     let sender = Kill(Some(
         python(script)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(size_args)
+            .args(sender_args)
             .args(["--fps", "100", "--dir"])
             .arg(&dir.0)
             .spawn()
@@ -123,7 +138,6 @@ fn python_sender_to_depay(
     let said = check(&out, script);
     assert_eq!(said.trim(), format!("sent {} frames", frames.len()));
 
-    let sink = by_name_as::<gst_app::AppSink>(&receiver, "sink");
     let mut got = Vec::new();
     while got.len() < frames.len() {
         let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(2)) else {
@@ -136,18 +150,33 @@ fn python_sender_to_depay(
     assert_no_error(&receiver, "");
     let stats: gst::Structure = by_name(&receiver, "depay").property("stats");
     eprintln!(
-        "{script} -> udpjpegdepay wire-format={wire_format}: {} of {} frames in {:?}; {stats}",
+        "{script} {sender_args:?} -> udpjpegdepay {depay_props}: {} of {} frames in {:?}; {stats}",
         got.len(),
         frames.len(),
         started.elapsed()
     );
-    assert_eq!(got.len(), frames.len(), "every frame arrives; {stats}");
-    for (i, (g, f)) in got.iter().zip(frames).enumerate() {
-        assert!(g == f, "frame {i} arrives byte for byte; {stats}");
+    (got, stats)
+}
+
+/// What a Python receiver got from `pay_to_python_receiver_with`.
+struct Received {
+    /// The frames it wrote, in order.
+    frames: Vec<Vec<u8>>,
+    /// Its closing line: "frames N lost L ... name value ...".
+    said: String,
+    pay_stats: gst::Structure,
+}
+
+impl Received {
+    /// The number after `name` in the receiver's closing line.
+    fn count(&self, name: &str) -> u64 {
+        let words: Vec<&str> = self.said.split_whitespace().collect();
+        words
+            .windows(2)
+            .find(|w| w[0] == name)
+            .and_then(|w| w[1].parse().ok())
+            .unwrap_or_else(|| panic!("no count {name:?} in {:?}", self.said))
     }
-    assert_eq!(stats.get::<u64>("chunks-invalid").unwrap(), 0, "{stats}");
-    assert_eq!(stats.get::<u64>("frames-lost").unwrap(), 0, "{stats}");
-    stats
 }
 
 /// appsrc ! udpjpegpay ! udpsink -> Python receiver. Returns the frames the
@@ -159,72 +188,49 @@ fn pay_to_python_receiver(
     frames: &[Vec<u8>],
     expect: usize,
 ) -> Vec<Vec<u8>> {
-    pay_to_python_receiver_with(script, wire_format, mtu, "", 0, frames, expect)
+    let pay_props = format!("mtu={mtu} wire-format={wire_format}");
+    pay_to_python_receiver_with(script, &pay_props, &[], 0, frames, expect).frames
 }
 
-/// As `pay_to_python_receiver`, with more payloader properties and every
-/// `drop_every`-th datagram (0: none) taken out before udpsink.
+/// appsrc ! udpjpegpay (with `pay_props`) ! udpsink -> Python receiver (with
+/// `receiver_args`), with every `drop_every`-th datagram (0: none) taken out
+/// before udpsink. The receiver must write `expect` frames; when that is 0
+/// it listens for 10 s (long enough for every frame sent here).
 fn pay_to_python_receiver_with(
     script: &str,
-    wire_format: &str,
-    mtu: u32,
     pay_props: &str,
+    receiver_args: &[&str],
     drop_every: usize,
     frames: &[Vec<u8>],
     expect: usize,
-) -> Vec<Vec<u8>> {
+) -> Received {
     for f in ["appsrc", "udpsink"] {
         require(f);
     }
     let dir = TempDir::new("udpjpeg-python-recv");
+    let timeout = if expect == 0 { "10" } else { "60" };
     let mut receiver = Kill(Some(
         python(script)
-            .args(["--host", "127.0.0.1", "--port", "0", "--timeout", "60"])
+            .args(["--host", "127.0.0.1", "--port", "0", "--timeout", timeout])
             .args(["--count", &expect.to_string(), "--out-dir"])
             .arg(&dir.0)
+            .args(receiver_args)
             .spawn()
             .unwrap(),
     ));
-    // The receiver prints "port N" once its socket is bound.
-    let mut line = String::new();
-    BufReader::new(receiver.0.as_mut().unwrap().stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port: u16 = line
-        .trim()
-        .strip_prefix("port ")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("{script} did not report its port: {line:?}"));
+    let port = reported_port(&mut receiver, script);
 
     let started = Instant::now();
     let sender = PipelineGuard(
         gst::parse::launch(&format!(
             "appsrc name=src is-live=true format=time caps=image/jpeg ! \
-             udpjpegpay name=pay mtu={mtu} wire-format={wire_format} {pay_props} ! \
-             udpsink host=127.0.0.1 port={port}"
+             udpjpegpay name=pay {pay_props} ! udpsink host=127.0.0.1 port={port}"
         ))
         .unwrap(),
     );
     let appsrc = by_name_as::<gst_app::AppSrc>(&sender, "src");
     if drop_every > 0 {
-        let n = std::sync::atomic::AtomicUsize::new(0);
-        by_name(&sender, "pay")
-            .static_pad("src")
-            .unwrap()
-            .add_probe(gst::PadProbeType::BUFFER_LIST, move |_, info| {
-                if let Some(gst::PadProbeData::BufferList(list)) = &mut info.data {
-                    list.make_mut().foreach_mut(|b, _| {
-                        let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                        std::ops::ControlFlow::Continue(
-                            (!i.is_multiple_of(drop_every)).then_some(b),
-                        )
-                    });
-                    if list.is_empty() {
-                        return gst::PadProbeReturn::Drop;
-                    }
-                }
-                gst::PadProbeReturn::Ok
-            });
+        drop_datagrams(&by_name(&sender, "pay"), drop_every);
     }
     sender.set_state(gst::State::Playing).unwrap();
     // 100 frames a second, paced by udpsink's clock sync.
@@ -232,22 +238,56 @@ fn pay_to_python_receiver_with(
     let pay_stats: gst::Structure = by_name(&sender, "pay").property("stats");
 
     let out = wait(receiver, Duration::from_secs(90));
-    let said = check(&out, script);
+    let said = check(&out, script).lines().last().unwrap_or("").to_owned();
     let got = read_frames(&dir.0);
     eprintln!(
-        "udpjpegpay wire-format={wire_format} mtu={mtu} -> {script}: {} of {} frames in {:?}; \
-         receiver: {}; payloader: {pay_stats}",
+        "udpjpegpay {pay_props} -> {script} {receiver_args:?}: {} of {} frames in {:?}; \
+         receiver: {said}; payloader: {pay_stats}",
         got.len(),
         frames.len(),
         started.elapsed(),
-        said.lines().last().unwrap_or("")
     );
     assert_eq!(
         got.len(),
         expect,
         "{script}: {said}; payloader: {pay_stats}"
     );
-    got
+    Received {
+        frames: got,
+        said,
+        pay_stats,
+    }
+}
+
+/// The port a Python receiver prints ("port N") once its socket is bound.
+fn reported_port(receiver: &mut Kill, script: &str) -> u16 {
+    let mut line = String::new();
+    BufReader::new(receiver.0.as_mut().unwrap().stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line.trim()
+        .strip_prefix("port ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{script} did not report its port: {line:?}"))
+}
+
+/// Takes every `drop_every`-th datagram out of what `pay` pushes.
+fn drop_datagrams(pay: &gst::Element, drop_every: usize) {
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    pay.static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER_LIST, move |_, info| {
+            if let Some(gst::PadProbeData::BufferList(list)) = &mut info.data {
+                list.make_mut().foreach_mut(|b, _| {
+                    let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                    std::ops::ControlFlow::Continue((!i.is_multiple_of(drop_every)).then_some(b))
+                });
+                if list.is_empty() {
+                    return gst::PadProbeReturn::Drop;
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
 }
 
 fn assert_same(got: &[Vec<u8>], sent: &[Vec<u8>]) {
@@ -273,7 +313,7 @@ fn python_sce_sender_to_udpjpegdepay() {
     let packet_size = PACKET_SIZE.to_string();
     python_sender_to_depay(
         "sce_sender.py",
-        "sce",
+        "wire-format=sce",
         &["--packet-size", &packet_size],
         &frames,
     );
@@ -286,7 +326,12 @@ fn python_sce_sender_one_chunk_frames_to_udpjpegdepay() {
     // with chunk id 0.
     let frames = jpeg_frames(20, 160, 120);
     assert!(frames.iter().all(|f| f.len() < 60_000));
-    python_sender_to_depay("sce_sender.py", "sce", &["--packet-size", "60000"], &frames);
+    python_sender_to_depay(
+        "sce_sender.py",
+        "wire-format=sce",
+        &["--packet-size", "60000"],
+        &frames,
+    );
 }
 
 #[test]
@@ -308,7 +353,7 @@ fn python_countdown_sender_to_udpjpegdepay() {
         "multi-segment frames"
     );
     // The sender's own default: --max-datagram 65473, as in the tutorial.
-    python_sender_to_depay("countdown_sender.py", "countdown", &[], &frames);
+    python_sender_to_depay("countdown_sender.py", "wire-format=countdown", &[], &frames);
 }
 
 #[test]
@@ -320,7 +365,7 @@ fn python_countdown_sender_small_datagrams_to_udpjpegdepay() {
     assert!(frames.iter().all(|f| f.len() < 255 * 1399));
     python_sender_to_depay(
         "countdown_sender.py",
-        "countdown",
+        "wire-format=countdown",
         &["--max-datagram", "1400"],
         &frames,
     );
@@ -351,7 +396,7 @@ fn python_parity_sender_to_udpjpegdepay_rebuilds_lost_chunks() {
     let frames: Vec<Vec<u8>> = FRAMES_360P.iter().take(20).cloned().collect();
     let stats = python_sender_to_depay(
         "sce_sender.py",
-        "sce",
+        "wire-format=sce",
         &[
             "--packet-size",
             "1376",
@@ -382,12 +427,219 @@ fn udpjpegpay_parity_to_python_receiver_rebuilds_lost_chunks() {
     let frames: Vec<Vec<u8>> = FRAMES_360P.iter().take(30).cloned().collect();
     let got = pay_to_python_receiver_with(
         "sce_receiver.py",
-        "sce",
-        1400,
+        "mtu=1400 fec-percent=20",
+        &[],
+        13,
+        &frames,
+        frames.len(),
+    );
+    assert_same(&got.frames, &frames);
+}
+
+// ---- Sealed streams (docs/PROTOCOL.md section 3) ----
+
+/// Two different keys, as 64 hex digits.
+const KEY_A: &str = "4a1f0c9e7d3b52a8e6f0918c2d4b7a35c1e8f2069db347ac5e10f98b6c2d3e4f";
+const KEY_B: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// Fails, naming the package, unless python3's `cryptography` has what the
+/// sealed peers use (Debian: python3-cryptography, in
+/// scripts/apt-packages-test.txt).
+fn require_python_cryptography() {
+    let imports = "from cryptography.hazmat.primitives.ciphers.aead import AESGCM, \
+                   ChaCha20Poly1305; from cryptography.hazmat.primitives.kdf.hkdf import HKDF";
+    assert!(
+        Command::new("python3")
+            .args(["-c", imports])
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "the Python package cryptography (AESGCM, ChaCha20Poly1305, HKDF) is missing: install \
+         the Debian package python3-cryptography (scripts/install-deps.sh --test does it)"
+    );
+}
+
+/// A key file in `dir`: the 64 hex digits and a newline, readable by its
+/// owner only (as the elements ask).
+fn key_file(dir: &TempDir, name: &str, hex: &str) -> String {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.0.join(name);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .unwrap();
+    writeln!(file, "{hex}").unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// The sealed Python sender at mtu 1400, with `cipher`, the key in
+/// `sender_key` and `more_args`, into udpjpegdepay with the key in
+/// `depay_key`: the frames out and the depayloader's stats.
+fn python_sealed_sender_to_depay(
+    cipher: &str,
+    sender_key: &str,
+    depay_key: &str,
+    more_args: &[&str],
+    frames: &[Vec<u8>],
+) -> (Vec<Vec<u8>>, gst::Structure) {
+    require_python_cryptography();
+    let keys = TempDir::new("udpjpeg-python-keys");
+    let sender_key = key_file(&keys, "sender.key", sender_key);
+    let depay_props = format!("key-file={}", key_file(&keys, "depay.key", depay_key));
+    let mut args = vec![
+        "--mtu",
+        "1400",
+        "--cipher",
+        cipher,
+        "--key-file",
+        &sender_key,
+    ];
+    args.extend(more_args);
+    python_sender_to_depay_got("sce_sender.py", &depay_props, &args, frames)
+}
+
+/// udpjpegpay at mtu 1400 with `cipher` and the key in `key` (and
+/// `more_props`) into the sealed Python receiver with the key in
+/// `receiver_key`, as `pay_to_python_receiver_with` runs it.
+fn pay_sealed_to_python_receiver(
+    cipher: &str,
+    key: &str,
+    receiver_key: &str,
+    more_props: &str,
+    drop_every: usize,
+    frames: &[Vec<u8>],
+    expect: usize,
+) -> Received {
+    require_python_cryptography();
+    let keys = TempDir::new("udpjpeg-python-keys");
+    let pay_props = format!(
+        "mtu=1400 cipher={cipher} key-file={} {more_props}",
+        key_file(&keys, "pay.key", key)
+    );
+    let receiver_key = key_file(&keys, "receiver.key", receiver_key);
+    pay_to_python_receiver_with(
+        "sce_receiver.py",
+        &pay_props,
+        &["--key-file", &receiver_key],
+        drop_every,
+        frames,
+        expect,
+    )
+}
+
+fn python_sealed_sender_to_udpjpegdepay(cipher: &str) {
+    let frames = jpeg_frames(N, 640, 360);
+    let (got, stats) = python_sealed_sender_to_depay(cipher, KEY_A, KEY_A, &[], &frames);
+    assert_same(&got, &frames);
+    for (name, want) in [
+        ("datagrams-unauthenticated", 0),
+        ("datagrams-replayed", 0),
+        ("chunks-invalid", 0),
+        ("frames-lost", 0),
+        ("sessions-started", 1),
+    ] {
+        assert_eq!(stats.get::<u64>(name).unwrap(), want, "{name}; {stats}");
+    }
+}
+
+#[test]
+#[ignore = "needs python3 with cryptography: run scripts/test.sh"]
+fn python_sealed_sender_aes_256_gcm_to_udpjpegdepay() {
+    python_sealed_sender_to_udpjpegdepay("aes-256-gcm");
+}
+
+#[test]
+#[ignore = "needs python3 with cryptography: run scripts/test.sh"]
+fn python_sealed_sender_chacha20_poly1305_to_udpjpegdepay() {
+    python_sealed_sender_to_udpjpegdepay("chacha20-poly1305");
+}
+
+fn udpjpegpay_sealed_to_python_receiver(cipher: &str) {
+    let frames = jpeg_frames(N, 640, 360);
+    let got = pay_sealed_to_python_receiver(cipher, KEY_A, KEY_A, "", 0, &frames, N);
+    assert_same(&got.frames, &frames);
+    assert_eq!(got.count("unauthenticated"), 0, "{}", got.said);
+    assert_eq!(got.count("replayed"), 0, "{}", got.said);
+    // The seal's 50 bytes come out of the payload: datagrams are still mtu
+    // bytes at most, and full chunks exactly that.
+    assert_eq!(got.count("largest-datagram"), 1400, "{}", got.said);
+}
+
+#[test]
+#[ignore = "needs python3 with cryptography: run scripts/test.sh"]
+fn udpjpegpay_sealed_aes_256_gcm_to_python_receiver() {
+    udpjpegpay_sealed_to_python_receiver("aes-256-gcm");
+}
+
+#[test]
+#[ignore = "needs python3 with cryptography: run scripts/test.sh"]
+fn udpjpegpay_sealed_chacha20_poly1305_to_python_receiver() {
+    udpjpegpay_sealed_to_python_receiver("chacha20-poly1305");
+}
+
+#[test]
+#[ignore = "needs python3 with cryptography: run scripts/test.sh"]
+fn python_receiver_refuses_a_stream_sealed_with_another_key() {
+    let frames: Vec<Vec<u8>> = FRAMES_360P.iter().take(20).cloned().collect();
+    let got = pay_sealed_to_python_receiver("aes-256-gcm", KEY_A, KEY_B, "", 0, &frames, 0);
+    let sent = got.pay_stats.get::<u64>("datagrams-sent").unwrap();
+    assert!(sent > 0);
+    assert_eq!(got.count("unauthenticated"), sent, "{}", got.said);
+}
+
+#[test]
+#[ignore = "needs python3 with cryptography: run scripts/test.sh"]
+fn udpjpegdepay_refuses_the_python_sender_with_another_key() {
+    let frames: Vec<Vec<u8>> = FRAMES_360P.iter().take(20).cloned().collect();
+    let (got, stats) =
+        python_sealed_sender_to_depay("chacha20-poly1305", KEY_B, KEY_A, &[], &frames);
+    assert!(got.is_empty(), "no frame: {stats}");
+    assert_eq!(stats.get::<u64>("frames-received").unwrap(), 0, "{stats}");
+    assert_eq!(stats.get::<u64>("sessions-started").unwrap(), 0, "{stats}");
+    assert!(
+        stats.get::<u64>("datagrams-unauthenticated").unwrap() > 0,
+        "{stats}"
+    );
+}
+
+#[test]
+#[ignore = "needs python3 with cryptography and raptorq: run scripts/test.sh"]
+fn python_sealed_parity_sender_to_udpjpegdepay_rebuilds_lost_chunks() {
+    require_python_raptorq();
+    // Parity datagrams are sealed like data ones; with --mtu the sender
+    // sizes chunks as the spec says (P = floor((1400 - 21 - 50) / 8) * 8).
+    let frames: Vec<Vec<u8>> = FRAMES_360P.iter().take(20).cloned().collect();
+    let drop = ["--fec-percent", "20", "--drop-chunks", "1,3"];
+    let (got, stats) =
+        python_sealed_sender_to_depay("chacha20-poly1305", KEY_A, KEY_A, &drop, &frames);
+    assert_same(&got, &frames);
+    assert_eq!(
+        stats.get::<u64>("frames-recovered").unwrap(),
+        frames.len() as u64,
+        "{stats}"
+    );
+    assert_eq!(stats.get::<u64>("datagrams-unauthenticated").unwrap(), 0);
+}
+
+#[test]
+#[ignore = "needs python3 with cryptography and raptorq: run scripts/test.sh"]
+fn udpjpegpay_sealed_parity_to_python_receiver_rebuilds_lost_chunks() {
+    require_python_raptorq();
+    // Every 13th datagram lost between the payloader and udpsink.
+    let frames: Vec<Vec<u8>> = FRAMES_360P.iter().take(30).cloned().collect();
+    let got = pay_sealed_to_python_receiver(
+        "aes-256-gcm",
+        KEY_A,
+        KEY_A,
         "fec-percent=20",
         13,
         &frames,
         frames.len(),
     );
-    assert_same(&got, &frames);
+    assert_same(&got.frames, &frames);
+    assert_eq!(got.count("unauthenticated"), 0, "{}", got.said);
+    // Parity datagrams are the largest: 21 + P + 50, P = 1,328.
+    assert_eq!(got.count("largest-datagram"), 1399, "{}", got.said);
 }

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MPL-2.0
 """Receives udpjpeg `sce` datagrams (S/C/E chunks) and writes each complete
 frame to --out-dir as frame-00000.jpg, frame-00001.jpg, ... Standard
-library only; a simple version of the receiver rules of docs/PROTOCOL.md.
+library only but for parity and the seal (below); a simple version of the
+receiver rules of docs/PROTOCOL.md.
 
 Frames are kept apart by sender address and image id. A frame is complete
 when it holds its E chunk (chunk id k) and every chunk 0..k; chunk i starts
@@ -16,8 +17,14 @@ once a frame holds as many data and parity chunks as it has data chunks,
 the RaptorQ decoder of the PyPI package `raptorq` (imported only then)
 rebuilds it, and the frame is written if its CRC-32 matches.
 
+With --key-file it takes only sealed datagrams that open under that key
+(section 3 of docs/PROTOCOL.md, with the PyPI package `cryptography`, in
+seal.py beside this script): every other datagram, a replay among them, is
+dropped and counted before reassembly sees it.
+
 Prints "port N" once bound (useful with --port 0), then exits after --count
-frames or --timeout seconds, printing what it counted.
+frames or --timeout seconds, printing what it counted and the largest
+datagram it received.
 """
 
 import argparse
@@ -52,6 +59,41 @@ def rebuild(frame):
     return out if zlib.crc32(out) == crc else None
 
 
+def receiver(a, counts):
+    """A function returning the next (datagram, sender), or None at
+    --timeout; it opens sealed datagrams with --key-file, and counts the
+    largest datagram and what the seal drops."""
+    opener = None
+    if a.key_file is not None:
+        import seal
+
+        opener = seal.Opener(seal.read_key(a.key_file))
+        counts.update(opener.counts)
+    family = socket.AF_INET6 if ":" in a.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    sock.bind((a.host, a.port))
+    print(f"port {sock.getsockname()[1]}", flush=True)
+    deadline = time.monotonic() + a.timeout
+
+    def next_datagram():
+        while (remaining := deadline - time.monotonic()) > 0:
+            sock.settimeout(remaining)
+            try:
+                data, sender = sock.recvfrom(65535)
+            except socket.timeout:
+                return None
+            counts["largest-datagram"] = max(counts["largest-datagram"], len(data))
+            if opener is not None:
+                data = opener.open(data)
+                counts.update(opener.counts)
+            if data is not None:
+                return data, sender
+        return None
+
+    return next_datagram
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1")
@@ -59,28 +101,17 @@ def main():
     p.add_argument("--out-dir", type=pathlib.Path, required=True)
     p.add_argument("--count", type=int, default=0, help="stop after this many frames (0 = no limit)")
     p.add_argument("--timeout", type=float, default=10.0, help="stop after this many seconds")
+    p.add_argument("--key-file", type=pathlib.Path, help="take only datagrams sealed with this key")
     a = p.parse_args()
 
     a.out_dir.mkdir(parents=True, exist_ok=True)
-    family = socket.AF_INET6 if ":" in a.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    sock.bind((a.host, a.port))
-    print(f"port {sock.getsockname()[1]}", flush=True)
-
+    counts = {"largest-datagram": 0}
     pending = {}  # (sender, image id) -> {"chunks": {id: payload}, "end": k or None}
     last = {}     # sender -> id of the last frame written
     written = invalid = late = lost = 0
-    deadline = time.monotonic() + a.timeout
-    while written < a.count or a.count == 0:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        sock.settimeout(remaining)
-        try:
-            data, sender = sock.recvfrom(65535)
-        except socket.timeout:
-            break
+    next_datagram = receiver(a, counts)
+    while (written < a.count or a.count == 0) and (got := next_datagram()):
+        data, sender = got
         if len(data) < 6 or data[:1] not in (b"S", b"C", b"E", b"F"):
             invalid += 1
             continue
@@ -137,7 +168,9 @@ def main():
         for key in [k for k in pending if k[0] == sender and (image_id - k[1]) % 65536 <= 64]:
             del pending[key]
             lost += 1
-    print(f"frames {written} lost {lost + len(pending)} late-chunks {late} invalid {invalid}", flush=True)
+    extra = "".join(f" {k} {v}" for k, v in counts.items())
+    print(f"frames {written} lost {lost + len(pending)} late-chunks {late} invalid {invalid}{extra}",
+          flush=True)
 
 
 if __name__ == "__main__":
