@@ -190,6 +190,8 @@ struct Sample {
     frames: u64,
     lost: u64,
     bytes: u64,
+    /// Datagrams the seal refused (forged, another key, replayed, too old).
+    refused: u64,
 }
 
 impl Sample {
@@ -200,6 +202,15 @@ impl Sample {
             frames: stats.get("frames-received"),
             lost: stats.get("frames-lost"),
             bytes: stats.get("bytes-received"),
+            refused: [
+                "unauthenticated",
+                "replayed",
+                "session-too-old",
+                "session-no-room",
+            ]
+            .iter()
+            .map(|f| stats.get(&format!("datagrams-{f}")))
+            .sum(),
         }
     }
 }
@@ -262,6 +273,9 @@ fn main() {
         "received {} frames ({} bytes) in {secs:.1} s; {} lost",
         end.frames, end.bytes, end.lost
     );
+    if cli.key_file.is_some() {
+        summary += &format!("; {} datagrams refused by the seal", end.refused);
+    }
     if let Output::Files { dir, sink } = &output {
         let written = sink.property::<i32>("index");
         summary += &format!("; wrote {written} files to {}", dir.display());

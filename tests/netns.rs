@@ -36,14 +36,23 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
 }
 
-#[test]
-#[ignore = "needs root (a network namespace, raw sockets) and python3: run scripts/test.sh as root"]
-fn receiver_stays_flat_under_a_spoofed_flood_in_a_namespace() {
-    require_root_and_ip();
-    let ns = Netns::new(format!("udpjpeg-flood-{}", std::process::id()));
-    let out_dir = std::env::temp_dir().join(format!("udpjpeg-flood-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out_dir);
+/// What a flood run measured.
+struct Flooded {
+    sent: u64,
+    rss_warm: u64,
+    peak: u64,
+    frames: usize,
+    summary: String,
+}
 
+/// A receiver and a sender (both with `key_args`) inside a namespace of
+/// its own, with the flood (`flood_args`) from 5000 spoofed sources for
+/// 12 s of the sender's 13.
+fn flood_in_namespace(name: &str, key_args: &[&str], flood_args: &[&str]) -> Flooded {
+    require_root_and_ip();
+    let ns = Netns::new(format!("udpjpeg-{name}-{}", std::process::id()));
+    let out_dir = std::env::temp_dir().join(format!("udpjpeg-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out_dir);
     let mut receiver_cmd = ns.cmd(example("receiver"));
     receiver_cmd.args([
         "--port",
@@ -53,10 +62,11 @@ fn receiver_stays_flat_under_a_spoofed_flood_in_a_namespace() {
         "--duration",
         "16",
     ]);
+    receiver_cmd.args(key_args);
     let mut receiver = Kill::spawn(headless_receiver(&mut receiver_cmd, &out_dir));
     let pid = receiver.0.as_ref().unwrap().id();
     std::thread::sleep(Duration::from_millis(1000));
-    let mut sender = Kill::spawn(ns.cmd(example("sender")).args([
+    let sender_args = [
         "--port",
         "5000",
         "--width",
@@ -65,29 +75,22 @@ fn receiver_stays_flat_under_a_spoofed_flood_in_a_namespace() {
         "240",
         "--duration",
         "13",
-    ]));
+    ];
+    let mut sender = Kill::spawn(ns.cmd(example("sender")).args(sender_args).args(key_args));
     let flood_script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/flood.py");
-    let flood = spawn_piped(ns.cmd("python3").args([
-        flood_script,
-        "--port",
-        "5000",
-        "--seconds",
-        "12",
-        "--sources",
-        "5000",
-    ]));
+    let flood = spawn_piped(
+        ns.cmd("python3")
+            .arg(flood_script)
+            .args(["--port", "5000", "--seconds", "12", "--sources", "5000"])
+            .args(flood_args),
+    );
     std::thread::sleep(Duration::from_secs(3));
     let rss_warm = status_kib(pid, "VmRSS:");
     let flood = flood.wait_with_output().unwrap();
-    assert!(
-        flood.status.success(),
-        "flood: {}",
-        String::from_utf8_lossy(&flood.stderr)
-    );
-    let rss_end = status_kib(pid, "VmRSS:");
+    let said = String::from_utf8_lossy(&flood.stderr);
+    assert!(flood.status.success(), "flood: {said}");
     let peak = status_kib(pid, "VmHWM:");
-    let sent = String::from_utf8_lossy(&flood.stdout).trim().to_string();
-
+    let sent_line = String::from_utf8_lossy(&flood.stdout).trim().to_string();
     let sender = sender.0.take().unwrap().wait_with_output().unwrap();
     assert!(
         sender.status.success(),
@@ -96,32 +99,92 @@ fn receiver_stays_flat_under_a_spoofed_flood_in_a_namespace() {
     );
     let receiver = receiver.0.take().unwrap().wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&receiver.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&receiver.stderr);
     assert!(
         receiver.status.success(),
-        "the receiver lives through the flood: {}",
-        String::from_utf8_lossy(&receiver.stderr)
+        "the receiver lives through the flood: {stderr}"
     );
     let frames = std::fs::read_dir(&out_dir).map_or(0, |d| d.count());
     let _ = std::fs::remove_dir_all(&out_dir);
+    let summary = stdout.lines().last().unwrap_or("").to_string();
     eprintln!(
-        "{sent}; receiver RSS {rss_warm} KiB after 3 s, {rss_end} KiB at the end, peak {peak} KiB; \
-         {frames} real frames received; {}",
-        stdout.lines().last().unwrap_or("")
+        "{sent_line}; receiver RSS {rss_warm} KiB after 3 s, peak {peak} KiB; {frames} real frames received; {summary}"
     );
-    let datagrams: u64 = sent
+    let sent = sent_line
         .split_whitespace()
         .nth(1)
-        .and_then(|n| n.parse().ok())
-        .expect("the flood reports what it sent");
-    assert!(datagrams >= 50_000, "the flood was a flood: {sent}");
+        .and_then(|n| n.parse().ok());
+    let sent = sent.expect("the flood reports what it sent");
+    Flooded {
+        sent,
+        rss_warm,
+        peak,
+        frames,
+        summary,
+    }
+}
+
+#[test]
+#[ignore = "needs root (a network namespace, raw sockets) and python3: run scripts/test.sh as root"]
+fn receiver_stays_flat_under_a_spoofed_flood_in_a_namespace() {
+    let f = flood_in_namespace("flood", &[], &[]);
+    assert!(f.sent >= 50_000, "the flood was a flood: {}", f.sent);
     assert!(
-        peak <= rss_warm + 64 * 1024,
-        "peak RSS {peak} KiB stays within 64 MiB of the {rss_warm} KiB after warm-up"
+        f.peak <= f.rss_warm + 64 * 1024,
+        "peak RSS {} KiB stays within 64 MiB of the {} KiB after warm-up",
+        f.peak,
+        f.rss_warm
     );
     // 13 s at 30 fps is 390 frames; a flood of raw packets also fills the
     // kernel's socket buffer, so some real datagrams are lost there.
     assert!(
-        frames >= 100,
-        "real frames still come through the flood: {frames}"
+        f.frames >= 100,
+        "real frames still come through the flood: {}",
+        f.frames
+    );
+}
+
+/// A flood of forged sealed datagrams (valid headers, random sessions)
+/// against a sealed stream: nothing forged gets through, no session is made
+/// for it, memory stays within the stated bound's share for sessions, and
+/// the real frames keep coming.
+#[test]
+#[ignore = "needs root (a network namespace, raw sockets) and python3: run scripts/test.sh as root"]
+fn a_sealed_receiver_stays_flat_under_a_forged_sealed_flood_in_a_namespace() {
+    let dir = std::env::temp_dir().join(format!("udpjpeg-netns-key-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("cam.key");
+    let _ = std::fs::remove_file(&key);
+    let made = std::process::Command::new(example("sender"))
+        .arg("--make-key")
+        .arg(&key)
+        .output();
+    assert!(made.unwrap().status.success());
+    let key_args = ["--key-file", key.to_str().unwrap()];
+    let f = flood_in_namespace("sealed-flood", &key_args, &["--sealed"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(f.sent >= 50_000, "the flood was a flood: {}", f.sent);
+    // Nothing forged is held: the receiver's memory barely moves.
+    assert!(
+        f.peak <= f.rss_warm + 16 * 1024,
+        "peak RSS {} KiB stays within 16 MiB of the {} KiB after warm-up",
+        f.peak,
+        f.rss_warm
+    );
+    assert!(
+        f.frames >= 100,
+        "real frames still come through the flood: {}",
+        f.frames
+    );
+    let refused: u64 = f
+        .summary
+        .split("; ")
+        .find_map(|p| p.strip_suffix(" datagrams refused by the seal"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("the summary counts refused datagrams: {}", f.summary));
+    assert!(
+        refused >= f.sent / 4,
+        "forged datagrams refused: {refused} of {}",
+        f.sent
     );
 }

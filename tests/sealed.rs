@@ -167,6 +167,18 @@ fn forged_and_plain_datagrams_give_nothing_and_create_no_state() {
 }
 
 #[test]
+fn empty_and_tiny_datagrams_are_dropped_with_a_key_and_without() {
+    let link = Link::new();
+    let tiny: Vec<Vec<u8>> = vec![vec![], vec![b'K'], vec![b'K'; 50], vec![b'S']];
+    let mut keyed = link.depay(&[]);
+    assert!(push_all(&mut keyed, &tiny, 9000).is_empty());
+    assert_eq!(stat(&keyed, "datagrams-unauthenticated"), tiny.len() as u64);
+    let mut plain = depay(&[]);
+    assert!(push_all(&mut plain, &tiny, 9000).is_empty());
+    assert_eq!(stat(&plain, "datagrams-sealed-no-key"), 2);
+}
+
+#[test]
 fn every_single_bit_flip_of_a_sealed_datagram_is_refused() {
     let link = Link::new();
     for cipher in ["aes-256-gcm", "chacha20-poly1305"] {

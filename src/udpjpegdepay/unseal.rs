@@ -54,8 +54,9 @@ pub fn explain(rejected: Rejected) -> String {
 
 /// Whether `buffer` starts like a sealed datagram.
 pub fn looks_sealed(buffer: &gst::BufferRef) -> bool {
+    // copy_to_slice asserts that the bytes exist: an empty datagram has none.
     let mut first = [0u8; 1];
-    buffer.copy_to_slice(0, &mut first).is_ok() && first[0] == seal::KIND
+    buffer.size() >= 1 && buffer.copy_to_slice(0, &mut first).is_ok() && first[0] == seal::KIND
 }
 
 /// An opened datagram: the plain datagram in a buffer of its own, with the

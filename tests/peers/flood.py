@@ -34,6 +34,15 @@ def forged(rng):
     return struct.pack("!cHH", bytes([kind]), rng.randrange(8), chunk) + rng.randbytes(1 + rng.randrange(1400))
 
 
+def sealed(rng):
+    """A sealed datagram (PROTOCOL.md section 3) of an attacker without the
+    key: a valid clear header (kind K, a known cipher, a random session,
+    start time now, a counter) and random ciphertext and tag."""
+    header = b"K" + bytes([1 + rng.randrange(2)]) + rng.randbytes(16)
+    header += struct.pack("!QQ", int(time.time()), rng.randrange(1 << 20))
+    return header + rng.randbytes(17 + rng.randrange(1350))
+
+
 def checksum(data):
     if len(data) % 2:
         data += b"\0"
@@ -60,6 +69,8 @@ def main():
     ap.add_argument("--count", type=int, default=2_000_000)
     ap.add_argument("--sources", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--sealed", action="store_true",
+                    help="send forged sealed datagrams instead of forged plain ones")
     args = ap.parse_args()
 
     rng = random.Random(args.seed)
@@ -71,7 +82,8 @@ def main():
     sent = 0
     while sent < args.count and time.monotonic() - start < args.seconds:
         src, sport = sources[rng.randrange(len(sources))]
-        p = packet(src, sport, dst, args.port, forged(rng), sent)
+        payload = sealed(rng) if args.sealed else forged(rng)
+        p = packet(src, sport, dst, args.port, payload, sent)
         try:
             s.sendto(p, ("127.0.0.1", 0))
         except OSError:
