@@ -40,7 +40,8 @@ impl Reader {
         match &mut self.0 {
             None => SceHeader::parse(datagram).ok().map(|(h, _)| h),
             Some(o) => {
-                let opened = o.open(datagram, seal::wall_seconds(), 0).ok()?;
+                let mut copy = datagram.to_vec();
+                let opened = o.open(&mut copy, seal::wall_seconds(), 0).ok()?;
                 SceHeader::parse(opened.plaintext).ok().map(|(h, _)| h)
             }
         }

@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: MPL-2.0
 //! Benchmark of `udpjpegpay`/`udpjpegdepay` and `mjpegsplit` against the
 //! stock RTP pair and `jpegparse`, plus floors (plain UDP, memcpy, memchr)
-//! and parity (`fec-percent`) under loss.
+//! and parity (`fec-percent`) under loss, and the cost of sealed streams.
 //!
 //! ```text
 //! cargo run --release --example bench             # full run, ~5 minutes
 //! cargo run --release --example bench -- --quick  # fewer rounds, shorter
-//! cargo run --release --example bench -- --only 5 # one section (1 to 5)
+//! cargo run --release --example bench -- --only 6 # one section (1 to 6)
 //! ```
 //!
-//! `--only N` measures section N alone (3 with 3b, 5 with 5b) and replaces
+//! `--only N` measures section N alone (3 with 3b, 5 with 5b, 6 with 6b) and replaces
 //! it in `docs/benchmark.md`, keeping the other sections. Each section is a
 //! module of this folder; this file parses the flags, runs the sections
 //! selected, and hands the tables to `report`.
@@ -33,6 +33,7 @@ mod harness;
 mod parity;
 mod pay_depay;
 mod report;
+mod seal;
 mod splitters;
 mod table;
 mod udp_loss;
@@ -61,9 +62,10 @@ struct Cli {
     #[arg(long)]
     quick: bool,
     /// Measure one section alone: 1 (pay+depay), 2 (splitters), 3 (UDP
-    /// loss, with 3b), 4 (floors), 5 (parity, with 5b). That section is
-    /// replaced in docs/benchmark.md; the others are kept
-    #[arg(long, value_name = "SECTION", value_parser = clap::value_parser!(u32).range(1..=5))]
+    /// loss, with 3b), 4 (floors), 5 (parity, with 5b), 6 (sealed, with
+    /// 6b). That section is replaced in docs/benchmark.md; the others are
+    /// kept
+    #[arg(long, value_name = "SECTION", value_parser = clap::value_parser!(u32).range(1..=6))]
     only: Option<u32>,
 }
 
@@ -154,7 +156,7 @@ fn frame_sets(all_sizes: bool) -> Vec<FrameSet> {
 
 /// Runs the sections selected by `only` (all when None), in the order that
 /// keeps the long UDP part last, and returns them in the documented order:
-/// 1, 2, 2b, 3, 3b, 4, 5, 5b.
+/// 1, 2, 2b, 3, 3b, 4, 5, 5b, 6, 6b.
 fn run_sections(cfg: &Config, only: Option<u32>, sets: &[FrameSet]) -> Vec<Section> {
     let selected = |n: u32| only.is_none_or(|o| o == n);
     let hd = sets.last().expect("the 1920x1080 frames");
@@ -186,6 +188,9 @@ fn run_sections(cfg: &Config, only: Option<u32>, sets: &[FrameSet]) -> Vec<Secti
     }
     if selected(5) {
         sections.extend(parity::sections(cfg, hd));
+    }
+    if selected(6) {
+        sections.extend(seal::sections(cfg, hd));
     }
     if selected(3) {
         sections.push(udp_loss::section(cfg, hd));

@@ -32,7 +32,12 @@ pub fn pay_depay(pair: Pair, set: &FrameSet, mtu: u32, count: usize) -> Run {
         Pair::Ours => format!("udpjpegpay burst-size=0 mtu={mtu} ! udpjpegdepay"),
         Pair::Rtp => format!("rtpjpegpay mtu={mtu} ! rtpjpegdepay"),
     };
-    let (pipeline, src, sink) = appsrc_to_fakesink(&chain, &set.caps());
+    run_chain(&chain, set, count)
+}
+
+/// `appsrc ! {chain} ! fakesink` in memory, `count` frames of `set`.
+pub fn run_chain(chain: &str, set: &FrameSet, count: usize) -> Run {
+    let (pipeline, src, sink) = appsrc_to_fakesink(chain, &set.caps());
     set_state(&pipeline, gst::State::Ready);
 
     let mut bytes_in = 0u64;
@@ -149,7 +154,7 @@ fn empty_section() -> Section {
 }
 
 /// Median fps and MB/s of one case's rounds, and "out/in" over all rounds.
-fn summary(r: &[Run]) -> (f64, f64, String) {
+pub fn summary(r: &[Run]) -> (f64, f64, String) {
     let fps = median(
         &r.iter()
             .map(|r| r.frames_in as f64 / r.secs)

@@ -54,7 +54,8 @@ impl World {
     }
 
     fn open(&mut self, datagram: &[u8]) {
-        let Ok(opened) = self.opener.open(datagram, 1050, self.now) else {
+        let mut copy = datagram.to_vec();
+        let Ok(opened) = self.opener.open(&mut copy, 1050, self.now) else {
             return;
         };
         let h: Header = opened.header;

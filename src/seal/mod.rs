@@ -27,7 +27,7 @@ mod tests_open;
 
 pub use header::{HEADER_LEN, Header, Malformed, SessionId};
 pub use key::{Key, KeyError, KeyFile};
-pub use opener::{Opened, Opener, Rejected};
+pub use opener::{Opened, Opener, Rejected, TRIAL_BURST, TRIALS_PER_SECOND};
 pub use sealer::{Exhausted, Sealer};
 pub use sessions::{IDLE_NS, SESSION_BYTES};
 pub use window::{Seen, WINDOW};

@@ -3,7 +3,8 @@
 //! and replay window, then authenticates and decrypts it. Only a datagram
 //! that authenticates changes anything (a session remembered, a counter
 //! marked); one that does not costs one derivation at most, allocates
-//! nothing and leaves no trace but the caller's counters.
+//! nothing and leaves no trace but the caller's counters. Datagrams are
+//! decrypted where they are, so nothing is copied either.
 
 use std::fmt;
 use std::num::NonZeroUsize;
@@ -12,7 +13,7 @@ use ring::aead::{Aad, LessSafeKey};
 
 use super::sessions::{Session, Sessions};
 use super::window::{ReplayWindow, Seen};
-use super::{HEADER_LEN, Header, Key, MAX_DATAGRAM, Malformed, nonce, session_key};
+use super::{HEADER_LEN, Header, Key, Malformed, nonce, session_key};
 
 /// Why a sealed datagram is dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +29,9 @@ pub enum Rejected {
     Forgotten,
     /// The tag does not match: another key, or a forgery.
     Unauthenticated,
+    /// A session not remembered, while such datagrams come faster than
+    /// [`TRIALS_PER_SECOND`]: not tried (a flood of forgeries).
+    Throttled,
     /// It authenticated, but every session remembered is live.
     NoRoom,
 }
@@ -50,6 +54,11 @@ impl fmt::Display for Rejected {
                 f,
                 "it does not authenticate: check that the sender uses the same key"
             ),
+            Rejected::Throttled => write!(
+                f,
+                "a new session, while new sessions come faster than {TRIALS_PER_SECOND} a \
+                 second (forgeries?): not tried"
+            ),
             Rejected::NoRoom => write!(
                 f,
                 "a new session, but every session remembered is live: raise max-senders"
@@ -58,7 +67,8 @@ impl fmt::Display for Rejected {
     }
 }
 
-/// A datagram that authenticated: its plain datagram, and its session.
+/// A datagram that authenticated: its plain datagram (a part of the sealed
+/// one, decrypted where it was), and its session.
 #[derive(Debug)]
 pub struct Opened<'a> {
     pub plaintext: &'a [u8],
@@ -67,13 +77,42 @@ pub struct Opened<'a> {
     pub new_session: bool,
 }
 
+/// Unknown sessions tried (a key derived, a datagram opened) per second at
+/// most, after a burst of [`TRIAL_BURST`]: a flood of forged sessions then
+/// costs the receiver about 1 ms of CPU a second in derivations, and a
+/// real new session is still tried within a few of its datagrams.
+pub const TRIALS_PER_SECOND: u64 = 2000;
+pub const TRIAL_BURST: u64 = 64;
+
+/// The budget of trials: a token bucket (one number and a time, whatever
+/// arrives).
+#[derive(Debug)]
+struct Trials {
+    tokens: u64,
+    refilled: u64,
+}
+
+impl Trials {
+    const NS_PER_TOKEN: u64 = 1_000_000_000 / TRIALS_PER_SECOND;
+
+    fn take(&mut self, now: u64) -> bool {
+        let earned = now.saturating_sub(self.refilled) / Self::NS_PER_TOKEN;
+        if earned > 0 {
+            self.tokens = (self.tokens + earned).min(TRIAL_BURST);
+            self.refilled += earned * Self::NS_PER_TOKEN;
+        }
+        let granted = self.tokens > 0;
+        self.tokens -= u64::from(granted);
+        granted
+    }
+}
+
 pub struct Opener {
     key: Key,
     sessions: Sessions,
     /// `max-session-age` in seconds, if set.
     max_age: Option<u64>,
-    /// Where datagrams are decrypted, allocated once.
-    scratch: Vec<u8>,
+    trials: Trials,
 }
 
 impl Opener {
@@ -84,7 +123,10 @@ impl Opener {
             key,
             sessions: Sessions::new(max_sessions),
             max_age,
-            scratch: Vec::with_capacity(MAX_DATAGRAM),
+            trials: Trials {
+                tokens: TRIAL_BURST,
+                refilled: 0,
+            },
         }
     }
 
@@ -98,9 +140,15 @@ impl Opener {
         self.sessions.len()
     }
 
-    /// Opens `datagram`, received when the wall clock read `wall_s` seconds
-    /// since 1970 and the monotonic clock `now` ns.
-    pub fn open(&mut self, datagram: &[u8], wall_s: u64, now: u64) -> Result<Opened<'_>, Rejected> {
+    /// Opens `datagram` where it is (its bytes after the header are
+    /// overwritten, whether it opens or not), received when the wall clock
+    /// read `wall_s` seconds since 1970 and the monotonic clock `now` ns.
+    pub fn open<'d>(
+        &mut self,
+        datagram: &'d mut [u8],
+        wall_s: u64,
+        now: u64,
+    ) -> Result<Opened<'d>, Rejected> {
         let header = Header::parse(datagram).map_err(Rejected::Malformed)?;
         if let Some(max) = self.max_age {
             let age = wall_s.saturating_sub(header.start);
@@ -108,20 +156,17 @@ impl Opener {
                 return Err(Rejected::TooOld { age });
             }
         }
-        let new_session = match self.sessions.peek_mut(&header.session) {
+        let (new_session, len) = match self.sessions.peek_mut(&header.session) {
             Some(session) => {
-                open_known(session, &header, datagram, &mut self.scratch)?;
+                let len = open_known(session, &header, datagram)?;
                 session.last_heard = now;
                 self.sessions.heard(&header.session);
-                false
+                (false, len)
             }
-            None => {
-                self.open_new(&header, datagram, now)?;
-                true
-            }
+            None => (true, self.open_new(&header, datagram, now)?),
         };
         Ok(Opened {
-            plaintext: &self.scratch,
+            plaintext: &datagram[HEADER_LEN..HEADER_LEN + len],
             header,
             new_session,
         })
@@ -129,12 +174,16 @@ impl Opener {
 
     /// A datagram of a session not remembered: derives its key, and
     /// remembers the session only once the datagram authenticates.
-    fn open_new(&mut self, header: &Header, datagram: &[u8], now: u64) -> Result<(), Rejected> {
+    /// Returns the plain datagram's length.
+    fn open_new(&mut self, header: &Header, datagram: &mut [u8], now: u64) -> Result<usize, Rejected> {
         if self.sessions.forgotten(header.start) {
             return Err(Rejected::Forgotten);
         }
+        if !self.trials.take(now) {
+            return Err(Rejected::Throttled);
+        }
         let key = session_key(&self.key, header.cipher, &header.session);
-        decrypt(&key, header, datagram, &mut self.scratch)?;
+        let len = decrypt(&key, header, datagram)?;
         let session = Session {
             key,
             cipher: header.cipher,
@@ -144,18 +193,15 @@ impl Opener {
         };
         self.sessions
             .admit(header.session, session, now)
-            .map_err(|_| Rejected::NoRoom)
+            .map_err(|_| Rejected::NoRoom)?;
+        Ok(len)
     }
 }
 
 /// A datagram of a remembered session: refused before decrypting if its
-/// header cannot be the session's or its counter was seen.
-fn open_known(
-    session: &mut Session,
-    header: &Header,
-    datagram: &[u8],
-    scratch: &mut Vec<u8>,
-) -> Result<(), Rejected> {
+/// header cannot be the session's or its counter was seen; returns the
+/// plain datagram's length.
+fn open_known(session: &mut Session, header: &Header, datagram: &mut [u8]) -> Result<usize, Rejected> {
     if header.cipher != session.cipher || header.start != session.start {
         return Err(Rejected::Unauthenticated);
     }
@@ -163,31 +209,16 @@ fn open_known(
         Seen::Fresh => {}
         Seen::Replayed | Seen::TooOld => return Err(Rejected::Replayed),
     }
-    decrypt(&session.key, header, datagram, scratch)?;
+    let len = decrypt(&session.key, header, datagram)?;
     session.window.mark(header.counter);
-    Ok(())
+    Ok(len)
 }
 
-/// Decrypts `datagram` into `scratch` (which keeps its capacity), leaving
-/// the plain datagram there.
-fn decrypt(
-    key: &LessSafeKey,
-    header: &Header,
-    datagram: &[u8],
-    scratch: &mut Vec<u8>,
-) -> Result<(), Rejected> {
-    scratch.clear();
-    scratch.extend_from_slice(&datagram[HEADER_LEN..]);
-    let aad = Aad::from(&datagram[..HEADER_LEN]);
-    match key.open_in_place(nonce(header.counter), aad, scratch) {
-        Ok(plain) => {
-            let n = plain.len();
-            scratch.truncate(n);
-            Ok(())
-        }
-        Err(_) => {
-            scratch.clear();
-            Err(Rejected::Unauthenticated)
-        }
-    }
+/// Decrypts `datagram` after its header, where it is; returns the plain
+/// datagram's length.
+fn decrypt(key: &LessSafeKey, header: &Header, datagram: &mut [u8]) -> Result<usize, Rejected> {
+    let (head, body) = datagram.split_at_mut(HEADER_LEN);
+    key.open_in_place(nonce(header.counter), Aad::from(&*head), body)
+        .map(|plain| plain.len())
+        .map_err(|_| Rejected::Unauthenticated)
 }

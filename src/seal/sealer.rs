@@ -40,18 +40,28 @@ impl Sealer {
     /// datagram, in pieces) encrypted, then the tag. `parts` together are
     /// at most [`super::MAX_DATAGRAM`] bytes.
     pub fn seal(&mut self, parts: &[&[u8]]) -> Result<Vec<u8>, Exhausted> {
-        let header = self.next;
-        self.next.counter = header.counter.checked_add(1).ok_or(Exhausted)?;
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let mut out = Vec::with_capacity(HEADER_LEN + len + TAG_LEN);
-        out.extend_from_slice(&header.write());
+        out.resize(HEADER_LEN, 0);
         parts.iter().for_each(|p| out.extend_from_slice(p));
-        let (head, body) = out.split_at_mut(HEADER_LEN);
+        self.seal_in_place(&mut out)?;
+        Ok(out)
+    }
+
+    /// Seals `datagram` where it is: its first [`HEADER_LEN`] bytes are
+    /// room for the clear header, the rest is the plain datagram (at most
+    /// [`super::MAX_DATAGRAM`] bytes); the tag is appended (give it room
+    /// for [`TAG_LEN`] more bytes to spare an allocation).
+    pub fn seal_in_place(&mut self, datagram: &mut Vec<u8>) -> Result<(), Exhausted> {
+        let header = self.next;
+        self.next.counter = header.counter.checked_add(1).ok_or(Exhausted)?;
+        let (head, body) = datagram.split_at_mut(HEADER_LEN);
+        head.copy_from_slice(&header.write());
         let tag = self
             .key
             .seal_in_place_separate_tag(nonce(header.counter), Aad::from(&*head), body)
             .expect("ring seals any input shorter than 64 GiB");
-        out.extend_from_slice(tag.as_ref());
-        Ok(out)
+        datagram.extend_from_slice(tag.as_ref());
+        Ok(())
     }
 }

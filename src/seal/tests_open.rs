@@ -26,7 +26,7 @@ fn plain(i: u8) -> Vec<u8> {
 }
 
 fn open(o: &mut Opener, d: &[u8], now: u64) -> Result<Vec<u8>, Rejected> {
-    o.open(d, NOW_S, now).map(|x| x.plaintext.to_vec())
+    o.open(&mut d.to_vec(), NOW_S, now).map(|x| x.plaintext.to_vec())
 }
 
 #[test]
@@ -53,18 +53,22 @@ fn every_single_bit_flip_is_refused() {
         let d = s.seal(&[&plain(1)]).unwrap();
         let mut o = opener(4, None);
         // The session is known from its first datagram, and not known: both
-        // paths refuse every flip.
+        // paths refuse every flip. A millisecond apart, each flip is tried
+        // (none is refused for the trial budget alone).
+        let mut now = 0;
         for known in [false, true] {
             if known {
-                open(&mut o, &first, 0).unwrap();
+                open(&mut o, &first, now).unwrap();
             }
             for bit in 0..d.len() * 8 {
                 let mut f = d.clone();
                 f[bit / 8] ^= 1 << (bit % 8);
-                assert!(open(&mut o, &f, 0).is_err(), "bit {bit} known {known}");
+                now += 1_000_000;
+                let r = open(&mut o, &f, now);
+                assert!(r.is_err() && r != Err(Rejected::Throttled), "bit {bit} known {known}");
             }
         }
-        assert_eq!(open(&mut o, &d, 0), Ok(plain(1)));
+        assert_eq!(open(&mut o, &d, now), Ok(plain(1)));
     }
 }
 
@@ -189,4 +193,24 @@ fn a_session_ends_before_its_counter_wraps() {
     s.next.counter = u64::MAX - 1;
     assert!(s.seal(&[&plain(0)]).is_ok());
     assert_eq!(s.seal(&[&plain(0)]), Err(Exhausted));
+}
+
+#[test]
+fn new_sessions_beyond_the_trial_budget_are_not_tried() {
+    let mut o = opener(4, None);
+    let forged = |i: u64| {
+        let mut s = Sealer::new(&key(2), Cipher::Aes256Gcm, SessionId([9; 16]), NOW_S + i);
+        s.seal(&[&plain(0)]).unwrap()
+    };
+    for i in 0..TRIAL_BURST {
+        assert_eq!(open(&mut o, &forged(i), 0), Err(Rejected::Unauthenticated));
+    }
+    assert_eq!(open(&mut o, &forged(99), 0), Err(Rejected::Throttled));
+    let mut real = sealer(Cipher::Aes256Gcm, 1, NOW_S);
+    let d = real.seal(&[&plain(1)]).unwrap();
+    assert_eq!(open(&mut o, &d, 0), Err(Rejected::Throttled), "not tried yet");
+    // One trial a 500 µs later: the real session is taken.
+    let later = 1_000_000_000 / TRIALS_PER_SECOND;
+    assert_eq!(open(&mut o, &d, later), Ok(plain(1)));
+    assert_eq!(open(&mut o, &forged(100), later), Err(Rejected::Throttled));
 }

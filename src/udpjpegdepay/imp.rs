@@ -15,7 +15,7 @@ use std::time::Instant;
 use gst::{glib, prelude::*, subclass::prelude::*};
 
 use super::datagram::{Datagram, SenderKey, sender_name, sender_of};
-use super::unseal::{self, SealStats};
+use super::unseal::{self, NotOpened, SealStats};
 use crate::glue::{self, HeldEvents, InternalErrors, JpegCaps, RateLimit};
 use crate::jpeg;
 use crate::keyprops::{self, KeySettings};
@@ -343,32 +343,37 @@ impl UdpJpegDepay {
         };
         let clocks = (seal::wall_seconds(), monotonic_ns(&state.epoch));
         opener.set_limits(settings.max_sessions(), settings.max_session_age());
-        let map = buffer.map_readable().map_err(|_| {
-            gst::element_imp_error!(self, gst::CoreError::Failed, ("Could not map a datagram"));
-            gst::FlowError::Error
-        })?;
-        match unseal::open(opener, &map, buffer.pts(), clocks) {
+        match unseal::open(opener, buffer, clocks) {
             Ok(opened) => {
                 if let Some(h) = opened.new_session {
-                    state.seal_stats.sessions_started += 1;
-                    let from = sender_name(&sender);
-                    gst::info!(
-                        CAT,
-                        imp = self,
-                        "New session {} ({}, started at {} s) from {from}",
-                        h.session,
-                        h.cipher.name(),
-                        h.start
-                    );
+                    self.log_new_session(state, &sender, &h);
                 }
                 Ok(Some(opened.buffer))
             }
-            Err(rejected) => {
+            Err(NotOpened::Rejected(rejected)) => {
                 state.seal_stats.count(rejected);
                 self.log_rejected(state, &sender, rejected);
                 Ok(None)
             }
+            Err(NotOpened::Buffer) => {
+                let msg = "Could not map or trim a sealed datagram";
+                gst::element_imp_error!(self, gst::CoreError::Failed, ("{msg}"));
+                Err(gst::FlowError::Error)
+            }
         }
+    }
+
+    fn log_new_session(&self, state: &mut State, sender: &SenderKey, h: &seal::Header) {
+        state.seal_stats.sessions_started += 1;
+        gst::info!(
+            CAT,
+            imp = self,
+            "New session {} ({}, started at {} s) from {}",
+            h.session,
+            h.cipher.name(),
+            h.start,
+            sender_name(sender)
+        );
     }
 
     /// Said once per run, clearly, then counted only.

@@ -14,7 +14,8 @@ use crate::seal::{self, Malformed, Opener, Rejected};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SealStats {
     /// Datagrams that do not authenticate: forged, damaged, sealed with
-    /// another key, malformed, or plain while a key is set.
+    /// another key, malformed, or plain while a key is set (and datagrams
+    /// of new sessions not tried during a flood of them).
     pub unauthenticated: u64,
     /// Datagrams whose counter was seen already or is behind the window,
     /// and datagrams of unknown sessions older than one forgotten.
@@ -32,7 +33,9 @@ pub struct SealStats {
 impl SealStats {
     pub fn count(&mut self, rejected: Rejected) {
         match rejected {
-            Rejected::Malformed(_) | Rejected::Unauthenticated => self.unauthenticated += 1,
+            Rejected::Malformed(_) | Rejected::Unauthenticated | Rejected::Throttled => {
+                self.unauthenticated += 1
+            }
             Rejected::Replayed | Rejected::Forgotten => self.replayed += 1,
             Rejected::TooOld { .. } => self.too_old += 1,
             Rejected::NoRoom => self.no_room += 1,
@@ -59,27 +62,37 @@ pub fn looks_sealed(buffer: &gst::BufferRef) -> bool {
     buffer.size() >= 1 && buffer.copy_to_slice(0, &mut first).is_ok() && first[0] == seal::KIND
 }
 
-/// An opened datagram: the plain datagram in a buffer of its own, with the
-/// sealed one's timestamp, and whether its session is new.
+/// An opened datagram: the plain datagram (the sealed buffer itself,
+/// decrypted where it was and trimmed to it), and whether its session is
+/// new.
 pub struct Unsealed {
     pub buffer: gst::Buffer,
     pub new_session: Option<seal::Header>,
 }
 
-/// Opens the datagram `sealed` (a buffer's mapping, which is no copy for
-/// a buffer of one memory, as udpsrc's are) received with `pts`; a
-/// datagram that does not open allocates nothing here.
-pub fn open(
-    opener: &mut Opener,
-    sealed: &[u8],
-    pts: Option<gst::ClockTime>,
-    (wall_s, now): (u64, u64),
-) -> Result<Unsealed, Rejected> {
-    let opened = opener.open(sealed, wall_s, now)?;
-    let mut out = gst::Buffer::from_slice(opened.plaintext.to_vec());
-    out.get_mut().expect("new buffer is writable").set_pts(pts);
+/// Why a buffer did not open.
+pub enum NotOpened {
+    /// It could not be mapped writable, or trimmed to the plain datagram.
+    Buffer,
+    Rejected(Rejected),
+}
+
+/// Opens `buffer` where it is: a buffer that is ours alone (as udpsrc's
+/// are) is neither copied nor reallocated, so a datagram that does not
+/// open allocates nothing here.
+pub fn open(opener: &mut Opener, buffer: gst::Buffer, (wall_s, now): (u64, u64)) -> Result<Unsealed, NotOpened> {
+    let mut buffer = buffer;
+    let b = buffer.make_mut();
+    let (new_session, len) = {
+        let mut map = b.map_writable().map_err(|_| NotOpened::Buffer)?;
+        let opened = opener.open(&mut map, wall_s, now).map_err(NotOpened::Rejected)?;
+        (opened.new_session.then_some(opened.header), opened.plaintext.len())
+    };
+    // The plain datagram follows the clear header.
+    let start = seal::HEADER_LEN;
+    b.resize(start..start + len).map_err(|_| NotOpened::Buffer)?;
     Ok(Unsealed {
-        buffer: out,
-        new_session: opened.new_session.then_some(opened.header),
+        buffer,
+        new_session,
     })
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use gst::{glib, prelude::*, subclass::prelude::*};
 
-use super::seal::{CipherEnum, Seal, SealFailed};
+use super::seal::{CipherEnum, Seal};
 use crate::fec;
 use crate::glue::{self, RateLimit};
 use crate::jpeg;
@@ -308,10 +308,10 @@ impl UdpJpegPay {
         };
         self.ensure_caps(frame.plan.format);
         let image_id = self.next_image_id();
-        let mut datagrams = self.datagrams(&buffer, &frame, image_id, &settings)?;
-        if sealed {
-            datagrams = self.seal_all(datagrams)?;
-        }
+        let datagrams = match sealed {
+            true => self.sealed_datagrams(&buffer, &frame, image_id, &settings)?,
+            false => self.datagrams(&buffer, &frame, image_id, &settings)?,
+        };
         let total = datagrams.len();
         let delay = settings.pacing_delay(total);
         self.count_sent(&frame.plan, total, delay, sealed);
@@ -353,23 +353,40 @@ impl UdpJpegPay {
         Ok(true)
     }
 
-    /// The frame's datagrams, sealed; flushing if the session ended (the
-    /// element went back to READY) since the frame was cut.
-    fn seal_all(&self, datagrams: Vec<gst::Buffer>) -> Result<Vec<gst::Buffer>, gst::FlowError> {
+    /// The frame's datagrams, sealed (each chunk copied once, into its
+    /// sealed datagram); flushing if the session ended (the element went
+    /// back to READY) since the frame was cut.
+    fn sealed_datagrams(
+        &self,
+        buffer: &gst::Buffer,
+        frame: &FramePlan,
+        image_id: u16,
+        settings: &Settings,
+    ) -> Result<Vec<gst::Buffer>, gst::FlowError> {
+        let map = buffer.map_readable().map_err(|_| {
+            gst::element_imp_error!(self, gst::CoreError::Failed, ("Could not read a frame"));
+            gst::FlowError::Error
+        })?;
+        let parity = match frame.parity {
+            true => self.parity_bytes(&map, &frame.plan, image_id, settings),
+            false => Vec::new(),
+        };
         let mut state = self.state.lock().unwrap();
         let seal = state.seal.as_mut().ok_or(gst::FlowError::Flushing)?;
-        datagrams
-            .iter()
-            .map(|d| seal.seal(d))
-            .collect::<Result<Vec<_>, SealFailed>>()
-            .map_err(|err| {
+        let mut datagrams = seal
+            .seal_frame(&map, &frame.plan, image_id, &parity)
+            .map_err(|_| {
                 gst::element_imp_error!(
                     self,
                     gst::CoreError::Failed,
-                    ("Could not seal a datagram: {err:?}")
+                    ("The session ran out of datagram counters mid-frame")
                 );
                 gst::FlowError::Error
-            })
+            })?;
+        for (i, d) in datagrams.iter_mut().enumerate() {
+            stamp(d.make_mut(), buffer, i == 0);
+        }
+        Ok(datagrams)
     }
 
     fn next_image_id(&self) -> u16 {
@@ -449,7 +466,6 @@ impl UdpJpegPay {
         image_id: u16,
         settings: &Settings,
     ) -> Vec<gst::Buffer> {
-        let m = wire::parity_count(plan.count, settings.fec_percent, settings.fec_min_parity);
         let Ok(map) = buffer.map_readable() else {
             gst::warning!(
                 CAT,
@@ -458,11 +474,24 @@ impl UdpJpegPay {
             );
             return Vec::new();
         };
-        match fec::parity_datagrams(image_id, &map, plan.payload, m) {
-            Some(parity) => parity
-                .into_iter()
-                .map(gst::Buffer::from_mut_slice)
-                .collect(),
+        self.parity_bytes(&map, plan, image_id, settings)
+            .into_iter()
+            .map(gst::Buffer::from_mut_slice)
+            .collect()
+    }
+
+    /// The parity datagrams of `frame` cut by `plan`, as bytes (none when
+    /// the frame has too many chunks for parity).
+    fn parity_bytes(
+        &self,
+        frame: &[u8],
+        plan: &Plan,
+        image_id: u16,
+        settings: &Settings,
+    ) -> Vec<Vec<u8>> {
+        let m = wire::parity_count(plan.count, settings.fec_percent, settings.fec_min_parity);
+        match fec::parity_datagrams(image_id, frame, plan.payload, m) {
+            Some(parity) => parity,
             None => {
                 gst::debug!(
                     CAT,

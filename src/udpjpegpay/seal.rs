@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use gst::glib;
 
-use crate::seal::{Cipher, Exhausted, Key, Sealer, SessionId, wall_seconds};
+use crate::seal::{Cipher, Exhausted, HEADER_LEN, Key, Sealer, SessionId, TAG_LEN, wall_seconds};
+use crate::wire::Plan;
 
 /// GObject enum behind the `cipher` property.
 #[derive(Debug, Default, Eq, PartialEq, Hash, Clone, Copy, glib::Enum)]
@@ -86,21 +87,34 @@ impl Seal {
         Ok(true)
     }
 
-    /// `datagram` sealed, with its timestamps and flags.
-    pub fn seal(&mut self, datagram: &gst::BufferRef) -> Result<gst::Buffer, SealFailed> {
-        let maps = datagram
-            .iter_memories()
-            .map(|m| m.map_readable())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| SealFailed::Unreadable)?;
-        let parts: Vec<&[u8]> = maps.iter().map(|m| m.as_slice()).collect();
-        let sealed = self.sealer.seal(&parts).map_err(SealFailed::Exhausted)?;
-        let mut out = gst::Buffer::from_mut_slice(sealed);
-        let o = out.get_mut().expect("new buffer is writable");
-        o.set_pts(datagram.pts());
-        o.set_dts(datagram.dts());
-        o.set_flags(datagram.flags());
+    /// The sealed datagrams of a frame cut by `plan`: each chunk's header
+    /// and bytes copied once, into the datagram that is sealed where it
+    /// is; then `parity`'s datagrams, sealed the same way.
+    pub fn seal_frame(
+        &mut self,
+        frame: &[u8],
+        plan: &Plan,
+        image_id: u16,
+        parity: &[Vec<u8>],
+    ) -> Result<Vec<gst::Buffer>, Exhausted> {
+        let mut out = Vec::with_capacity(plan.count + parity.len());
+        for i in 0..plan.count {
+            let (h, n) = plan.header(image_id, i);
+            out.push(self.seal_parts(&[&h[..n], &frame[plan.range(i)]])?);
+        }
+        for p in parity {
+            out.push(self.seal_parts(&[p])?);
+        }
         Ok(out)
+    }
+
+    fn seal_parts(&mut self, parts: &[&[u8]]) -> Result<gst::Buffer, Exhausted> {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let mut d = Vec::with_capacity(HEADER_LEN + len + TAG_LEN);
+        d.resize(HEADER_LEN, 0);
+        parts.iter().for_each(|p| d.extend_from_slice(p));
+        self.sealer.seal_in_place(&mut d)?;
+        Ok(gst::Buffer::from_mut_slice(d))
     }
 }
 
@@ -109,11 +123,4 @@ impl std::fmt::Debug for Seal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Seal({})", self.describe())
     }
-}
-
-/// Why a datagram could not be sealed.
-#[derive(Debug)]
-pub enum SealFailed {
-    Unreadable,
-    Exhausted(Exhausted),
 }
