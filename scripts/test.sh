@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: MPL-2.0
 # Installs what the project needs, builds it and runs every test, the
 # ignored ones included: those need root (network namespaces, raw sockets),
-# Chromium, Xvfb and xdotool, curl, python3 with the PyPI package raptorq,
-# or python3-opencv and python3-gi, and a plain `cargo test` skips them.
-# Here a missing tool fails the test that needs it, with a message naming
-# the package to install. Run as root for the namespace tests.
+# Chromium, Xvfb and xdotool, curl, ffmpeg (with ffprobe), python3 with the
+# PyPI package raptorq, or python3-opencv and python3-gi, and a plain
+# `cargo test` skips them. Here a missing tool fails the test that needs
+# it, with a message naming the package to install. Run as root for the
+# namespace tests.
 #
 # Tests run with G_DEBUG=fatal_warnings, so a GLib warning or critical
 # anywhere fails the test that caused it.
