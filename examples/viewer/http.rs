@@ -110,39 +110,54 @@ fn unauthorized() -> Response<std::io::Cursor<Vec<u8>>> {
         .with_header(make_header("WWW-Authenticate", &Credentials::challenge()))
 }
 
+/// What a request gets.
+enum Answer {
+    /// A whole response.
+    Whole(Response<std::io::Cursor<Vec<u8>>>),
+    /// `/stream.mjpg`, until the client or the viewer stops.
+    Stream,
+}
+
 /// Answers one admitted request, then frees its slot.
 fn serve(request: Request, slot: ClientSlot, site: &Site) {
+    match answer(&request, slot.hub(), site) {
+        Answer::Stream => {
+            let _ = stream_mjpeg(request.into_writer(), slot.hub());
+        }
+        Answer::Whole(response) => {
+            // Free the slot before the client sees the answer end, so that
+            // it can come straight back.
+            drop(slot);
+            let _ = request.respond(response);
+        }
+    }
+}
+
+/// The answer to `request` (a snapshot waits for a first frame here).
+fn answer(request: &Request, hub: &Hub, site: &Site) -> Answer {
     let head_only = *request.method() == Method::Head;
     if !head_only && *request.method() != Method::Get {
-        let answer =
-            error_page(405, "only GET and HEAD").with_header(make_header("Allow", "GET, HEAD"));
-        let _ = request.respond(answer);
-        return;
+        let refused = error_page(405, "only GET and HEAD");
+        return Answer::Whole(refused.with_header(make_header("Allow", "GET, HEAD")));
     }
-    let path = request
-        .url()
-        .split(['?', '#'])
-        .next()
-        .unwrap_or("/")
-        .to_string();
-    let hub = slot.hub();
-    let _ = match path.as_str() {
-        "/" | "/index.html" => request.respond(response(
+    let path = request.url().split(['?', '#']).next().unwrap_or("/");
+    Answer::Whole(match path {
+        "/" | "/index.html" => response(
             200,
             "text/html; charset=utf-8",
             page(site.udp_port).into_bytes(),
-        )),
-        "/stream.mjpg" if head_only => request.respond(response(200, &stream_type(), Vec::new())),
-        "/stream.mjpg" => stream_mjpeg(request.into_writer(), hub),
+        ),
+        "/stream.mjpg" if head_only => response(200, &stream_type(), Vec::new()),
+        "/stream.mjpg" => return Answer::Stream,
         "/snapshot.jpg" => match hub.next_after(0, SNAPSHOT_WAIT) {
-            Next::Frame(_, frame) => request.respond(response(200, "image/jpeg", frame.to_vec())),
-            _ => request.respond(error_page(
+            Next::Frame(_, frame) => response(200, "image/jpeg", frame.to_vec()),
+            _ => error_page(
                 503,
                 &format!("no frame has arrived on UDP port {} yet", site.udp_port),
-            )),
+            ),
         },
-        _ => request.respond(error_page(404, "try / or /stream.mjpg or /snapshot.jpg")),
-    };
+        _ => error_page(404, "try / or /stream.mjpg or /snapshot.jpg"),
+    })
 }
 
 fn stream_type() -> String {
