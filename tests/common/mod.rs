@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod viewer;
 pub mod xvfb;
 
 use std::path::{Path, PathBuf};
