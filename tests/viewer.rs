@@ -770,3 +770,26 @@ fn chromium_logs_in_with_the_credentials_in_the_url() {
         assert!(out.status.success(), "chromium: {}", text(&out.stderr));
     }
 }
+
+/// A sealed stream: the viewer with the sender's key file serves its
+/// frames (start_with waits for a snapshot).
+#[test]
+fn the_viewer_takes_a_sealed_stream_with_the_key_file() {
+    let dir = TempDir::new("udpjpeg-viewer-key");
+    let key = dir.0.join("cam.key");
+    let made = Command::new(example("sender"))
+        .arg("--make-key")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let key = key.to_str().unwrap();
+    let setup = start_with(Start {
+        viewer_args: &["--key-file", key],
+        sender_args: &["--width", "320", "--height", "240", "--key-file", key],
+        headers: "",
+        dir: None,
+    });
+    let snap = get(setup.http_port, "/snapshot.jpg").unwrap();
+    assert!(is_jpeg(&snap.body), "{} bytes", snap.body.len());
+}

@@ -143,7 +143,12 @@ fn depay_secs(datagrams: &[gst::Buffer], props: &str) -> f64 {
     let (pipeline, src, _sink) = appsrc_to_fakesink(&format!("udpjpegdepay {props}"), &caps);
     set_state(&pipeline, gst::State::Ready);
     // Copies of their own, as udpsrc's are: opened where they are.
-    queue_all(&src, datagrams.iter().map(|d| d.copy_deep().expect("copy a datagram")));
+    queue_all(
+        &src,
+        datagrams
+            .iter()
+            .map(|d| d.copy_deep().expect("copy a datagram")),
+    );
     let start = Instant::now();
     set_state(&pipeline, gst::State::Playing);
     wait_eos(&pipeline, Duration::from_secs(300));
@@ -176,7 +181,11 @@ fn cost_cases(
     let plain = datagrams(set, "", frames);
     vec![
         ("sealed, accepted (AES-256-GCM)", genuine, k.clone()),
-        ("forged, unknown sessions (a flood): refused", unknown, k.clone()),
+        (
+            "forged, unknown sessions (a flood): refused",
+            unknown,
+            k.clone(),
+        ),
         ("forged, known session, bad tag: refused", known, k),
         ("plain, no key (reference)", plain, String::new()),
     ]

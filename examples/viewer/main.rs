@@ -25,6 +25,8 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../common/key.rs"]
+mod key;
 
 mod auth;
 mod http;
@@ -88,9 +90,10 @@ struct Cli {
     /// of it); needs --user
     #[arg(long, value_name = "FILE", requires = "user")]
     password_file: Option<PathBuf>,
-    // --key-file FILE (sealed streams) belongs here, once udpjpegdepay has
-    // its `key-file` property: an `Option<PathBuf>` passed on to the
-    // depayloader in `receive_pipeline`. Not implemented yet.
+    /// Take only datagrams sealed with the key in FILE (as the sender's
+    /// --key-file)
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
     /// Stop after this long (0 = until Ctrl+C)
     #[arg(long, value_name = "SECONDS", default_value = "0", value_parser = common::seconds)]
     duration: Duration,
@@ -228,8 +231,7 @@ fn receive_pipeline(
     src.set_property("reuse", false);
     let depay = common::make("udpjpegdepay");
     depay.set_property_from_str("wire-format", cli.wire_format.nick());
-    // --key-file: set the depayloader's `key-file` property here (sealed
-    // streams), once it exists.
+    key::use_key_file(&depay, cli.key_file.as_deref());
     let sink = frame_sink(hub, received);
     let pipeline = common::pipeline(&[src, depay.clone(), sink.upcast()]);
     (pipeline, depay)

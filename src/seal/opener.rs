@@ -175,7 +175,12 @@ impl Opener {
     /// A datagram of a session not remembered: derives its key, and
     /// remembers the session only once the datagram authenticates.
     /// Returns the plain datagram's length.
-    fn open_new(&mut self, header: &Header, datagram: &mut [u8], now: u64) -> Result<usize, Rejected> {
+    fn open_new(
+        &mut self,
+        header: &Header,
+        datagram: &mut [u8],
+        now: u64,
+    ) -> Result<usize, Rejected> {
         if self.sessions.forgotten(header.start) {
             return Err(Rejected::Forgotten);
         }
@@ -201,7 +206,11 @@ impl Opener {
 /// A datagram of a remembered session: refused before decrypting if its
 /// header cannot be the session's or its counter was seen; returns the
 /// plain datagram's length.
-fn open_known(session: &mut Session, header: &Header, datagram: &mut [u8]) -> Result<usize, Rejected> {
+fn open_known(
+    session: &mut Session,
+    header: &Header,
+    datagram: &mut [u8],
+) -> Result<usize, Rejected> {
     if header.cipher != session.cipher || header.start != session.start {
         return Err(Rejected::Unauthenticated);
     }

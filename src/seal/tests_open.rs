@@ -26,7 +26,8 @@ fn plain(i: u8) -> Vec<u8> {
 }
 
 fn open(o: &mut Opener, d: &[u8], now: u64) -> Result<Vec<u8>, Rejected> {
-    o.open(&mut d.to_vec(), NOW_S, now).map(|x| x.plaintext.to_vec())
+    o.open(&mut d.to_vec(), NOW_S, now)
+        .map(|x| x.plaintext.to_vec())
 }
 
 #[test]
@@ -65,7 +66,10 @@ fn every_single_bit_flip_is_refused() {
                 f[bit / 8] ^= 1 << (bit % 8);
                 now += 1_000_000;
                 let r = open(&mut o, &f, now);
-                assert!(r.is_err() && r != Err(Rejected::Throttled), "bit {bit} known {known}");
+                assert!(
+                    r.is_err() && r != Err(Rejected::Throttled),
+                    "bit {bit} known {known}"
+                );
             }
         }
         assert_eq!(open(&mut o, &d, now), Ok(plain(1)));
@@ -208,7 +212,11 @@ fn new_sessions_beyond_the_trial_budget_are_not_tried() {
     assert_eq!(open(&mut o, &forged(99), 0), Err(Rejected::Throttled));
     let mut real = sealer(Cipher::Aes256Gcm, 1, NOW_S);
     let d = real.seal(&[&plain(1)]).unwrap();
-    assert_eq!(open(&mut o, &d, 0), Err(Rejected::Throttled), "not tried yet");
+    assert_eq!(
+        open(&mut o, &d, 0),
+        Err(Rejected::Throttled),
+        "not tried yet"
+    );
     // One trial a 500 µs later: the real session is taken.
     let later = 1_000_000_000 / TRIALS_PER_SECOND;
     assert_eq!(open(&mut o, &d, later), Ok(plain(1)));

@@ -342,7 +342,9 @@ impl UdpJpegDepay {
             return Ok(None);
         };
         // The wall clock only matters to max-session-age.
-        let wall = settings.max_session_age().map_or(0, |_| seal::wall_seconds());
+        let wall = settings
+            .max_session_age()
+            .map_or(0, |_| seal::wall_seconds());
         let clocks = (wall, monotonic_ns(&state.epoch));
         opener.set_limits(settings.max_sessions(), settings.max_session_age());
         match unseal::open(opener, buffer, clocks) {

@@ -80,17 +80,27 @@ pub enum NotOpened {
 /// Opens `buffer` where it is: a buffer that is ours alone (as udpsrc's
 /// are) is neither copied nor reallocated, so a datagram that does not
 /// open allocates nothing here.
-pub fn open(opener: &mut Opener, buffer: gst::Buffer, (wall_s, now): (u64, u64)) -> Result<Unsealed, NotOpened> {
+pub fn open(
+    opener: &mut Opener,
+    buffer: gst::Buffer,
+    (wall_s, now): (u64, u64),
+) -> Result<Unsealed, NotOpened> {
     let mut buffer = buffer;
     let b = buffer.make_mut();
     let (new_session, len) = {
         let mut map = b.map_writable().map_err(|_| NotOpened::Buffer)?;
-        let opened = opener.open(&mut map, wall_s, now).map_err(NotOpened::Rejected)?;
-        (opened.new_session.then_some(opened.header), opened.plaintext.len())
+        let opened = opener
+            .open(&mut map, wall_s, now)
+            .map_err(NotOpened::Rejected)?;
+        (
+            opened.new_session.then_some(opened.header),
+            opened.plaintext.len(),
+        )
     };
     // The plain datagram follows the clear header.
     let start = seal::HEADER_LEN;
-    b.resize(start..start + len).map_err(|_| NotOpened::Buffer)?;
+    b.resize(start..start + len)
+        .map_err(|_| NotOpened::Buffer)?;
     Ok(Unsealed {
         buffer,
         new_session,
