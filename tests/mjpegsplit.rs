@@ -494,3 +494,91 @@ fn stats_blurb_names_exactly_the_stats_fields() {
     let element = gst::ElementFactory::make("mjpegsplit").build().unwrap();
     stats_blurb::assert_stats_blurb_names_every_field(&element);
 }
+
+/// A file's bytes come without timestamps, in a BYTES segment: with a
+/// frame rate, frames are stamped at it from 0 (PTS and duration) in a
+/// TIME segment.
+#[test]
+fn a_frame_rate_stamps_untimestamped_input_in_a_time_segment() {
+    let (mut h, _bus) = harness();
+    h.element()
+        .unwrap()
+        .set_property("framerate", gst::Fraction::new(30, 1));
+    h.push_event(gst::event::StreamStart::new("file"));
+    let bytes = gst::FormattedSegment::<gst::format::Bytes>::new();
+    h.push_event(gst::event::Segment::new(&bytes));
+    for c in [BASELINE, BASELINE, BASELINE].concat().chunks(4096) {
+        assert_eq!(
+            h.push(gst::Buffer::from_slice(c.to_vec())),
+            Ok(gst::FlowSuccess::Ok)
+        );
+    }
+    let out = pull_all(&mut h);
+    let pts: Vec<_> = out
+        .iter()
+        .map(|b| b.pts().map(gst::ClockTime::nseconds))
+        .collect();
+    assert_eq!(pts, [Some(0), Some(33_333_333), Some(66_666_666)]);
+    assert!(
+        out.iter()
+            .all(|b| b.duration().is_some_and(|d| d.nseconds() / 1000 == 33_333))
+    );
+    let segments: Vec<gst::Format> = events(&mut h)
+        .iter()
+        .filter_map(|e| match e.view() {
+            gst::EventView::Segment(s) => Some(s.segment().format()),
+            _ => None,
+        })
+        .collect();
+    // The harness's own segment, then ours, both in time.
+    assert_eq!(segments, [gst::Format::Time, gst::Format::Time]);
+}
+
+/// Timestamped input (a live TCP source) keeps its timestamps; the rate
+/// still gives the duration.
+#[test]
+fn a_frame_rate_keeps_the_timestamps_that_come() {
+    let (mut h, _bus) = harness();
+    h.element()
+        .unwrap()
+        .set_property("framerate", gst::Fraction::new(25, 1));
+    push_chunks(&mut h, &[BASELINE, BASELINE].concat(), 1 << 20);
+    let out = pull_all(&mut h);
+    assert_eq!(out.len(), 2);
+    assert!(out.iter().all(|b| b.pts() == Some(ms(0))));
+    assert!(out.iter().all(|b| b.duration() == Some(ms(40))));
+}
+
+/// The user's case: a file replayed over UDP in real time, every frame
+/// arriving, instead of all at once (and most lost).
+#[test]
+fn a_file_replays_over_udp_at_its_frame_rate() {
+    for f in ["filesrc", "udpsrc", "udpsink", "appsink"] {
+        require(f);
+    }
+    let frames: Vec<Vec<u8>> = FRAMES_360P.iter().take(30).cloned().collect();
+    let dir = TempDir::new("udpjpeg-replay");
+    let path = dir.0.join("capture.mjpeg");
+    std::fs::write(&path, frames.concat()).unwrap();
+    let (receiver, port) = udp_receiver(
+        "udpsrc name=src address=127.0.0.1 port=0 ! udpjpegdepay ! appsink name=sink sync=false max-buffers=0",
+    );
+    let started = std::time::Instant::now();
+    let sender = PipelineGuard::playing(&format!(
+        "filesrc location={} ! mjpegsplit framerate=30/1 ! udpjpegpay ! udpsink host=127.0.0.1 port={port}",
+        path.display()
+    ));
+    wait_eos(&sender, "sender", 10);
+    let took = started.elapsed();
+    let sink: gst_app::AppSink = by_name_as(&receiver, "sink");
+    let got: Vec<Vec<u8>> =
+        std::iter::from_fn(|| sink.try_pull_sample(gst::ClockTime::from_mseconds(500)))
+            .map(|s| bytes(s.buffer().unwrap()))
+            .collect();
+    assert_eq!(got.len(), 30, "every frame arrives");
+    assert!(got == frames, "byte for byte, in order");
+    assert!(
+        took >= std::time::Duration::from_millis(900),
+        "30 frames at 30 fps take about 1 s, not {took:?}"
+    );
+}

@@ -1083,3 +1083,49 @@ fn going_back_to_ready_resets_the_stats() {
         assert_eq!(stat(&h, field), 0, "{field}");
     }
 }
+
+/// `framerate` goes into the output caps (0/1 by default, as the shared
+/// protocol's caps section says), which avimux needs: it refuses 0/1.
+#[test]
+fn the_framerate_property_sets_the_caps_avimux_needs() {
+    for f in ["avimux", "appsrc", "fakesink"] {
+        require(f);
+    }
+    let frames: Vec<Vec<u8>> = FRAMES_360P.iter().take(5).cloned().collect();
+    let run = |rate: &str| -> Result<(), String> {
+        let p = PipelineGuard::playing(&format!(
+            "appsrc name=src format=time caps=image/jpeg ! udpjpegpay ! udpjpegdepay framerate={rate} \
+             ! avimux ! fakesink"
+        ));
+        let src: gst_app::AppSrc = by_name_as(&p, "src");
+        for (i, f) in frames.iter().enumerate() {
+            src.push_buffer(buffer_with_pts(f.clone(), i as u64 * 33))
+                .unwrap();
+        }
+        src.end_of_stream().unwrap();
+        let bus = p.bus().unwrap();
+        let msg = bus
+            .timed_pop_filtered(
+                gst::ClockTime::from_seconds(10),
+                &[gst::MessageType::Eos, gst::MessageType::Error],
+            )
+            .expect("EOS or an error");
+        match msg.view() {
+            gst::MessageView::Error(e) => Err(format!("{} ({:?})", e.error(), e.debug())),
+            _ => Ok(()),
+        }
+    };
+    run("30/1").expect("avimux takes 30/1");
+    let refused = run("0/1").expect_err("avimux refuses 0/1");
+    assert!(refused.contains("not-negotiated"), "{refused}");
+    let mut h = depay(&[("framerate", "30/1")]);
+    for d in datagrams(WireFormat::Sce, 1400, 7, &frames[0]) {
+        h.push(gst::Buffer::from_mut_slice(d)).unwrap();
+    }
+    let caps = caps_events(&events(&mut h));
+    let s = caps.last().expect("caps").structure(0).unwrap().to_owned();
+    assert_eq!(
+        s.get::<gst::Fraction>("framerate").unwrap(),
+        gst::Fraction::new(30, 1)
+    );
+}

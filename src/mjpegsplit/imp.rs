@@ -12,6 +12,7 @@ use gst::{glib, prelude::*, subclass::prelude::*};
 use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 
+use super::stamp::Stamper;
 use crate::glue::{self, HeldEvents, InternalErrors, JpegCaps, RateLimit};
 use crate::jpeg;
 use crate::scanner::{DropReason, Output, Scanner};
@@ -57,6 +58,8 @@ struct State {
     frames_flushed: u64,
     /// The scanner's internal errors already logged.
     internal_errors: InternalErrors,
+    /// Stamps frames at `framerate`.
+    stamper: Stamper,
 }
 
 impl Default for State {
@@ -69,6 +72,7 @@ impl Default for State {
             drop_warnings: RateLimit::default(),
             frames_flushed: 0,
             internal_errors: InternalErrors::default(),
+            stamper: Stamper::default(),
         }
     }
 }
@@ -172,9 +176,12 @@ impl MjpegSplit {
         );
 
         gst::trace!(CAT, imp = self, "Frame of {} bytes", data.len());
+        let rate = (settings.framerate.numer(), settings.framerate.denom());
+        let stamp = state.stamper.next(tag, rate);
         let mut buffer = gst::Buffer::from_mut_slice(data);
         let b = buffer.get_mut().expect("new buffer is writable");
-        b.set_pts(tag.map(gst::ClockTime::from_nseconds));
+        b.set_pts(stamp.pts.map(gst::ClockTime::from_nseconds));
+        b.set_duration(stamp.duration.map(gst::ClockTime::from_nseconds));
         if std::mem::take(&mut state.discont) {
             b.set_flags(gst::BufferFlags::DISCONT);
         }
@@ -258,6 +265,7 @@ impl MjpegSplit {
     /// frame carries DISCONT; the counters stay until READY.
     fn flush(&self) {
         let mut state = self.state.lock().unwrap();
+        state.stamper.restart();
         let mut outputs = Vec::new();
         state.scanner.finish(&mut |o| outputs.push(o));
         for output in outputs {
@@ -295,6 +303,7 @@ impl MjpegSplit {
             gst::EventView::Eos(_) => self.drain(),
             _ => (),
         }
+        let event = self.time_segment(event);
 
         let kind = event.type_();
         let Some(event) = self.state.lock().unwrap().events.hold(event) else {
@@ -302,6 +311,26 @@ impl MjpegSplit {
             return true;
         };
         gst::Pad::event_default(pad, Some(&*self.obj()), event)
+    }
+
+    /// With a frame rate, a segment in bytes (a file) becomes a segment in
+    /// time from 0, which the frames' stamps are on.
+    fn time_segment(&self, event: gst::Event) -> gst::Event {
+        let gst::EventView::Segment(seg) = event.view() else {
+            return event;
+        };
+        let rate = self.settings.lock().unwrap().framerate;
+        if seg.segment().format() == gst::Format::Time || rate.numer() <= 0 {
+            return event;
+        }
+        gst::debug!(
+            CAT,
+            imp = self,
+            "Input in bytes: frames timed at {rate} from 0"
+        );
+        gst::event::Segment::builder(&gst::FormattedSegment::<gst::ClockTime>::new())
+            .seqnum(event.seqnum())
+            .build()
     }
 
     fn src_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
@@ -371,8 +400,12 @@ impl ObjectImpl for MjpegSplit {
                 gst::ParamSpecFraction::builder("framerate")
                     .nick("Frame rate")
                     .blurb(
-                        "Frame rate put in the output caps, in frames per second \
-                         (0/1 = unknown/variable, the default)",
+                        "Frame rate put in the output caps, in frames per second, and each \
+                         frame's duration; frames that arrive without a timestamp (a file) are \
+                         stamped at it from 0, and input in bytes gets a segment in time, so \
+                         that syncing sinks play it at this rate (input with timestamps, a \
+                         live TCP source, keeps them). 0/1 = unknown/variable, the default: \
+                         nothing stamped",
                     )
                     .minimum(gst::Fraction::new(0, 1))
                     .maximum(gst::Fraction::new(i32::MAX, 1))

@@ -19,6 +19,7 @@
 use gst::{glib, prelude::*};
 
 mod imp;
+mod stamp;
 
 glib::wrapper! {
     pub struct MjpegSplit(ObjectSubclass<imp::MjpegSplit>) @extends gst::Element, gst::Object;

@@ -55,6 +55,8 @@ struct Settings {
     /// Bumped on every change of the `source` property (kept in `source`).
     source_generation: u64,
     max_session_age_s: u32,
+    /// Put in the output caps; 0/1 (the default): unknown.
+    framerate: gst::Fraction,
 }
 
 impl Default for Settings {
@@ -68,6 +70,7 @@ impl Default for Settings {
             max_held_bytes: DEFAULT_MAX_HELD_BYTES,
             source_generation: 0,
             max_session_age_s: DEFAULT_MAX_SESSION_AGE_S,
+            framerate: gst::Fraction::new(0, 1),
         }
     }
 }
@@ -319,7 +322,7 @@ impl UdpJpegDepay {
         self.log_abandoned(state);
         self.log_internal_errors(state);
         match self.completed(state, &sender, outcome) {
-            Some(frame) => self.frame_out(state, &frame),
+            Some(frame) => self.frame_out(state, &frame, settings.framerate),
             None => Ok(None),
         }
     }
@@ -515,6 +518,7 @@ impl UdpJpegDepay {
         &self,
         state: &mut State,
         frame: &Frame<SenderKey, Datagram>,
+        framerate: gst::Fraction,
     ) -> Result<Option<Out>, gst::FlowError> {
         let Some((buffer, dimensions)) = self.frame_buffer(frame)? else {
             // Logged where it happened.
@@ -522,9 +526,7 @@ impl UdpJpegDepay {
             state.internal_errors.logged_there();
             return Ok(None);
         };
-        let caps = state
-            .jpeg_caps
-            .for_frame(dimensions, gst::Fraction::new(0, 1));
+        let caps = state.jpeg_caps.for_frame(dimensions, framerate);
         if state.events.caps() != Some(&caps) {
             gst::debug!(CAT, imp = self, "New caps {caps}");
         }
@@ -1024,6 +1026,18 @@ impl ObjectImpl for UdpJpegDepay {
                     .default_value(Some(""))
                     .mutable_ready()
                     .build(),
+                gst::ParamSpecFraction::builder("framerate")
+                    .nick("Frame rate")
+                    .blurb(
+                        "Frame rate put in the output caps, as the sender's: muxers such as \
+                         avimux refuse an unknown rate. The datagrams do not carry it; 0/1 \
+                         (the default) says unknown",
+                    )
+                    .minimum(gst::Fraction::new(0, 1))
+                    .maximum(gst::Fraction::new(i32::MAX, 1))
+                    .default_value(gst::Fraction::new(0, 1))
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecUInt::builder("max-session-age")
                     .nick("Maximum session age")
                     .blurb(
@@ -1092,6 +1106,7 @@ impl ObjectImpl for UdpJpegDepay {
             "max-session-age" => {
                 settings.max_session_age_s = value.get().expect("type checked upstream")
             }
+            "framerate" => settings.framerate = value.get().expect("type checked upstream"),
             "wire-format" => settings.wire_format = value.get().expect("type checked upstream"),
             "max-frame-size" => {
                 settings.max_frame_size = value.get().expect("type checked upstream")
@@ -1141,6 +1156,7 @@ impl ObjectImpl for UdpJpegDepay {
             "source" => self.source.lock().unwrap().to_value(),
             "stats-interval" => self.stats_timer.lock().unwrap().interval_ms.to_value(),
             "max-session-age" => settings.max_session_age_s.to_value(),
+            "framerate" => settings.framerate.to_value(),
             "key-file" => self.keys.lock().unwrap().file().to_value(),
             "stats" => self.stats().to_value(),
             _ => unimplemented!(),
