@@ -503,3 +503,72 @@ fn without_a_key_a_sealed_stream_is_named_once_and_dropped() {
     };
     assert!(w.error().to_string().contains("key-file"), "{}", w.error());
 }
+
+/// The README's sealed-stream commands, run as written but for the
+/// address, the port, the key file's folder and the video sink: the key
+/// made by the shell line, the sender and the receiver pipelines.
+#[test]
+fn the_readme_sealed_stream_commands_run_as_written() {
+    for f in [
+        "videotestsrc",
+        "jpegenc",
+        "udpsrc",
+        "udpsink",
+        "jpegdec",
+        "videoconvert",
+    ] {
+        require(f);
+    }
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let section = readme
+        .split("## Sealed streams: a key on both ends")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("the README has the sealed streams section");
+    let make = section
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("(or `")?.strip_suffix("`)."))
+        .expect("the shell line that makes a key");
+    let dir = TempDir::new("udpjpeg-readme-key");
+    let made = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(make)
+        .current_dir(&dir.0)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{make}: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let key = dir.0.join("cam.key");
+    let port = free_udp_port().to_string();
+    let launch = |l: &str| {
+        l.trim_start_matches("gst-launch-1.0 ")
+            .replace("192.0.2.10", "127.0.0.1")
+            .replace("port=5000", &format!("port={port}"))
+            .replace("key-file=cam.key", &format!("key-file={}", key.display()))
+            .replace("autovideosink", "fakesink")
+    };
+    let lines: Vec<&str> = section
+        .lines()
+        .filter(|l| l.starts_with("gst-launch-1.0 "))
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let receiver = PipelineGuard::playing(&launch(lines[1]));
+    let _sender = PipelineGuard::playing(&launch(lines[0]));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_no_error(&receiver, "receiver");
+    let depay = receiver
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .iterate_elements()
+        .find(|e| e.factory().is_some_and(|f| f.name() == "udpjpegdepay"))
+        .expect("the receiver has a udpjpegdepay");
+    let stats = depay.property::<gst::Structure>("stats");
+    assert!(
+        stats.get::<u64>("frames-received").unwrap() >= 20,
+        "{stats}"
+    );
+    assert_eq!(stats.get::<u64>("sessions-started").unwrap(), 1, "{stats}");
+}
