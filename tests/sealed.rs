@@ -12,6 +12,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::process::text;
 use common::*;
 use gst::prelude::*;
 use gst_check::Harness;
@@ -571,4 +572,50 @@ fn the_readme_sealed_stream_commands_run_as_written() {
         "{stats}"
     );
     assert_eq!(stats.get::<u64>("sessions-started").unwrap(), 1, "{stats}");
+}
+
+/// The key never reaches the elements' logs, at the most verbose level,
+/// nor gst-inspect: set with `key=` (and with a file, whose digits are the
+/// same), through a whole sealed run.
+#[test]
+fn the_key_never_appears_in_the_elements_logs_or_gst_inspect() {
+    common::process::require_gst_launch();
+    let hex = "c0ffee00".repeat(8);
+    let dir = TempDir::new("udpjpeg-key-log");
+    let file = dir.0.join("cam.key");
+    std::fs::write(&file, &hex).unwrap();
+    let line = format!(
+        "videotestsrc num-buffers=10 ! jpegenc ! udpjpegpay key={hex} ! udpjpegdepay key-file={} \
+         ! fakesink",
+        file.display()
+    );
+    let out = std::process::Command::new("gst-launch-1.0")
+        .args(line.split_whitespace())
+        .env("GST_PLUGIN_PATH", common::process::plugin_dir())
+        .env("GST_DEBUG", "udpjpegpay:9,udpjpegdepay:9")
+        .env("GST_DEBUG_NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let log = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("Sealing: session"),
+        "the log is verbose: {log}"
+    );
+    assert!(
+        !log.to_lowercase().contains("c0ffee00"),
+        "the key is in the log"
+    );
+    for element in ["udpjpegpay", "udpjpegdepay"] {
+        let inspect = std::process::Command::new("gst-inspect-1.0")
+            .arg(element)
+            .env("GST_PLUGIN_PATH", common::process::plugin_dir())
+            .output()
+            .unwrap();
+        let shown = text(&inspect.stdout);
+        assert!(
+            shown.contains("Write only"),
+            "{element}: the key is write-only"
+        );
+    }
 }
