@@ -74,6 +74,22 @@ fn assert_frames(got: &[Vec<u8>], want: &[Vec<u8>], what: &str) {
     );
 }
 
+/// The counters an attack moves, for the log.
+fn seal_counts(h: &Harness) -> String {
+    let names = [
+        "frames-received",
+        "datagrams-unauthenticated",
+        "datagrams-replayed",
+    ];
+    let more = ["datagrams-session-too-old", "sessions", "senders"];
+    let fields: Vec<String> = names
+        .iter()
+        .chain(&more)
+        .map(|n| format!("{n} {}", stat(h, n)))
+        .collect();
+    fields.join(", ")
+}
+
 fn frames(n: usize, tag: &str) -> Vec<Vec<u8>> {
     (0..n)
         .map(|i| tag_frame(&FRAMES_360P[i % FRAMES_360P.len()], &format!("{tag} {i}")))
@@ -156,6 +172,11 @@ fn forged_and_plain_datagrams_give_nothing_and_create_no_state() {
     plain.play();
     forged.extend(datagrams(&mut plain, &frames(4, "forged")));
     assert!(push_all(&mut depay, &forged, 9000).is_empty());
+    eprintln!(
+        "forged: {} datagrams; {}",
+        forged.len(),
+        seal_counts(&depay)
+    );
     assert_eq!(
         stat(&depay, "datagrams-unauthenticated"),
         forged.len() as u64
@@ -210,6 +231,11 @@ fn every_single_bit_flip_of_a_sealed_datagram_is_refused() {
         );
         let refused =
             stat(&depay, "datagrams-unauthenticated") + stat(&depay, "datagrams-replayed");
+        eprintln!(
+            "{cipher}: {} flips of a {}-byte datagram, twice: {refused} refused",
+            flips.len(),
+            d[0].len()
+        );
         assert_eq!(
             refused,
             2 * flips.len() as u64,
@@ -241,6 +267,12 @@ fn replays_inside_and_past_the_window_and_from_other_addresses_give_nothing() {
     assert!(later.len() > 4032);
     assert_frames(&push_all(&mut depay, &later, 9000), &big, "5 MB frames");
     assert!(push_all(&mut depay, &recorded, 9000).is_empty());
+    eprintln!(
+        "replays: {} recorded datagrams, 3 times, after {} more; {}",
+        recorded.len(),
+        later.len(),
+        seal_counts(&depay)
+    );
     assert_eq!(stat(&depay, "senders"), 1, "a replay makes no sender entry");
 }
 
@@ -342,6 +374,13 @@ fn many_recorded_sessions_cannot_push_out_the_live_one() {
     );
     assert!(stat(&depay, "datagrams-replayed") > 0);
     assert!(stat(&depay, "sessions") <= 2);
+    eprintln!(
+        "{} sessions replayed ({} datagrams, twice) beside {} live frames; {}",
+        old.len() + heard.len(),
+        replays.len(),
+        live.len(),
+        seal_counts(&depay)
+    );
 }
 
 #[test]
