@@ -658,3 +658,37 @@ fn the_key_never_appears_in_the_elements_logs_or_gst_inspect() {
         );
     }
 }
+
+/// `source=first` locks onto the first address whose datagram
+/// authenticates: forgeries from another address, sent first, take nothing.
+#[test]
+fn forgeries_sent_first_do_not_take_the_source_first_lock() {
+    let link = Link::new();
+    let mut other = pay(&[("key-file", &key_file(&link.dir, "other.key", 0x33))]);
+    let forged = datagrams(&mut other, &frames(2, "forged"));
+    let live = frames(3, "live");
+    let real = datagrams(&mut link.pay("auto"), &live);
+    let mut depay = link.depay(&[("source", "first")]);
+    assert!(push_all(&mut depay, &forged, 7000).is_empty());
+    let from = |d: &[u8]| {
+        let mut b = gst::Buffer::from_slice(d.to_vec());
+        let addr = gio::InetSocketAddress::from_string("127.0.0.2", 9000).unwrap();
+        gst_net::NetAddressMeta::add(b.get_mut().unwrap(), &addr);
+        b
+    };
+    let mut got = Vec::new();
+    for d in &real {
+        depay.push(from(d)).unwrap();
+        got.extend(pull_all(&mut depay).iter().map(|b| bytes(b)));
+    }
+    assert_frames(
+        &got,
+        &live,
+        "the real sender, from another address, is taken",
+    );
+    assert_eq!(
+        stat(&depay, "datagrams-rejected"),
+        0,
+        "nothing was refused by the lock"
+    );
+}
