@@ -3,7 +3,8 @@
 # Installs what the project needs, builds it and runs every test, the
 # ignored ones included: those need root (network namespaces, raw sockets),
 # Chromium, Xvfb and xdotool, python3 with the PyPI package raptorq, or
-# python3-opencv and python3-gi, and a plain `cargo test` skips them. Here a missing tool fails the test that
+# python3-opencv and python3-gi, ffmpeg (the RTSP clients), and a plain
+# `cargo test` skips them. Here a missing tool fails the test that
 # needs it, with a message naming the package to install. Run as root for
 # the namespace tests.
 #
