@@ -278,7 +278,7 @@ impl Router {
         }
         match (verdict, route) {
             (Verdict::Reencode(reason), Route::Reencode { size: (w, h) }) => {
-                println!("frame {n}: re-encoding ({reason}) as baseline 4:2:0 {w}x{h}")
+                println!("frame {n}: re-encoded as baseline 4:2:0 {w}x{h}: {reason}")
             }
             (Verdict::Fits, _) => println!("frame {n}: sent as it is (RTP/JPEG carries it)"),
             _ => println!("frame {n}: dropped: not a JPEG frame a decoder reads"),
@@ -452,7 +452,7 @@ fn media_factory(outlet: &Outlet) -> gst_rtsp_server::RTSPMediaFactory {
         outlet.attach(src.clone());
         let outlet = outlet.clone();
         media.connect_unprepared(move |_| {
-            println!("RTSP media stopped: no client left");
+            println!("RTSP media stopped: no client plays it");
             outlet.detach(&src);
         });
     });
@@ -534,6 +534,15 @@ fn explainer(cli: &Cli) -> impl Fn(&gst::message::Error) -> String + 'static {
     }
 }
 
+/// "1 client", "2 clients".
+fn plural(n: u64, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
 /// Prints one statistics line a second while frames arrive.
 fn stats_printer(router: &Arc<Router>, clients: &Arc<Clients>) -> impl FnMut() + 'static {
     let (router, clients) = (router.clone(), clients.clone());
@@ -545,10 +554,10 @@ fn stats_printer(router: &Arc<Router>, clients: &Arc<Clients>) -> impl FnMut() +
         }
         last = counts.received;
         println!(
-            "stats: {} frames received: {}; {} clients",
+            "stats: {} frames received: {}; {} watching",
             counts.received,
             counts.describe(),
-            clients.now.load(Ordering::Relaxed)
+            plural(clients.now.load(Ordering::Relaxed), "client")
         );
     }
 }
@@ -585,11 +594,11 @@ fn main() {
         || router.counts(),
     );
     let summary = format!(
-        "received {} frames in {:.1} s: {}; {} clients in all",
+        "received {} frames in {:.1} s: {}; {} in all",
         counts.received,
         started.elapsed().as_secs_f64(),
         counts.describe(),
-        clients.total.load(Ordering::Relaxed)
+        plural(clients.total.load(Ordering::Relaxed), "client")
     );
     ending.print_summary(&summary, counts.received > 0);
     std::process::exit(ending.exit_code());
