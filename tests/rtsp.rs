@@ -57,13 +57,17 @@ fn require_ffmpeg() {
 // ---------------------------------------------------------------------------
 // Pictures
 
-/// One `pattern` picture from videotestsrc, encoded by jpegenc from
-/// `format` (I420 gives 4:2:0, Y444 gives 4:4:4).
+/// One `WIDTH` x `HEIGHT` `pattern` picture from videotestsrc, encoded by
+/// jpegenc from `format` (I420 gives 4:2:0, Y444 gives 4:4:4).
 fn picture(pattern: &str, format: &str) -> Vec<u8> {
+    sized_picture(pattern, format, WIDTH, HEIGHT)
+}
+
+fn sized_picture(pattern: &str, format: &str, width: usize, height: usize) -> Vec<u8> {
     require("jpegenc");
     let pipeline = PipelineGuard::playing(&format!(
         "videotestsrc num-buffers=1 pattern={pattern} ! \
-         video/x-raw,format={format},width={WIDTH},height={HEIGHT} ! jpegenc ! \
+         video/x-raw,format={format},width={width},height={height} ! jpegenc ! \
          appsink name=sink sync=false"
     ));
     let sink: gst_app::AppSink = by_name_as(&pipeline, "sink");
@@ -653,14 +657,22 @@ fn wait_for_line(server: &Server, line: &str, n: usize) {
     }
 }
 
-/// Sends `sources` in turn to a server, reads `n` frames with ffmpeg over
-/// `transport` (and 10 with rtspsrc), matches each to its source; returns
-/// the server's summary line.
-fn serve_and_match(sources: &[Source], transport: &str, n: usize, what: &str) -> String {
+/// Sends `sources` (and `extra` frames) in turn to a server, reads `n`
+/// frames with ffmpeg over `transport` (and 10 with rtspsrc), matches each
+/// to its source; returns the server's summary line.
+fn serve_and_match(
+    sources: &[Source],
+    extra: &[Vec<u8>],
+    transport: &str,
+    n: usize,
+    what: &str,
+) -> String {
     require_ffmpeg();
     let udp = free_udp_port();
     let server = Server::start(udp);
-    let _sender = LoopSender::start(udp, sources.iter().map(|s| s.jpeg.clone()).collect());
+    let mut frames: Vec<Vec<u8>> = sources.iter().map(|s| s.jpeg.clone()).collect();
+    frames.extend_from_slice(extra);
+    let _sender = LoopSender::start(udp, frames);
     let dir = TempDir::new("rtsp-client");
     let file = dir.0.join("frames.rgb");
     run_to_end(&mut ffmpeg_rgb(&server.url, transport, n, &file), "ffmpeg");
@@ -689,7 +701,7 @@ fn a_444_stream_arrives_as_the_pictures_sent() {
         gstudpjpeg::jpeg::rtp::check(&source.jpeg),
         gstudpjpeg::jpeg::rtp::Verdict::Reencode(gstudpjpeg::jpeg::rtp::Reason::Sampling(_))
     ));
-    let summary = serve_and_match(&[source], "tcp", 20, "4:4:4");
+    let summary = serve_and_match(&[source], &[], "tcp", 20, "4:4:4");
     assert_eq!(count(&summary, " sent as they are"), 0, "{summary}");
     assert!(count(&summary, "sampling: ") > 0, "{summary}");
 }
@@ -705,13 +717,13 @@ fn a_stream_with_optimized_huffman_tables_arrives_as_the_pictures_sent() {
         gstudpjpeg::jpeg::rtp::Verdict::Reencode(gstudpjpeg::jpeg::rtp::Reason::OwnHuffmanTables)
     );
     let source = Source::new("spokes, jpegtran -optimize", optimized, &dir.0);
-    let summary = serve_and_match(&[source], "udp", 20, "optimized tables");
+    let summary = serve_and_match(&[source], &[], "udp", 20, "optimized tables");
     assert_eq!(count(&summary, " sent as they are"), 0, "{summary}");
     assert!(count(&summary, "own Huffman tables: ") > 0, "{summary}");
 }
 
-/// Five pictures, one of each kind, sent in turn: each frame is decided on
-/// its own.
+/// Five pictures, one of each kind, to send in turn: each frame is decided
+/// on its own.
 fn mixed_sources(dir: &Path) -> Vec<Source> {
     let kinds: [(&'static str, Vec<u8>); 5] = [
         ("circular 4:2:0 (fits)", picture("circular", "I420")),
@@ -741,8 +753,11 @@ fn a_mixed_stream_arrives_frame_by_frame_as_sent() {
     init();
     let dir = TempDir::new("rtsp-mixed");
     let sources = mixed_sources(&dir.0);
-    let summary = serve_and_match(&sources, "tcp", 30, "mixed");
+    // And a frame that is SOI .. EOI but no JPEG: dropped, not sent.
+    let garbage = common::fake_jpeg(2000, 7);
+    let summary = serve_and_match(&sources, &[garbage], "tcp", 30, "mixed");
     assert!(count(&summary, " sent as they are") > 0, "{summary}");
+    assert!(count(&summary, " unreadable dropped") > 0, "{summary}");
     for kind in [
         "sampling: ",
         "own Huffman tables: ",
@@ -852,4 +867,105 @@ fn ffmpeg_records_the_rtsp_stream_to_matroska_as_the_readme_shows() {
     let frames: u32 = fields[3].parse().unwrap();
     assert!(frames >= 20, "{frames} frames in 4 s at 15 a second");
     server.stop();
+}
+
+#[test]
+#[ignore = "needs ffmpeg: run scripts/test.sh"]
+fn frames_wider_than_2040_pixels_are_scaled_to_fit() {
+    require_ffmpeg();
+    init();
+    let udp = free_udp_port();
+    let server = Server::start(udp);
+    let _sender = LoopSender::start(udp, vec![sized_picture("pinwheel", "I420", 2400, 1350)]);
+    let client = Kill::spawn(&mut ffmpeg_framecrc(&server.url, "tcp", 5));
+    let out = client
+        .wait_exit(LIMIT, Duration::from_millis(50))
+        .unwrap_or_else(|o| panic!("ffmpeg: {}", text(&o.stderr)));
+    assert!(out.status.success(), "ffmpeg: {}", text(&out.stderr));
+    let sizes = framecrc_sizes(&text(&out.stdout));
+    // 2400x1350 scaled by 2040/2400: 2040x1147, rounded down to 8-pixel
+    // blocks: 2040x1144, decoded as 4:2:0.
+    assert_eq!(sizes, vec![2040 * 1144 * 3 / 2; 5]);
+    let out = server.stop();
+    assert!(
+        out.contains("re-encoded as baseline 4:2:0 2040x1144: 2400x1350, above 2040 px a side"),
+        "{out}"
+    );
+}
+
+/// The example's own messages for ports it cannot use (exit 1), and for a
+/// bad --mount (a usage error, exit 2); --help lists its flags.
+#[test]
+fn rtsp_server_says_what_it_cannot_do() {
+    let taken_udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let udp = taken_udp.local_addr().unwrap().port().to_string();
+    let args = [
+        "--port",
+        &udp,
+        "--udp-address",
+        "127.0.0.1",
+        "--rtsp-port",
+        "0",
+    ];
+    let out = run_failing(&args, 1);
+    assert!(
+        out.contains(&format!("UDP port {udp} is already in use")),
+        "{out}"
+    );
+
+    let taken_tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp = taken_tcp.local_addr().unwrap().port().to_string();
+    let free = free_udp_port().to_string();
+    let out = run_failing(
+        &[
+            "--port",
+            &free,
+            "--address",
+            "127.0.0.1",
+            "--rtsp-port",
+            &tcp,
+        ],
+        1,
+    );
+    assert!(
+        out.contains(&format!("cannot listen for RTSP on 127.0.0.1:{tcp}")),
+        "{out}"
+    );
+
+    let out = run_failing(&["--mount", "cam"], 2);
+    assert!(
+        out.contains("expected a path such as /cam") && out.contains("usage:"),
+        "{out}"
+    );
+
+    let help = Kill::spawn(Command::new(example("rtsp_server")).arg("--help"))
+        .wait_exit(Duration::from_secs(20), Duration::from_millis(50))
+        .expect("--help exits");
+    let help = text(&help.stdout);
+    for flag in [
+        "--port",
+        "--udp-address",
+        "--wire-format",
+        "--rtsp-port",
+        "--address",
+        "--mount",
+        "--quality",
+        "--duration",
+    ] {
+        assert!(help.contains(flag), "--help mentions {flag}: {help}");
+    }
+}
+
+/// Runs rtsp_server with `args`; it must exit with `code`: its stderr.
+fn run_failing(args: &[&str], code: i32) -> String {
+    let out = Kill::spawn(Command::new(example("rtsp_server")).args(args))
+        .wait_exit(Duration::from_secs(20), Duration::from_millis(50))
+        .unwrap_or_else(|o| panic!("rtsp_server {args:?} did not exit: {}", text(&o.stdout)));
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "rtsp_server {args:?}: {}",
+        text(&out.stderr)
+    );
+    text(&out.stderr)
 }
