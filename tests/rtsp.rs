@@ -966,3 +966,19 @@ fn run_failing(args: &[&str], code: i32) -> String {
     );
     text(&out.stderr)
 }
+
+/// RFC 2435 counts sides in 8-pixel blocks: a 318x238 frame fits (it is
+/// sent as it is) and arrives as 320x240, the encoder's padding showing.
+#[test]
+#[ignore = "needs ffmpeg: run scripts/test.sh"]
+fn sides_not_a_multiple_of_8_arrive_rounded_up() {
+    require_ffmpeg();
+    init();
+    let udp = free_udp_port();
+    let server = Server::start(udp);
+    let _sender = LoopSender::start(udp, vec![sized_picture("circular", "I420", 318, 238)]);
+    let client = Kill::spawn(&mut ffmpeg_framecrc(&server.url, "tcp", 5));
+    assert_full_frames("tcp", client, 5);
+    let out = server.stop();
+    assert_eq!(count(summary(&out), " re-encoded"), 0, "{out}");
+}
