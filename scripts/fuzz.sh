@@ -4,7 +4,8 @@
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 #
-# Default: 60 seconds for each of wire, reassembly, parity, scanner, dimensions, seal.
+# Default: 60 seconds for each of wire, reassembly, parity, scanner, dimensions,
+# seal, rtp_fit.
 # Needs the nightly toolchain (rustup toolchain install nightly); installs
 # cargo-fuzz if it is missing. Each target starts from the seeds in
 # fuzz/seeds/<target>/, copied into the scratch corpus fuzz/corpus/<target>/
@@ -19,7 +20,7 @@ shift || true
 if [ "$#" -gt 0 ]; then
     targets=("$@")
 else
-    targets=(wire reassembly parity scanner dimensions seal)
+    targets=(wire reassembly parity scanner dimensions seal rtp_fit)
 fi
 case "$secs" in
     '' | *[!0-9]*)

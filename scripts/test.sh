@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MPL-2.0
 # Installs what the project needs, builds it and runs every test, the
 # ignored ones included: those need root (network namespaces, raw sockets),
-# Chromium, Xvfb and xdotool, curl, ffmpeg (with ffprobe), python3 with
-# python3-cryptography and the
+# Chromium, Xvfb and xdotool, curl, ffmpeg (with ffprobe; the viewer,
+# player and RTSP client tests), python3 with python3-cryptography and the
 # PyPI package raptorq, or python3-opencv and python3-gi, and a plain
 # `cargo test` skips them. Here a missing tool fails the test that needs
 # it, with a message naming the package to install. Run as root for the

@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: MPL-2.0
 //! Small helpers over JPEG marker syntax, shared by the depayloader and the
 //! splitter: marker codes, and a frame's width and height from its SOF.
+//! [`rtp`] says whether a frame crosses RTP/JPEG (RFC 2435) intact, with the
+//! standard Huffman tables of [`huffman`].
 //!
 //! Pure: no GStreamer types, no panics on any input.
+
+pub mod huffman;
+pub mod rtp;
 
 /// Start of image: every frame begins with these two bytes.
 pub const SOI: [u8; 2] = [0xFF, 0xD8];
@@ -18,6 +23,7 @@ pub mod marker {
     pub const RST0: u8 = 0xD0;
     pub const RST7: u8 = 0xD7;
     pub const DHT: u8 = 0xC4;
+    pub const DQT: u8 = 0xDB;
     pub const JPG: u8 = 0xC8;
     pub const DAC: u8 = 0xCC;
     pub const FILL: u8 = 0xFF;
