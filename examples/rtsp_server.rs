@@ -28,6 +28,8 @@
 //! flag).
 
 mod common;
+#[path = "common/key.rs"]
+mod key;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
@@ -68,8 +70,10 @@ struct Cli {
     /// Wire format, as the sender uses
     #[arg(long, value_name = "F", value_enum, default_value_t = WireFormat::Sce)]
     wire_format: WireFormat,
-    // KEY-FILE: the sealed streams change adds `--key-file FILE` here and
-    // sets the depayloader's `key-file` property in `receive_pipeline`.
+    /// Take only datagrams sealed with the key in FILE (as the sender's
+    /// --key-file)
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<std::path::PathBuf>,
     /// TCP port of the RTSP server (0: any free port, printed on start)
     #[arg(long, value_name = "N", default_value_t = 8554)]
     rtsp_port: u16,
@@ -371,7 +375,7 @@ fn receive_pipeline(cli: &Cli, router: Arc<Router>) -> gst::Pipeline {
     src.set_property("reuse", false);
     let depay = common::make("udpjpegdepay");
     depay.set_property_from_str("wire-format", cli.wire_format.nick());
-    // KEY-FILE: the sealed streams change sets `key-file` on `depay` here.
+    key::use_key_file(&depay, cli.key_file.as_deref());
     let selector = common::make("output-selector");
     let pipeline = common::pipeline(&[src, depay, selector.clone()]);
 

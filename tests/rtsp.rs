@@ -247,6 +247,11 @@ struct Server {
 impl Server {
     /// Starts it receiving on UDP `port`; returns once it prints its URL.
     fn start(port: u16) -> Server {
+        Server::start_with(port, &[])
+    }
+
+    /// As `start`, with more flags.
+    fn start_with(port: u16, args: &[&str]) -> Server {
         let dir = TempDir::new("rtsp-server");
         let file = |name: &str| std::fs::File::create(dir.0.join(name)).unwrap();
         let mut cmd = Command::new(example("rtsp_server"));
@@ -259,6 +264,7 @@ impl Server {
                 "--duration",
                 "120",
             ])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(file("out"))
             .stderr(file("err"));
@@ -639,6 +645,42 @@ fn ffprobe_ffmpeg_and_rtspsrc_share_one_stream() {
     let summary = summary(&out);
     assert_eq!(count(summary, " clients in all"), 4, "{summary}");
     assert!(count(summary, " sent as they are") > 0, "{summary}");
+}
+
+/// A sealed stream: the server with the sender's key file serves it, and
+/// ffmpeg decodes full frames over RTSP/TCP.
+#[test]
+#[ignore = "needs ffmpeg: run scripts/test.sh"]
+fn a_sealed_stream_is_served_with_the_key_file() {
+    require_ffmpeg();
+    let keys = TempDir::new("rtsp-key");
+    let key = keys.0.join("cam.key");
+    let made = Command::new(example("sender"))
+        .arg("--make-key")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let key = key.to_str().unwrap();
+    let udp = free_udp_port();
+    let server = Server::start_with(udp, &["--key-file", key]);
+    let (w, h) = (WIDTH.to_string(), HEIGHT.to_string());
+    let sender = ["--port", &udp.to_string(), "--width", &w, "--height", &h];
+    let _sender = Kill::spawn(Command::new(example("sender")).args(sender).args([
+        "--fps",
+        "15",
+        "--duration",
+        "120",
+        "--key-file",
+        key,
+    ]));
+    assert_full_frames(
+        "tcp",
+        Kill::spawn(&mut ffmpeg_framecrc(&server.url, "tcp", 10)),
+        10,
+    );
+    let out = server.stop();
+    assert!(count(summary(&out), " sent as they are") > 0, "{out}");
 }
 
 /// Waits (at most 20 s) until the server has printed `line` `n` times.
