@@ -76,7 +76,10 @@ mod tests {
             .map(|_| s.next(None, (30_000, 1001)))
             .last()
             .unwrap();
-        assert_eq!(last.pts.unwrap() + last.duration.unwrap(), 1_001_000_000_000);
+        assert_eq!(
+            last.pts.unwrap() + last.duration.unwrap(),
+            1_001_000_000_000
+        );
     }
 
     #[test]
