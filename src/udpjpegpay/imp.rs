@@ -18,6 +18,7 @@ use crate::fec;
 use crate::glue::{self, RateLimit};
 use crate::jpeg;
 use crate::keyprops::{self, KeySettings};
+use crate::pacing::{self, Pacer};
 use crate::seal;
 use crate::wire::{self, Plan, WireFormat};
 use crate::wireformat::{CAPS_NAME, WireFormatEnum};
@@ -76,11 +77,11 @@ impl Default for Settings {
 impl Settings {
     /// How long the last burst of a frame of `datagrams` starts after its first.
     fn pacing_delay(&self, datagrams: usize) -> Duration {
-        if self.burst_size == 0 {
-            return Duration::ZERO;
-        }
-        let bursts = datagrams.div_ceil(self.burst_size as usize).max(1);
-        Duration::from_micros(u64::from(self.burst_interval_us) * (bursts as u64 - 1))
+        pacing::pacing_delay(datagrams, self.burst_size, self.burst_interval_us)
+    }
+
+    fn burst_interval(&self) -> Duration {
+        Duration::from_micros(u64::from(self.burst_interval_us))
     }
 
     fn session_lifetime(&self) -> Option<Duration> {
@@ -169,6 +170,8 @@ pub struct UdpJpegPay {
     /// `key` and `key-file`, apart from the per-frame settings copy.
     keys: Mutex<KeySettings>,
     state: Mutex<State>,
+    /// The wait between bursts, ended by a flush or a stop.
+    pacer: Pacer,
 }
 
 /// How `buffer` is cut under `settings`, or why it is not sent; `sealed`
@@ -328,7 +331,7 @@ impl UdpJpegPay {
             bursts.len(),
             buffer.pts().display()
         );
-        self.send(bursts, settings.burst_interval_us)
+        self.send(bursts, settings.burst_interval())
     }
 
     /// Whether frames are sealed; starts the next session when this one is
@@ -539,22 +542,29 @@ impl UdpJpegPay {
         }
     }
 
-    /// Pacing: bursts start burst-interval apart, counted from the moment
-    /// the first one has left (udpsink may hold it until the frame's clock
-    /// time), so neither that wait nor the sending adds up.
+    /// Pacing: bursts start `interval` apart, counted from the moment the
+    /// first one has left (udpsink may hold it until the frame's clock
+    /// time), so that neither that wait nor the sending adds up. A flush or
+    /// the src pad going inactive ends the wait at once and drops the rest
+    /// of the frame.
     fn send(
         &self,
         bursts: Vec<gst::BufferList>,
-        interval_us: u32,
+        interval: Duration,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let interval = Duration::from_micros(u64::from(interval_us));
+        let count = bursts.len();
         let mut start = None;
         for (k, list) in bursts.into_iter().enumerate() {
             if let Some(start) = start {
-                let due: Instant = start + interval * k as u32;
-                let now = Instant::now();
-                if due > now {
-                    std::thread::sleep(due - now);
+                let due = start + interval.saturating_mul(k as u32);
+                if self.pacer.wait_until(due).is_err() {
+                    gst::debug!(
+                        CAT,
+                        imp = self,
+                        "Flushing: the last {} of {count} bursts of the frame dropped",
+                        count - k
+                    );
+                    return Err(gst::FlowError::Flushing);
                 }
             }
             self.srcpad.push_list(list)?;
@@ -582,6 +592,9 @@ impl UdpJpegPay {
     fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
         gst::log!(CAT, obj = pad, "Handling event {event:?}");
         match event.view() {
+            // Not serialized: ends the wait between bursts before going on.
+            gst::EventView::FlushStart(_) => self.pacer.set_flushing(true),
+            gst::EventView::FlushStop(_) => self.pacer.set_flushing(false),
             gst::EventView::Caps(ev) => {
                 gst::debug!(CAT, imp = self, "Input caps {}", ev.caps());
                 let format = WireFormat::from(self.settings.lock().unwrap().wire_format);
@@ -617,14 +630,38 @@ impl ObjectSubclass for UdpJpegPay {
 
     fn with_class(klass: &Self::Class) -> Self {
         let sinkpad = glue::sink_pad(klass, Self::sink_chain, Self::sink_event).build();
-        let srcpad = glue::src_pad(klass, Some(Self::src_query));
         UdpJpegPay {
-            srcpad,
+            srcpad: Self::src_pad(klass),
             sinkpad,
             settings: Mutex::new(Settings::default()),
             keys: Mutex::new(KeySettings::default()),
             state: Mutex::new(State::default()),
+            pacer: Pacer::default(),
         }
+    }
+}
+
+impl UdpJpegPay {
+    /// The src pad, which answers the latency query, and whose going
+    /// inactive (the first thing PAUSED->READY does, before it waits for
+    /// the streaming thread) ends the wait between bursts.
+    fn src_pad(klass: &<Self as ObjectSubclass>::Class) -> gst::Pad {
+        let template = klass.pad_template("src").expect("a src pad template");
+        gst::Pad::builder_from_template(&template)
+            .query_function(|pad, parent, query| {
+                Self::catch_panic_pad_function(parent, || false, |imp| imp.src_query(pad, query))
+            })
+            .activatemode_function(|_, parent, _, active| {
+                Self::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::loggable_error!(CAT, "Panic activating the src pad")),
+                    |imp| {
+                        imp.pacer.set_flushing(!active);
+                        Ok(())
+                    },
+                )
+            })
+            .build()
     }
 }
 
