@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MPL-2.0
-//! Pacing over UDP on 127.0.0.1: how fast a flush, a stop or
-//! end-of-stream ends the wait between bursts.
+//! Pacing over UDP on 127.0.0.1, timed: when the last datagram of a frame
+//! leaves udpjpegpay's pipeline (pacing paid once), and how fast a flush,
+//! a stop or end-of-stream ends the wait between bursts.
 //!
 //! ```text
-//! appsrc ! udpjpegpay burst-size=1 burst-interval=100000 \
-//!     ! udpsink host=127.0.0.1 port=P sync=false   (datagrams caught by a socket)
+//! appsrc ! udpjpegpay ! udpsink host=127.0.0.1 port=P   (datagrams caught by a socket)
 //! ```
+//!
+//! Timing medians allow the 1 ms the pacing may cost beyond itself; the
+//! printed figures (`-- --nocapture`) are the README's.
 
 mod common;
 
@@ -17,14 +20,23 @@ use std::time::Duration;
 
 use common::*;
 use gst::prelude::*;
+use gst_base::prelude::*;
 
 /// The system clock's time (the pipelines' clock), in nanoseconds.
 fn now_ns() -> u64 {
     gst::SystemClock::obtain().time().nseconds()
 }
 
+/// A 1080p-sized frame: 250,000 bytes, 180 datagrams at mtu 1400, 12
+/// bursts of 16 at the defaults, so 3.3 ms of pacing.
+const FRAME_1080P: usize = 250_000;
+const PACING_1080P_NS: u64 = 3_300_000;
+
 /// When a datagram came (system clock, ns) and its S/C/E header.
 type Caught = (u64, [u8; 5]);
+
+/// When a buffer entered an element (system clock, ns) and its PTS.
+type Entry = (u64, Option<gst::ClockTime>);
 
 /// Datagrams caught on 127.0.0.1.
 struct Catcher {
@@ -78,6 +90,15 @@ impl Catcher {
     fn caught(&self) -> Vec<Caught> {
         self.caught.lock().unwrap().clone()
     }
+
+    /// When the `E` datagram of each frame came, in order of arrival.
+    fn frame_ends(&self) -> Vec<u64> {
+        self.caught()
+            .iter()
+            .filter(|(_, h)| h[0] == b'E')
+            .map(|(t, _)| *t)
+            .collect()
+    }
 }
 
 impl Drop for Catcher {
@@ -88,6 +109,203 @@ impl Drop for Catcher {
         }
     }
 }
+
+/// Records when each buffer enters `element`'s sink pad (system clock) and
+/// its PTS.
+fn entries(element: &gst::Element) -> Arc<Mutex<Vec<Entry>>> {
+    let entries = Arc::new(Mutex::new(Vec::new()));
+    let e = entries.clone();
+    element
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(b) = info.buffer() {
+                e.lock().unwrap().push((now_ns(), b.pts()));
+            }
+            gst::PadProbeReturn::Ok
+        });
+    entries
+}
+
+/// Recalculates the pipeline's latency whenever an element posts that its
+/// own changed, as gst-launch-1.0 does, on a thread of its own until the
+/// guard is dropped.
+struct LatencyFollower {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl LatencyFollower {
+    fn new(pipeline: &gst::Element) -> LatencyFollower {
+        let bin = pipeline.clone().downcast::<gst::Bin>().unwrap();
+        let bus = pipeline.bus().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                let msg = bus.timed_pop_filtered(
+                    gst::ClockTime::from_mseconds(20),
+                    &[gst::MessageType::Latency],
+                );
+                if msg.is_some() {
+                    let _ = bin.recalculate_latency();
+                }
+            }
+        });
+        LatencyFollower {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for LatencyFollower {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A sender from `appsrc name=src {appsrc}` through `udpjpegpay name=pay`
+/// to `udpsink {udpsink}` towards `catcher`, fed `frames` 1080p-sized
+/// frames 33 ms apart; returns, per frame, when it entered the payloader,
+/// its PTS, and when its last datagram came, with the sink's latency at
+/// the end.
+struct SenderRun {
+    entered: Vec<Entry>,
+    ends: Vec<u64>,
+    base_time: u64,
+    latency: u64,
+}
+
+fn run_sender(appsrc: &str, udpsink: &str, frames: usize) -> SenderRun {
+    init();
+    let catcher = Catcher::new();
+    let desc = format!(
+        "appsrc name=src format=time caps=image/jpeg {appsrc} ! udpjpegpay name=pay \
+         ! udpsink name=sink host=127.0.0.1 port={} {udpsink}",
+        catcher.port
+    );
+    let (pipeline, src) = appsrc_sender(&desc);
+    let _latency = LatencyFollower::new(&pipeline);
+    let entered = entries(&by_name(&pipeline, "pay"));
+    for i in 0..frames {
+        let frame = fake_jpeg(FRAME_1080P, i as u8);
+        src.push_buffer(gst::Buffer::from_mut_slice(frame)).unwrap();
+        std::thread::sleep(Duration::from_millis(33));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let sink = by_name_as::<gst_base::BaseSink>(&pipeline, "sink");
+    let run = SenderRun {
+        entered: entered.lock().unwrap().clone(),
+        ends: catcher.frame_ends(),
+        base_time: pipeline.base_time().unwrap().nseconds(),
+        latency: sink.latency().nseconds(),
+    };
+    assert_no_error(&pipeline, "sender");
+    assert_eq!(run.entered.len(), frames);
+    let caught = catcher.caught();
+    assert_eq!(caught.len(), frames * 180, "every datagram came");
+    assert_eq!(run.ends.len(), frames, "every frame's last datagram came");
+    run
+}
+
+/// Checks that the median of `late` (ns, per frame) is at most `bound`
+/// and at least `floor`; prints the median and the worst.
+fn assert_median(what: &str, late: &[i64], floor: i64, bound: i64) {
+    let mut v = late.to_vec();
+    v.sort_unstable();
+    let (median, worst) = (v[v.len() / 2], v[v.len() - 1]);
+    eprintln!(
+        "{what}: median {:.2} ms, worst {:.2} ms over {} frames",
+        median as f64 / 1e6,
+        worst as f64 / 1e6,
+        v.len()
+    );
+    assert!(
+        (floor..=bound).contains(&median),
+        "{what}: median {median} ns, not within {floor}..={bound}"
+    );
+}
+
+/// From entering the payloader to the last datagram, per frame, but the
+/// first two (the sink's latency is still being set).
+fn entry_to_last(run: &SenderRun) -> Vec<i64> {
+    run.entered
+        .iter()
+        .zip(&run.ends)
+        .skip(2)
+        .map(|((at, _), end)| *end as i64 - *at as i64)
+        .collect()
+}
+
+/// Without a clock wait before the first burst, the last datagram of a
+/// 1080p frame leaves within the pacing time plus 1 ms of the frame
+/// entering the payloader.
+fn assert_paced_once_from_entry(what: &str, appsrc: &str, udpsink: &str) {
+    let run = run_sender(appsrc, udpsink, 30);
+    let pacing = PACING_1080P_NS as i64;
+    assert_median(what, &entry_to_last(&run), pacing, pacing + 1_000_000);
+}
+
+#[test]
+fn do_timestamp_and_a_syncing_udpsink_pay_the_pacing_once() {
+    // Not live: the sink adds no latency and sends each burst when it
+    // comes; the payloader's own wait paces them.
+    assert_paced_once_from_entry(
+        "appsrc do-timestamp=true, udpsink: entry to last datagram",
+        "do-timestamp=true",
+        "",
+    );
+}
+
+#[test]
+fn udpsink_sync_false_pays_the_pacing_once() {
+    assert_paced_once_from_entry(
+        "appsrc is-live=true do-timestamp=true, udpsink sync=false: entry to last datagram",
+        "is-live=true do-timestamp=true",
+        "sync=false",
+    );
+}
+
+#[test]
+fn a_live_source_and_a_syncing_udpsink_pay_the_pacing_once() {
+    // The pipeline's latency is the payloader's pacing exactly (a live
+    // appsrc adds none): the sink sends the first burst as the frame
+    // comes and the last at the frame's time plus that latency.
+    let run = run_sender("is-live=true do-timestamp=true", "", 30);
+    assert_eq!(
+        run.latency, PACING_1080P_NS,
+        "the payloader adds its pacing"
+    );
+    let late: Vec<i64> = run
+        .entered
+        .iter()
+        .zip(&run.ends)
+        .skip(2)
+        .map(|((_, pts), end)| {
+            let due = run.base_time + pts.unwrap().nseconds() + run.latency;
+            *end as i64 - due as i64
+        })
+        .collect();
+    assert_median(
+        "live appsrc, udpsink: last datagram after the frame's time + latency",
+        &late,
+        -1_000_000,
+        1_000_000,
+    );
+    let pacing = PACING_1080P_NS as i64;
+    assert_median(
+        "live appsrc, udpsink: entry to last datagram",
+        &entry_to_last(&run),
+        pacing,
+        pacing + 1_000_000,
+    );
+}
+
+// ---- Pacing that yields ----
 
 /// One datagram every 100 ms: a frame of 20 takes 1.9 s to leave.
 const SLOW: &str = "burst-size=1 burst-interval=100000";
