@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MPL-2.0
-//! Pacing over UDP on 127.0.0.1, timed: when the last datagram of a frame
-//! leaves udpjpegpay's pipeline (pacing paid once), and how fast a flush,
-//! a stop or end-of-stream ends the wait between bursts.
+//! Pacing over UDP on 127.0.0.1, timed at each end: when the last datagram
+//! of a frame leaves udpjpegpay's pipeline (pacing paid once), whether a
+//! syncing sink after udpjpegdepay gets every frame before its time to
+//! render, and how fast a flush, a stop or end-of-stream ends the pacing.
 //!
 //! ```text
 //! appsrc ! udpjpegpay ! udpsink host=127.0.0.1 port=P   (datagrams caught by a socket)
+//! udpsrc port=P ! udpjpegdepay ! queue ! fakesink sync=true
 //! ```
 //!
 //! Timing medians allow the 1 ms the pacing may cost beyond itself; the
@@ -303,6 +305,114 @@ fn a_live_source_and_a_syncing_udpsink_pay_the_pacing_once() {
         pacing,
         pacing + 1_000_000,
     );
+}
+
+// ---- The receiver's latency ----
+
+/// Frames reaching a syncing sink after udpjpegdepay, each as how long
+/// before (negative) or after (positive) its time to render (its running
+/// time plus the sink's latency) it came; with the sink's latency at the
+/// end and the depayloader's stats.
+struct ReceiverRun {
+    late: Vec<i64>,
+    latency: u64,
+    stats: gst::Structure,
+}
+
+/// `frames` frames of `len` bytes, pushed `gap_ms` apart by a live sender
+/// through `udpjpegpay {pay}` and `udpsink sync=false` to `udpsrc !
+/// udpjpegdepay ! queue ! fakesink sync=true`, whose latency is
+/// recalculated on every latency message as gst-launch-1.0 does. The queue is there
+/// as in the README's receivers: udpsrc reports a maximum latency of 0,
+/// which without a queue leaves the sink no room for its processing
+/// deadline (20 ms for the time a frame takes from the depayloader to it).
+fn run_receiver(pay: &str, len: usize, frames: usize, gap_ms: u64) -> ReceiverRun {
+    init();
+    let (receiver, port) = udp_receiver(
+        "udpsrc name=src address=127.0.0.1 port=0 buffer-size=4194304 \
+         ! udpjpegdepay name=depay ! queue ! fakesink name=sink sync=true",
+    );
+    let _latency = LatencyFollower::new(&receiver);
+    let sink = by_name_as::<gst_base::BaseSink>(&receiver, "sink");
+    let late = time_renders(&sink);
+    let (sender, src) = appsrc_sender(&format!(
+        "appsrc name=src is-live=true do-timestamp=true format=time caps=image/jpeg \
+         ! udpjpegpay {pay} ! udpsink host=127.0.0.1 port={port} sync=false"
+    ));
+    for i in 0..frames {
+        src.push_buffer(gst::Buffer::from_mut_slice(fake_jpeg(len, i as u8)))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(gap_ms));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert_no_error(&sender, "sender");
+    assert_no_error(&receiver, "receiver");
+    let run = ReceiverRun {
+        late: late.lock().unwrap().clone(),
+        latency: sink.latency().nseconds(),
+        stats: by_name(&receiver, "depay").property("stats"),
+    };
+    assert_eq!(run.late.len(), frames, "every frame came: {}", run.stats);
+    run
+}
+
+/// For each frame `sink` renders, how long after its time to render (its
+/// running time plus the sink's latency then, negative if before) it came
+/// to the sink. Read at render: a live sink prerolls its first frame and
+/// only then is the pipeline's latency set.
+fn time_renders(sink: &gst_base::BaseSink) -> Arc<Mutex<Vec<i64>>> {
+    let came = Arc::new(Mutex::new(std::collections::VecDeque::new()));
+    let c = came.clone();
+    sink.static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            c.lock().unwrap().push_back(now_ns());
+            gst::PadProbeReturn::Ok
+        });
+    let late = Arc::new(Mutex::new(Vec::new()));
+    let l = late.clone();
+    sink.set_property("signal-handoffs", true);
+    sink.connect("handoff", false, move |args| {
+        let sink = args[0].get::<gst_base::BaseSink>().unwrap();
+        let buffer = args[1].get::<gst::Buffer>().unwrap();
+        let due = sink.base_time().unwrap() + buffer.pts().unwrap() + sink.latency();
+        let came = came.lock().unwrap().pop_front().unwrap();
+        l.lock().unwrap().push(came as i64 - due.nseconds() as i64);
+        None
+    });
+    late
+}
+
+fn report(what: &str, run: &ReceiverRun) {
+    let late: Vec<String> = run
+        .late
+        .iter()
+        .map(|l| format!("{:.1}", *l as f64 / 1e6))
+        .collect();
+    eprintln!(
+        "{what}: sink latency {:.2} ms; each frame came (ms, + is late): {}",
+        run.latency as f64 / 1e6,
+        late.join(" ")
+    );
+}
+
+#[test]
+fn a_syncing_sink_after_the_depayloader_gets_every_frame_in_time() {
+    // 1080p at the default pacing: 3.3 ms from first to last datagram.
+    let run = run_receiver("", FRAME_1080P, 30, 33);
+    report("1080p, default pacing", &run);
+    let late = run.late.iter().filter(|&&l| l > 0).count();
+    assert_eq!(late, 0, "frames late: {:?}", run.late);
+}
+
+#[test]
+fn a_frame_paced_over_more_than_the_sinks_deadline_is_on_time() {
+    // 20 datagrams 2 ms apart: 38 ms from first to last datagram, more
+    // than the 20 ms a live sink allows for processing (processing-deadline).
+    let run = run_receiver("burst-size=1 burst-interval=2000", 20 * 1395, 20, 100);
+    report("38 ms of pacing", &run);
+    let late = run.late.iter().filter(|&&l| l > 0).count();
+    assert_eq!(late, 0, "frames late: {:?}", run.late);
 }
 
 // ---- Pacing that yields ----
