@@ -9,20 +9,30 @@
 //! udpsrc port=P ! udpjpegdepay ! queue ! fakesink sync=true
 //! ```
 //!
-//! Timing medians allow the 1 ms the pacing may cost beyond itself; the
-//! printed figures (`-- --nocapture`) are the README's.
+//! Timing medians allow the 1 ms the pacing may cost beyond itself, each
+//! over one of at most 3 runs; the tests run one at a time, datagrams are
+//! timed by the kernel as they come, and the printed figures
+//! (`-- --nocapture`) are the README's.
 
 mod common;
 
 use std::net::UdpSocket;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use common::*;
 use gst::prelude::*;
 use gst_base::prelude::*;
+
+/// The tests run one at a time, so that they do not time each other.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// The system clock's time (the pipelines' clock), in nanoseconds.
 fn now_ns() -> u64 {
@@ -40,7 +50,9 @@ type Caught = (u64, [u8; 5]);
 /// When a buffer entered an element (system clock, ns) and its PTS.
 type Entry = (u64, Option<gst::ClockTime>);
 
-/// Datagrams caught on 127.0.0.1.
+/// Datagrams caught on 127.0.0.1, each timed by the kernel as it came
+/// (SO_TIMESTAMPNS), so that what is timed is the sender and not how soon
+/// this thread got to read it.
 struct Catcher {
     port: u16,
     stop: Arc<AtomicBool>,
@@ -50,33 +62,39 @@ struct Catcher {
 
 impl Catcher {
     fn new() -> Catcher {
-        // A 4 MB buffer: what is timed is the sender, not this thread's luck.
+        init();
         let socket =
             socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
         socket.set_recv_buffer_size(4 << 20).unwrap();
-        socket
-            .bind(
-                &"127.0.0.1:0"
-                    .parse::<std::net::SocketAddr>()
-                    .unwrap()
-                    .into(),
-            )
-            .unwrap();
-        let socket: UdpSocket = socket.into();
+        let address: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+        socket.bind(&address.into()).unwrap();
         socket
             .set_read_timeout(Some(Duration::from_millis(20)))
             .unwrap();
+        let on: libc::c_int = 1;
+        let set = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_TIMESTAMPNS,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of_val(&on) as libc::socklen_t,
+            )
+        };
+        assert_eq!(set, 0, "SO_TIMESTAMPNS");
+        let socket: UdpSocket = socket.into();
         let port = socket.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
         let caught = Arc::new(Mutex::new(Vec::new()));
         let (s, c) = (stop.clone(), caught.clone());
         let thread = std::thread::spawn(move || {
+            let offset = realtime_minus_monotonic();
             let mut buf = vec![0u8; 65_536];
             while !s.load(Ordering::Relaxed) {
-                if let Ok(n) = socket.recv(&mut buf)
+                if let Some((n, at)) = recv_stamped(&socket, &mut buf)
                     && n >= 5
                 {
-                    let at = now_ns();
+                    let at = (at as i64 - offset) as u64;
                     c.lock().unwrap().push((at, buf[..5].try_into().unwrap()));
                 }
             }
@@ -110,6 +128,44 @@ impl Drop for Catcher {
             let _ = t.join();
         }
     }
+}
+
+/// CLOCK_REALTIME (the kernel's receive timestamps) minus the system
+/// clock's time (CLOCK_MONOTONIC), in nanoseconds.
+fn realtime_minus_monotonic() -> i64 {
+    let realtime = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    realtime.as_nanos() as i64 - now_ns() as i64
+}
+
+/// Receives a datagram into `buf`: its length and when the kernel received
+/// it (CLOCK_REALTIME, ns); `None` on the read timeout.
+fn recv_stamped(socket: &UdpSocket, buf: &mut [u8]) -> Option<(usize, u64)> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // u64s: the control buffer is aligned for a cmsghdr.
+    let mut control = [0u64; 16];
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, 0) };
+    let n = usize::try_from(n).ok()?;
+    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    while !cmsg.is_null() {
+        let header = unsafe { &*cmsg };
+        if header.cmsg_level == libc::SOL_SOCKET && header.cmsg_type == libc::SCM_TIMESTAMPNS {
+            let ts: libc::timespec =
+                unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast()) };
+            return Some((n, ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64));
+        }
+        cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
+    }
+    panic!("a datagram without its SO_TIMESTAMPNS time");
 }
 
 /// Records when each buffer enters `element`'s sink pad (system clock) and
@@ -214,9 +270,9 @@ fn run_sender(appsrc: &str, udpsink: &str, frames: usize) -> SenderRun {
     run
 }
 
-/// Checks that the median of `late` (ns, per frame) is at most `bound`
-/// and at least `floor`; prints the median and the worst.
-fn assert_median(what: &str, late: &[i64], floor: i64, bound: i64) {
+/// Whether the median of `late` (ns, per frame) is within `floor..=bound`;
+/// prints the median and the worst.
+fn check_median(what: &str, late: &[i64], floor: i64, bound: i64) -> Result<(), String> {
     let mut v = late.to_vec();
     v.sort_unstable();
     let (median, worst) = (v[v.len() / 2], v[v.len() - 1]);
@@ -226,10 +282,29 @@ fn assert_median(what: &str, late: &[i64], floor: i64, bound: i64) {
         worst as f64 / 1e6,
         v.len()
     );
-    assert!(
-        (floor..=bound).contains(&median),
-        "{what}: median {median} ns, not within {floor}..={bound}"
-    );
+    if (floor..=bound).contains(&median) {
+        return Ok(());
+    }
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    Err(format!(
+        "{what}: median {median} ns, not within {floor}..={bound} (load average {})",
+        load.trim()
+    ))
+}
+
+/// Passes if one of at most 3 runs of `measure` does. A machine whose
+/// cores another program keeps busy can wake the pacing thread (or the
+/// source's) late by more than the 1 ms allowed for a whole run; paying
+/// the pacing twice costs 3.3 ms in every run.
+fn in_one_of_three_runs(measure: impl Fn() -> Result<(), String>) {
+    let mut failures = Vec::new();
+    for _ in 0..3 {
+        match measure() {
+            Ok(()) => return,
+            Err(e) => failures.push(e),
+        }
+    }
+    panic!("3 runs failed: {failures:#?}");
 }
 
 /// From entering the payloader to the last datagram, per frame, but the
@@ -243,17 +318,34 @@ fn entry_to_last(run: &SenderRun) -> Vec<i64> {
         .collect()
 }
 
+/// From the frame's time plus the sink's latency to its last datagram,
+/// per frame, but the first two.
+fn due_to_last(run: &SenderRun) -> Vec<i64> {
+    run.entered
+        .iter()
+        .zip(&run.ends)
+        .skip(2)
+        .map(|((_, pts), end)| {
+            let due = run.base_time + pts.unwrap().nseconds() + run.latency;
+            *end as i64 - due as i64
+        })
+        .collect()
+}
+
 /// Without a clock wait before the first burst, the last datagram of a
 /// 1080p frame leaves within the pacing time plus 1 ms of the frame
 /// entering the payloader.
 fn assert_paced_once_from_entry(what: &str, appsrc: &str, udpsink: &str) {
-    let run = run_sender(appsrc, udpsink, 30);
     let pacing = PACING_1080P_NS as i64;
-    assert_median(what, &entry_to_last(&run), pacing, pacing + 1_000_000);
+    in_one_of_three_runs(|| {
+        let run = run_sender(appsrc, udpsink, 30);
+        check_median(what, &entry_to_last(&run), pacing, pacing + 1_000_000)
+    });
 }
 
 #[test]
 fn do_timestamp_and_a_syncing_udpsink_pay_the_pacing_once() {
+    let _serial = one_at_a_time();
     // Not live: the sink adds no latency and sends each burst when it
     // comes; the payloader's own wait paces them.
     assert_paced_once_from_entry(
@@ -265,6 +357,7 @@ fn do_timestamp_and_a_syncing_udpsink_pay_the_pacing_once() {
 
 #[test]
 fn udpsink_sync_false_pays_the_pacing_once() {
+    let _serial = one_at_a_time();
     assert_paced_once_from_entry(
         "appsrc is-live=true do-timestamp=true, udpsink sync=false: entry to last datagram",
         "is-live=true do-timestamp=true",
@@ -274,37 +367,30 @@ fn udpsink_sync_false_pays_the_pacing_once() {
 
 #[test]
 fn a_live_source_and_a_syncing_udpsink_pay_the_pacing_once() {
+    let _serial = one_at_a_time();
     // The pipeline's latency is the payloader's pacing exactly (a live
     // appsrc adds none): the sink sends the first burst as the frame
     // comes and the last at the frame's time plus that latency.
-    let run = run_sender("is-live=true do-timestamp=true", "", 30);
-    assert_eq!(
-        run.latency, PACING_1080P_NS,
-        "the payloader adds its pacing"
-    );
-    let late: Vec<i64> = run
-        .entered
-        .iter()
-        .zip(&run.ends)
-        .skip(2)
-        .map(|((_, pts), end)| {
-            let due = run.base_time + pts.unwrap().nseconds() + run.latency;
-            *end as i64 - due as i64
-        })
-        .collect();
-    assert_median(
-        "live appsrc, udpsink: last datagram after the frame's time + latency",
-        &late,
-        -1_000_000,
-        1_000_000,
-    );
     let pacing = PACING_1080P_NS as i64;
-    assert_median(
-        "live appsrc, udpsink: entry to last datagram",
-        &entry_to_last(&run),
-        pacing,
-        pacing + 1_000_000,
-    );
+    in_one_of_three_runs(|| {
+        let run = run_sender("is-live=true do-timestamp=true", "", 30);
+        assert_eq!(
+            run.latency, PACING_1080P_NS,
+            "the payloader adds its pacing"
+        );
+        check_median(
+            "live appsrc, udpsink: last datagram after the frame's time + latency",
+            &due_to_last(&run),
+            -1_000_000,
+            1_000_000,
+        )?;
+        check_median(
+            "live appsrc, udpsink: entry to last datagram",
+            &entry_to_last(&run),
+            pacing,
+            pacing + 1_000_000,
+        )
+    });
 }
 
 // ---- The receiver's latency ----
@@ -398,6 +484,7 @@ fn report(what: &str, run: &ReceiverRun) {
 
 #[test]
 fn a_syncing_sink_after_the_depayloader_gets_every_frame_in_time() {
+    let _serial = one_at_a_time();
     // 1080p at the default pacing: 3.3 ms from first to last datagram.
     let run = run_receiver("", FRAME_1080P, 30, 33);
     report("1080p, default pacing", &run);
@@ -407,6 +494,7 @@ fn a_syncing_sink_after_the_depayloader_gets_every_frame_in_time() {
 
 #[test]
 fn a_frame_paced_over_more_than_the_sinks_deadline_is_on_time() {
+    let _serial = one_at_a_time();
     // 20 datagrams 2 ms apart: 38 ms from first to last datagram, more
     // than the 20 ms a live sink allows for processing (processing-deadline).
     let run = run_receiver("burst-size=1 burst-interval=2000", 20 * 1395, 20, 100);
@@ -493,6 +581,7 @@ fn assert_stops_at_once(what: &str, seekable: bool, stop: impl Fn(&gst::Element)
 
 #[test]
 fn going_to_ready_ends_the_wait_between_bursts() {
+    let _serial = one_at_a_time();
     assert_stops_at_once("PLAYING -> READY", false, |p| {
         p.set_state(gst::State::Ready).unwrap();
     });
@@ -500,6 +589,7 @@ fn going_to_ready_ends_the_wait_between_bursts() {
 
 #[test]
 fn going_to_null_ends_the_wait_between_bursts() {
+    let _serial = one_at_a_time();
     assert_stops_at_once("PLAYING -> NULL", false, |p| {
         p.set_state(gst::State::Null).unwrap();
     });
@@ -507,6 +597,7 @@ fn going_to_null_ends_the_wait_between_bursts() {
 
 #[test]
 fn a_flushing_seek_ends_the_wait_between_bursts() {
+    let _serial = one_at_a_time();
     assert_stops_at_once("A flushing seek", true, |p| {
         p.seek_simple(gst::SeekFlags::FLUSH, gst::ClockTime::ZERO)
             .expect("appsrc takes the seek");
@@ -515,6 +606,7 @@ fn a_flushing_seek_ends_the_wait_between_bursts() {
 
 #[test]
 fn end_of_stream_after_a_paced_frame_sends_every_datagram() {
+    let _serial = one_at_a_time();
     let catcher = Catcher::new();
     let (pipeline, src) = slow_sender(&catcher, false);
     // 4 datagrams: 300 ms of pacing, with EOS queued right behind.
