@@ -14,8 +14,10 @@
 //! burst k is stamped to be sent at the frame's time + k x interval - the
 //! reported delay ([`burst_time`]): a syncing sink sends the first burst at
 //! the frame's time plus the upstream latency, and the last of the largest
-//! frame at the frame's time plus the whole latency. Where the sink does
-//! not sync, [`Pacer`] waits between bursts instead.
+//! frame at the frame's time plus the whole latency. The payloader also
+//! waits between bursts itself ([`Pacer`]), counted from when the first
+//! left: where the sink does not sync, that wait paces the bursts; where
+//! it does, both waits end at the same moment.
 //!
 //! Pure: no GStreamer types, no panics on any input.
 
