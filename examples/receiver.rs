@@ -115,8 +115,9 @@ impl Output {
     fn choose(cli: &Cli) -> (Output, Vec<gst::Element>) {
         if show_in_window(cli) {
             let sink = common::make("autovideosink");
-            // Show each frame as it arrives: its timestamp is when its first
-            // datagram arrived, already behind the clock.
+            // Show each frame as it arrives: its timestamp is when its last
+            // datagram arrived, and a syncing sink would hold it for the
+            // pipeline's latency (the sink's 20 ms processing deadline).
             sink.set_property("sync", false);
             let elements = ["queue", "jpegdec", "videoconvert"].map(common::make);
             return (Output::Window, [&elements[..], &[sink]].concat());

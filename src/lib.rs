@@ -16,6 +16,7 @@ use gst::glib;
 
 pub mod fec;
 pub mod jpeg;
+pub mod pacing;
 pub mod reassembly;
 pub mod scanner;
 pub mod seal;

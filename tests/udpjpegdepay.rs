@@ -77,7 +77,7 @@ fn works_without_caps_and_sets_caps_from_the_sof() {
 }
 
 #[test]
-fn pts_is_the_first_datagram_to_arrive_and_discont_marks_loss() {
+fn pts_is_the_datagram_that_completes_the_frame_and_discont_marks_loss() {
     let mut h = depay(&[]);
     let f: Vec<Vec<u8>> = (0..4).map(|i| fake_jpeg(3000, i)).collect();
     let d: Vec<Vec<Vec<u8>>> = f
@@ -85,13 +85,14 @@ fn pts_is_the_first_datagram_to_arrive_and_discont_marks_loss() {
         .enumerate()
         .map(|(i, x)| datagrams(WireFormat::Sce, 1400, 100 + i as u16, x))
         .collect();
-    // Frame 0 arrives reversed: its PTS is that of its E, which came first.
+    // Frame 0 arrives reversed: its PTS is that of its S, which came last
+    // and completed it (a frame pushed when it is stamped is never late).
     push(&mut h, &d[0][2], 10);
     push(&mut h, &d[0][1], 11);
     push(&mut h, &d[0][0], 12);
     let out = h.pull().unwrap();
     assert_eq!(bytes(&out), f[0]);
-    assert_eq!(out.pts(), Some(gst::ClockTime::from_mseconds(10)));
+    assert_eq!(out.pts(), Some(gst::ClockTime::from_mseconds(12)));
     assert!(
         out.flags().contains(gst::BufferFlags::DISCONT),
         "first frame"
@@ -101,7 +102,7 @@ fn pts_is_the_first_datagram_to_arrive_and_discont_marks_loss() {
         push(&mut h, x, 20 + i as u64);
     }
     let out = h.pull().unwrap();
-    assert_eq!(out.pts(), Some(gst::ClockTime::from_mseconds(20)));
+    assert_eq!(out.pts(), Some(gst::ClockTime::from_mseconds(22)));
     assert!(!out.flags().contains(gst::BufferFlags::DISCONT));
     // Frame 2 loses its C chunk; frame 3 completes and is marked DISCONT.
     push(&mut h, &d[2][0], 30);
@@ -115,6 +116,27 @@ fn pts_is_the_first_datagram_to_arrive_and_discont_marks_loss() {
     assert!(out[0].flags().contains(gst::BufferFlags::DISCONT));
     assert_eq!(stat(&h, "frames-lost"), 1);
     assert_eq!(stat(&h, "frames-superseded"), 1);
+}
+
+#[test]
+fn a_frame_rebuilt_from_parity_is_stamped_with_the_datagram_that_completed_it() {
+    let mut h = depay(&[]);
+    let frame = fake_jpeg(5000, 3);
+    let payload = gstudpjpeg::wire::parity_payload(1400).unwrap();
+    let data = Plan::with_payload(frame.len(), payload)
+        .unwrap()
+        .datagrams(9, &frame);
+    let parity = gstudpjpeg::fec::parity_datagrams(9, &frame, payload, 2).unwrap();
+    // The second data chunk is lost; the first parity chunk rebuilds it.
+    push(&mut h, &data[0], 50);
+    for d in &data[2..] {
+        push(&mut h, d, 51);
+    }
+    push(&mut h, &parity[0], 53);
+    let out = h.pull().unwrap();
+    assert_eq!(bytes(&out), frame);
+    assert_eq!(out.pts(), Some(gst::ClockTime::from_mseconds(53)));
+    assert_eq!(stat(&h, "frames-recovered"), 1);
 }
 
 #[test]

@@ -462,6 +462,65 @@ fn parity_rebuilds_lost_chunks_in_the_depayloader() {
     assert_eq!(s.get::<u64>("frames-lost").unwrap(), 0, "{s}");
 }
 
+/// The DTS of each burst of `out` (datagrams of `burst` each), in µs, and
+/// checks that every datagram kept the frame's PTS, `pts_us`.
+fn burst_dts_us(out: &[gst::Buffer], burst: usize, pts_us: u64) -> Vec<u64> {
+    assert!(
+        out.iter()
+            .all(|b| b.pts() == Some(gst::ClockTime::from_useconds(pts_us)))
+    );
+    out.chunks(burst)
+        .map(|c| {
+            let dts = c[0].dts().unwrap();
+            assert!(c.iter().all(|b| b.dts() == Some(dts)), "one DTS a burst");
+            dts.useconds()
+        })
+        .collect()
+}
+
+#[test]
+fn each_burst_carries_the_time_to_send_it_as_dts() {
+    // A syncing sink sends a buffer at its DTS (else PTS) plus the
+    // pipeline's latency, which holds the 3.3 ms of pacing: burst k is
+    // stamped frame time - 3.3 ms + k x 300 µs, so the first burst is sent
+    // at once and the last at the frame's time plus the latency.
+    let (mut h, _bus) = pay(&[]);
+    h.push(buffer_with_pts(fake_jpeg(250_000, 1), 100)).unwrap();
+    let out = pull_all(&mut h);
+    let want: Vec<u64> = (0..12).map(|k| 100_000 - 3300 + 300 * k).collect();
+    assert_eq!(burst_dts_us(&out, 16, 100_000), want);
+    // A smaller frame starts as early: the latency is that of the largest.
+    h.push(buffer_with_pts(fake_jpeg(30_000, 2), 200)).unwrap();
+    let out = pull_all(&mut h);
+    assert_eq!(burst_dts_us(&out, 16, 200_000), [196_700, 197_000]);
+}
+
+#[test]
+fn no_burst_is_stamped_before_the_segment_starts() {
+    let (mut h, _bus) = pay(&[]);
+    // 1 ms into the segment, 3.3 ms of pacing: the first bursts at 0.
+    h.push(buffer_with_pts(fake_jpeg(250_000, 1), 1)).unwrap();
+    let dts = burst_dts_us(&pull_all(&mut h), 16, 1000);
+    assert_eq!(dts, [0, 0, 0, 0, 0, 0, 0, 0, 100, 400, 700, 1000]);
+    // A segment from 10 s: nothing before 10 s (basesink would drop it).
+    let mut segment = gst::FormattedSegment::<gst::ClockTime>::new();
+    segment.set_start(gst::ClockTime::from_seconds(10));
+    segment.set_time(gst::ClockTime::from_seconds(10));
+    assert!(h.push_event(gst::event::Segment::new(&segment)));
+    h.push(buffer_with_pts(fake_jpeg(250_000, 1), 10_001))
+        .unwrap();
+    let dts = burst_dts_us(&pull_all(&mut h), 16, 10_001_000);
+    assert_eq!(dts[0], 10_000_000);
+    assert_eq!(dts[11], 10_001_000);
+}
+
+#[test]
+fn one_burst_is_stamped_with_the_frames_time() {
+    let (mut h, _bus) = pay(&[("burst-size", "0")]);
+    h.push(buffer_with_pts(fake_jpeg(250_000, 1), 100)).unwrap();
+    assert_eq!(burst_dts_us(&pull_all(&mut h), 180, 100_000), [100_000]);
+}
+
 #[test]
 fn pacing_counts_from_when_the_first_burst_left() {
     // A sink that holds the first burst (as udpsink holds a frame until its

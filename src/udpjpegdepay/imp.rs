@@ -322,7 +322,15 @@ impl UdpJpegDepay {
         self.log_abandoned(state);
         self.log_internal_errors(state);
         match self.completed(state, &sender, outcome) {
-            Some(frame) => self.frame_out(state, &frame, settings.framerate),
+            Some(mut frame) => {
+                // Stamped with the arrival of the datagram that completed
+                // it, as RTP depayloaders stamp a frame with its last
+                // packet's: pushed the moment it is stamped, a frame is
+                // never late for a syncing sink by its pacing, and the
+                // element adds no latency to report.
+                frame.pts = pts.or(frame.pts);
+                self.frame_out(state, &frame, settings.framerate)
+            }
             None => Ok(None),
         }
     }

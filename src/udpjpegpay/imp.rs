@@ -18,6 +18,7 @@ use crate::fec;
 use crate::glue::{self, RateLimit};
 use crate::jpeg;
 use crate::keyprops::{self, KeySettings};
+use crate::pacing::{self, Pacer};
 use crate::seal;
 use crate::wire::{self, Plan, WireFormat};
 use crate::wireformat::{CAPS_NAME, WireFormatEnum};
@@ -76,11 +77,11 @@ impl Default for Settings {
 impl Settings {
     /// How long the last burst of a frame of `datagrams` starts after its first.
     fn pacing_delay(&self, datagrams: usize) -> Duration {
-        if self.burst_size == 0 {
-            return Duration::ZERO;
-        }
-        let bursts = datagrams.div_ceil(self.burst_size as usize).max(1);
-        Duration::from_micros(u64::from(self.burst_interval_us) * (bursts as u64 - 1))
+        pacing::pacing_delay(datagrams, self.burst_size, self.burst_interval_us)
+    }
+
+    fn burst_interval(&self) -> Duration {
+        Duration::from_micros(u64::from(self.burst_interval_us))
     }
 
     fn session_lifetime(&self) -> Option<Duration> {
@@ -169,6 +170,8 @@ pub struct UdpJpegPay {
     /// `key` and `key-file`, apart from the per-frame settings copy.
     keys: Mutex<KeySettings>,
     state: Mutex<State>,
+    /// The wait between bursts, ended by a flush or a stop.
+    pacer: Pacer,
 }
 
 /// How `buffer` is cut under `settings`, or why it is not sent; `sealed`
@@ -231,8 +234,13 @@ fn stamp(datagram: &mut gst::BufferRef, frame: &gst::BufferRef, first: bool) {
     }
 }
 
-/// `datagrams` in lists of `burst_size` (0: all in one list).
-fn bursts(datagrams: Vec<gst::Buffer>, burst_size: u32) -> Vec<gst::BufferList> {
+/// `datagrams` in lists of `burst_size` (0: all in one list), the
+/// datagrams of burst k with DTS `send_time(k)` where it is known.
+fn bursts(
+    datagrams: Vec<gst::Buffer>,
+    burst_size: u32,
+    send_time: impl Fn(usize) -> Option<gst::ClockTime>,
+) -> Vec<gst::BufferList> {
     let total = datagrams.len();
     let burst = match burst_size {
         0 => total.max(1),
@@ -241,9 +249,13 @@ fn bursts(datagrams: Vec<gst::Buffer>, burst_size: u32) -> Vec<gst::BufferList> 
     let mut bursts = Vec::with_capacity(total.div_ceil(burst));
     let mut datagrams = datagrams.into_iter().peekable();
     while datagrams.peek().is_some() {
+        let dts = send_time(bursts.len());
         let mut list = gst::BufferList::new_sized(burst.min(total));
         let l = list.get_mut().expect("new list is writable");
-        for d in datagrams.by_ref().take(burst) {
+        for mut d in datagrams.by_ref().take(burst) {
+            if dts.is_some() {
+                d.make_mut().set_dts(dts);
+            }
             l.add(d);
         }
         bursts.push(list);
@@ -314,8 +326,9 @@ impl UdpJpegPay {
         };
         let total = datagrams.len();
         let delay = settings.pacing_delay(total);
-        self.count_sent(&frame.plan, total, delay, sealed);
-        let bursts = bursts(datagrams, settings.burst_size);
+        let lead = self.count_sent(&frame.plan, total, delay, sealed);
+        let send_time = self.send_times(&buffer, settings.burst_interval(), lead);
+        let bursts = bursts(datagrams, settings.burst_size, send_time);
         gst::trace!(
             CAT,
             imp = self,
@@ -328,7 +341,7 @@ impl UdpJpegPay {
             bursts.len(),
             buffer.pts().display()
         );
-        self.send(bursts, settings.burst_interval_us)
+        self.send(bursts, settings.burst_interval())
     }
 
     /// Whether frames are sealed; starts the next session when this one is
@@ -507,10 +520,11 @@ impl UdpJpegPay {
     }
 
     /// Counts a frame of `total` datagrams sent as `plan` cut it; a pacing
-    /// delay longer than any before is posted as a latency change.
-    fn count_sent(&self, plan: &Plan, total: usize, delay: Duration, sealed: bool) {
+    /// delay longer than any before is posted as a latency change. Returns
+    /// the pacing delay reported as latency, this frame's included.
+    fn count_sent(&self, plan: &Plan, total: usize, delay: Duration, sealed: bool) -> Duration {
         let parity = total - plan.count;
-        let latency_grew = {
+        let (latency, grew) = {
             let mut state = self.state.lock().unwrap();
             let stats = &mut state.stats;
             stats.frames_sent += 1;
@@ -525,9 +539,9 @@ impl UdpJpegPay {
             if grew {
                 state.pacing_latency = delay;
             }
-            grew
+            (state.pacing_latency, grew)
         };
-        if latency_grew {
+        if grew {
             gst::debug!(
                 CAT,
                 imp = self,
@@ -537,24 +551,63 @@ impl UdpJpegPay {
                 .obj()
                 .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
         }
+        latency
     }
 
-    /// Pacing: bursts start burst-interval apart, counted from the moment
-    /// the first one has left (udpsink may hold it until the frame's clock
-    /// time), so neither that wait nor the sending adds up.
+    /// When each burst of `frame` is to leave, as the DTS that a syncing
+    /// sink waits for (basesink syncs on DTS first): burst k at the frame's
+    /// running time + k x `interval` - `lead`, the pacing reported as
+    /// latency, so that the sink, adding that latency, sends the first
+    /// burst without holding it and the last one of the largest frame at
+    /// the frame's time plus the whole latency (see [`pacing::burst_time`]).
+    /// `None` (the DTS stays the frame's) for a frame without a time in a
+    /// TIME segment.
+    fn send_times(
+        &self,
+        frame: &gst::BufferRef,
+        interval: Duration,
+        lead: Duration,
+    ) -> impl Fn(usize) -> Option<gst::ClockTime> + use<> {
+        let segment = self
+            .sinkpad
+            .sticky_event::<gst::event::Segment>(0)
+            .and_then(|ev| ev.segment().downcast_ref::<gst::ClockTime>().cloned());
+        let times = segment.and_then(|seg| {
+            let at = seg.to_running_time(frame.dts_or_pts()?)?;
+            let floor = seg
+                .to_running_time(seg.start())
+                .unwrap_or(gst::ClockTime::ZERO);
+            Some((seg, at.nseconds(), floor.nseconds()))
+        });
+        move |k| {
+            let (seg, at, floor) = times.as_ref()?;
+            let send = pacing::burst_time(*at, k, interval, lead, *floor);
+            seg.position_from_running_time(gst::ClockTime::from_nseconds(send))
+        }
+    }
+
+    /// Pacing: bursts start `interval` apart, counted from the moment the
+    /// first one has left (a syncing sink holds it until its DTS), so that
+    /// neither that wait nor the sending adds up. A flush or the src pad
+    /// going inactive ends the wait at once and drops the rest of the frame.
     fn send(
         &self,
         bursts: Vec<gst::BufferList>,
-        interval_us: u32,
+        interval: Duration,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let interval = Duration::from_micros(u64::from(interval_us));
+        let count = bursts.len();
         let mut start = None;
         for (k, list) in bursts.into_iter().enumerate() {
             if let Some(start) = start {
-                let due: Instant = start + interval * k as u32;
-                let now = Instant::now();
-                if due > now {
-                    std::thread::sleep(due - now);
+                let due = start + interval.saturating_mul(k as u32);
+                if self.pacer.wait_until(due).is_err() {
+                    gst::debug!(
+                        CAT,
+                        imp = self,
+                        "Flushing: the last {} of {count} bursts of the frame dropped",
+                        count - k
+                    );
+                    return Err(gst::FlowError::Flushing);
                 }
             }
             self.srcpad.push_list(list)?;
@@ -582,6 +635,9 @@ impl UdpJpegPay {
     fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
         gst::log!(CAT, obj = pad, "Handling event {event:?}");
         match event.view() {
+            // Not serialized: ends the wait between bursts before going on.
+            gst::EventView::FlushStart(_) => self.pacer.set_flushing(true),
+            gst::EventView::FlushStop(_) => self.pacer.set_flushing(false),
             gst::EventView::Caps(ev) => {
                 gst::debug!(CAT, imp = self, "Input caps {}", ev.caps());
                 let format = WireFormat::from(self.settings.lock().unwrap().wire_format);
@@ -617,14 +673,38 @@ impl ObjectSubclass for UdpJpegPay {
 
     fn with_class(klass: &Self::Class) -> Self {
         let sinkpad = glue::sink_pad(klass, Self::sink_chain, Self::sink_event).build();
-        let srcpad = glue::src_pad(klass, Some(Self::src_query));
         UdpJpegPay {
-            srcpad,
+            srcpad: Self::src_pad(klass),
             sinkpad,
             settings: Mutex::new(Settings::default()),
             keys: Mutex::new(KeySettings::default()),
             state: Mutex::new(State::default()),
+            pacer: Pacer::default(),
         }
+    }
+}
+
+impl UdpJpegPay {
+    /// The src pad, which answers the latency query, and whose going
+    /// inactive (the first thing PAUSED->READY does, before it waits for
+    /// the streaming thread) ends the wait between bursts.
+    fn src_pad(klass: &<Self as ObjectSubclass>::Class) -> gst::Pad {
+        let template = klass.pad_template("src").expect("a src pad template");
+        gst::Pad::builder_from_template(&template)
+            .query_function(|pad, parent, query| {
+                Self::catch_panic_pad_function(parent, || false, |imp| imp.src_query(pad, query))
+            })
+            .activatemode_function(|_, parent, _, active| {
+                Self::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::loggable_error!(CAT, "Panic activating the src pad")),
+                    |imp| {
+                        imp.pacer.set_flushing(!active);
+                        Ok(())
+                    },
+                )
+            })
+            .build()
     }
 }
 
@@ -672,7 +752,10 @@ impl ObjectImpl for UdpJpegPay {
                          next within a frame. A frame of n datagrams takes \
                          (ceil(n / burst-size) - 1) * burst-interval to leave, about 3.3 ms for \
                          a 250 KB 1080p frame at mtu 1400 with the defaults; the largest such \
-                         delay so far is added to the latency query. 0 to 100000, default 300",
+                         delay so far is added to the latency query, and each burst's DTS is \
+                         the time to send it, so that a syncing sink sends the last burst of \
+                         that frame at its time plus the latency and not later. 0 to 100000, \
+                         default 300",
                     )
                     .maximum(100_000)
                     .default_value(DEFAULT_BURST_INTERVAL_US)
