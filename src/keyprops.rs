@@ -16,6 +16,8 @@ use std::path::Path;
 use gst::glib;
 use gst::prelude::*;
 
+use std::sync::Mutex;
+
 use crate::seal::{Key, KeyFile};
 
 #[derive(Default, Clone)]
@@ -105,6 +107,57 @@ impl KeySettings {
 pub fn may_change(element: &gst::Element) -> bool {
     let (_, current, pending) = element.state(gst::ClockTime::ZERO);
     current <= gst::State::Ready && pending <= gst::State::Ready
+}
+
+/// Sets `key` or `key-file` of `element` in `keys`, in NULL or READY
+/// only (otherwise a warning under `cat`, and nothing changes).
+pub fn set(
+    keys: &Mutex<KeySettings>,
+    element: &gst::Element,
+    cat: gst::DebugCategory,
+    name: &str,
+    value: &glib::Value,
+) {
+    if !may_change(element) {
+        gst::warning!(
+            cat,
+            obj = element,
+            "{name} changes only in NULL or READY: ignored"
+        );
+        return;
+    }
+    let mut keys = keys.lock().unwrap();
+    keys.set(name, value);
+    gst::debug!(cat, obj = element, "Keys now {keys:?}");
+}
+
+/// The key `element` starts with at READY->PAUSED, if any, or what is
+/// wrong, naming the property: countdown datagrams cannot be sealed. A
+/// key file other users can read is a warning on the bus.
+pub fn key_at_start(
+    keys: &KeySettings,
+    countdown: bool,
+    element: &gst::Element,
+) -> Result<Option<Key>, String> {
+    if keys.is_set() && countdown {
+        return Err(
+            "key-file (or key) needs wire-format=sce: countdown datagrams cannot be \
+             sealed; set wire-format=sce, or no key"
+                .into(),
+        );
+    }
+    let Some(file) = keys.resolve()? else {
+        return Ok(None);
+    };
+    if file.readable_by_others {
+        let path = keys.file().unwrap_or_default();
+        gst::element_warning!(
+            element,
+            gst::ResourceError::Settings,
+            ("The key file {path} can be read by other users: chmod 600 {path}")
+        );
+    }
+    Ok(Some(file.key))
 }
 
 #[cfg(test)]

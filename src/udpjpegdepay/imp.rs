@@ -1107,7 +1107,8 @@ impl ObjectImpl for UdpJpegDepay {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         if matches!(pspec.name(), "key" | "key-file") {
-            return self.set_key(pspec.name(), value);
+            let element = self.obj();
+            return keyprops::set(&self.keys, element.upcast_ref(), *CAT, pspec.name(), value);
         }
         let mut settings = self.settings.lock().unwrap();
         match pspec.name() {
@@ -1183,21 +1184,6 @@ impl ObjectImpl for UdpJpegDepay {
 }
 
 impl UdpJpegDepay {
-    /// Sets `key` or `key-file`, in NULL or READY only.
-    fn set_key(&self, name: &str, value: &glib::Value) {
-        if !keyprops::may_change(self.obj().upcast_ref()) {
-            gst::warning!(
-                CAT,
-                imp = self,
-                "{name} changes only in NULL or READY: ignored"
-            );
-            return;
-        }
-        let mut keys = self.keys.lock().unwrap();
-        keys.set(name, value);
-        gst::debug!(CAT, imp = self, "Keys now {keys:?}");
-    }
-
     /// What READY->PAUSED checks: the `source` filter, and the key, which
     /// gives the opener.
     fn check_settings(&self) -> Result<Option<Opener>, String> {
@@ -1205,27 +1191,13 @@ impl UdpJpegDepay {
         SourceFilter::parse(&source).map_err(|err| format!("Invalid source property: {err}"))?;
         let settings = *self.settings.lock().unwrap();
         let keys = self.keys.lock().unwrap().clone();
-        if keys.is_set() && settings.wire_format == WireFormatEnum::Countdown {
-            return Err(
-                "key-file (or key) needs wire-format=sce: countdown datagrams cannot be \
-                 sealed; set wire-format=sce, or no key"
-                    .into(),
-            );
-        }
-        let Some(file) = keys.resolve()? else {
+        let countdown = settings.wire_format == WireFormatEnum::Countdown;
+        let Some(key) = keyprops::key_at_start(&keys, countdown, self.obj().upcast_ref())? else {
             return Ok(None);
         };
-        if file.readable_by_others {
-            let path = keys.file().unwrap_or_default();
-            gst::element_imp_warning!(
-                self,
-                gst::ResourceError::Settings,
-                ("The key file {path} can be read by other users: chmod 600 {path}")
-            );
-        }
         let (sessions, age) = (settings.max_sessions(), settings.max_session_age());
         gst::info!(CAT, imp = self, "Taking only sealed datagrams");
-        Ok(Some(Opener::new(file.key, sessions, age)))
+        Ok(Some(Opener::new(key, sessions, age)))
     }
 }
 

@@ -826,7 +826,8 @@ impl ObjectImpl for UdpJpegPay {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         if matches!(pspec.name(), "key" | "key-file") {
-            return self.set_key(pspec.name(), value);
+            let element = self.obj();
+            return keyprops::set(&self.keys, element.upcast_ref(), *CAT, pspec.name(), value);
         }
         let mut settings = self.settings.lock().unwrap();
         match pspec.name() {
@@ -871,21 +872,6 @@ impl ObjectImpl for UdpJpegPay {
 }
 
 impl UdpJpegPay {
-    /// Sets `key` or `key-file`, in NULL or READY only.
-    fn set_key(&self, name: &str, value: &glib::Value) {
-        if !keyprops::may_change(self.obj().upcast_ref()) {
-            gst::warning!(
-                CAT,
-                imp = self,
-                "{name} changes only in NULL or READY: ignored"
-            );
-            return;
-        }
-        let mut keys = self.keys.lock().unwrap();
-        keys.set(name, value);
-        gst::debug!(CAT, imp = self, "Keys now {keys:?}");
-    }
-
     /// What READY->PAUSED checks: settings that cannot work together, and
     /// the key, which gives a first session.
     fn check_settings(&self) -> Result<Option<Seal>, String> {
@@ -899,30 +885,12 @@ impl UdpJpegPay {
                 settings.fec_percent
             ));
         }
-        if keys.is_set() && countdown {
-            return Err(
-                "key-file (or key) needs wire-format=sce: countdown datagrams cannot be \
-                 sealed; set wire-format=sce, or no key"
-                    .into(),
-            );
-        }
-        let Some(file) = keys.resolve()? else {
+        let Some(key) = keyprops::key_at_start(&keys, countdown, self.obj().upcast_ref())? else {
             return Ok(None);
         };
-        if file.readable_by_others {
-            self.warn_key_file_mode(keys.file().unwrap_or_default());
-        }
-        Seal::start(file.key, settings.cipher.cipher())
+        Seal::start(key, settings.cipher.cipher())
             .map(Some)
             .map_err(|e| format!("cannot read the operating system's random source: {e}"))
-    }
-
-    fn warn_key_file_mode(&self, path: &str) {
-        gst::element_imp_warning!(
-            self,
-            gst::ResourceError::Settings,
-            ("The key file {path} can be read by other users: chmod 600 {path}")
-        );
     }
 }
 
