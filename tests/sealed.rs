@@ -692,3 +692,20 @@ fn forgeries_sent_first_do_not_take_the_source_first_lock() {
         "nothing was refused by the lock"
     );
 }
+
+/// `session-lifetime`: a new session (new id) between frames once the
+/// last is that old; the receiver takes it at once, and no frame is lost.
+#[test]
+fn a_new_session_starts_after_session_lifetime() {
+    let link = Link::new();
+    let mut cam = pay(&[("key-file", &link.key), ("session-lifetime", "1")]);
+    let sent = frames(3, "lifetime");
+    let mut d = datagrams(&mut cam, &sent[..2]);
+    std::thread::sleep(Duration::from_millis(1100));
+    let after = datagrams(&mut cam, &sent[2..]);
+    assert_ne!(d[0][2..18], after[0][2..18], "a new session id");
+    d.extend(after);
+    let mut depay = link.depay(&[]);
+    assert_frames(&push_all(&mut depay, &d, 9000), &sent, "both sessions");
+    assert_eq!(stat(&depay, "sessions-started"), 2);
+}

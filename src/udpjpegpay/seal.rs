@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use gst::glib;
 
-use crate::seal::{Cipher, Exhausted, HEADER_LEN, Key, Sealer, SessionId, TAG_LEN, wall_seconds};
+use crate::seal::{Cipher, Exhausted, Key, Sealer, SessionId, wall_seconds};
 use crate::wire::Plan;
 
 /// GObject enum behind the `cipher` property.
@@ -109,12 +109,7 @@ impl Seal {
     }
 
     fn seal_parts(&mut self, parts: &[&[u8]]) -> Result<gst::Buffer, Exhausted> {
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        let mut d = Vec::with_capacity(HEADER_LEN + len + TAG_LEN);
-        d.resize(HEADER_LEN, 0);
-        parts.iter().for_each(|p| d.extend_from_slice(p));
-        self.sealer.seal_in_place(&mut d)?;
-        Ok(gst::Buffer::from_mut_slice(d))
+        self.sealer.seal(parts).map(gst::Buffer::from_mut_slice)
     }
 }
 
