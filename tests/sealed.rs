@@ -131,6 +131,14 @@ fn both_ciphers_carry_every_frame_byte_for_byte_and_hide_it() {
             d.iter().all(|d| d[0] == b'K' && d.len() <= 1400),
             "{cipher}"
         );
+        // The cipher id on the wire: auto is AES-256-GCM on a CPU with AES
+        // instructions (this x86-64 machine has AES-NI), else ChaCha20.
+        let id = match cipher {
+            "chacha20-poly1305" => 2,
+            "aes-256-gcm" => 1,
+            _ => gstudpjpeg::seal::Cipher::auto().id(),
+        };
+        assert!(d.iter().all(|d| d[1] == id), "{cipher}");
         // No run of 24 frame bytes appears in any datagram.
         for f in &sent {
             let probe = &f[f.len() / 2..f.len() / 2 + 24];
