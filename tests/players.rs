@@ -166,9 +166,13 @@ fn assert_recorded(file: &str, dir: &Path) -> Probe {
         ("mjpeg", 320, 240),
         "{file}"
     );
+    // Each frame is stamped with the time ffmpeg read it. The frames that
+    // waited in the socket while ffmpeg probed its input are read together
+    // and stamped close together, so a few more than 30 a second fit in
+    // SECONDS of file (96 for 90 seen in CI).
     let expected = 30 * SECONDS;
     assert!(
-        (expected - 10..=expected + 3).contains(&p.frames),
+        (expected - 10..=expected + 10).contains(&p.frames),
         "{file}: {} frames, not about {expected}",
         p.frames
     );
