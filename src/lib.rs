@@ -6,7 +6,7 @@
 //! - `udpjpegdepay`: reassembles them into whole frames (see `reassembly`).
 //! - `mjpegsplit`: cuts a raw MJPEG byte stream into frames (see `scanner`).
 //!
-//! The modules `wire`, `reassembly`, `jpeg` and `scanner` are pure logic with
+//! The modules `wire`, `reassembly`, `jpeg`, `scanner` and `pacing` are pure logic with
 //! no GStreamer types; the element folders are the glue, and `glue` holds
 //! what the three elements share (held events, JPEG caps, state reset,
 //! rate-limited warnings).
@@ -16,6 +16,7 @@ use gst::glib;
 
 pub mod fec;
 pub mod jpeg;
+pub mod pacing;
 pub mod reassembly;
 pub mod scanner;
 pub mod seal;
