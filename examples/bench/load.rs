@@ -190,7 +190,7 @@ pub fn section(cfg: &Config, hd: &FrameSet) -> Section {
     let load = load_average();
     let frames = FrameFiles::write(&[hd]);
     let mut sec = Section::new(
-        "8. Frames lost on a busy machine (1920x1080, default receive buffer)",
+        "8. Frames lost on a busy machine (1920x1080, both cores busy)",
         "",
         &HEADER,
     );
