@@ -6,13 +6,14 @@
 //! machine.
 //!
 //! ```text
-//! cargo run --release --example bench             # full run, ~35 minutes
+//! cargo run --release --example bench             # full run, ~32 minutes
 //! cargo run --release --example bench -- --quick  # fewer rounds, shorter
 //! cargo run --release --example bench -- --only 7 # one section (1 to 8)
 //! ```
 //!
 //! Sections 1 to 6 take about 5 minutes, section 7 (latency, with 7b) about
-//! 12 and section 8 (loss on a busy machine) about 17.
+//! 10 (579 s in the last run) and section 8 (loss on a busy machine) about
+//! 17 (1,034 s).
 //!
 //! `--only N` measures section N alone (3 with 3b, 5 with 5b, 6 with 6b, 7
 //! with 7b) and replaces it in `docs/benchmark.md`, keeping the other
