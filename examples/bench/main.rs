@@ -1,18 +1,26 @@
 // SPDX-License-Identifier: MPL-2.0
 //! Benchmark of `udpjpegpay`/`udpjpegdepay` and `mjpegsplit` against the
 //! stock RTP pair and `jpegparse`, plus floors (plain UDP, memcpy, memchr)
-//! and parity (`fec-percent`) under loss, and the cost of sealed streams.
+//! and parity (`fec-percent`) under loss, the cost of sealed streams,
+//! latency between two processes against RTP and SRT, and loss on a busy
+//! machine.
 //!
 //! ```text
-//! cargo run --release --example bench             # full run, ~5 minutes
+//! cargo run --release --example bench             # full run, ~32 minutes
 //! cargo run --release --example bench -- --quick  # fewer rounds, shorter
-//! cargo run --release --example bench -- --only 6 # one section (1 to 6)
+//! cargo run --release --example bench -- --only 7 # one section (1 to 8)
 //! ```
 //!
-//! `--only N` measures section N alone (3 with 3b, 5 with 5b, 6 with 6b) and replaces
-//! it in `docs/benchmark.md`, keeping the other sections. Each section is a
-//! module of this folder; this file parses the flags, runs the sections
-//! selected, and hands the tables to `report`.
+//! Sections 1 to 6 take about 5 minutes, section 7 (latency, with 7b) about
+//! 10 (579 s in the last run) and section 8 (loss on a busy machine) about
+//! 17 (1,034 s).
+//!
+//! `--only N` measures section N alone (3 with 3b, 5 with 5b, 6 with 6b, 7
+//! with 7b) and replaces it in `docs/benchmark.md`, keeping the other
+//! sections. Each section is a module of this folder; this file parses the
+//! flags, runs the sections selected, and hands the tables to `report`.
+//! Sections 7 and 8 run senders and receivers as child processes: this
+//! binary again, with the hidden flag `--role` (see `roles`).
 //!
 //! All JPEG frames are generated up front and held in memory; they are fed
 //! with appsrc so no file reading is measured. Throughput figures are medians
@@ -27,12 +35,17 @@
 //! For profiling, `BENCH_PROFILE=ours360|rtp360|ours1080|rtp1080` runs only
 //! one long pay+depay case (mtu 1400), e.g. under `perf record -g`.
 
+mod cpu;
 mod floors;
 mod frames;
 mod harness;
+mod latency;
+mod load;
+mod pair;
 mod parity;
 mod pay_depay;
 mod report;
+mod roles;
 mod seal;
 mod splitters;
 mod table;
@@ -63,10 +76,14 @@ struct Cli {
     quick: bool,
     /// Measure one section alone: 1 (pay+depay), 2 (splitters), 3 (UDP
     /// loss, with 3b), 4 (floors), 5 (parity, with 5b), 6 (sealed, with
-    /// 6b). That section is replaced in docs/benchmark.md; the others are
-    /// kept
-    #[arg(long, value_name = "SECTION", value_parser = clap::value_parser!(u32).range(1..=6))]
+    /// 6b), 7 (latency between processes, with 7b), 8 (loss on a busy
+    /// machine). That section is replaced in docs/benchmark.md; the others
+    /// are kept
+    #[arg(long, value_name = "SECTION", value_parser = clap::value_parser!(u32).range(1..=8))]
     only: Option<u32>,
+    /// A child process of sections 7 and 8 (hidden flags)
+    #[command(flatten)]
+    role: roles::RoleArgs,
 }
 
 struct Config {
@@ -89,6 +106,10 @@ struct Config {
     parity_frames: usize,
     /// 1080p frames per cost case and round of part 5.
     parity_cost_frames: usize,
+    /// Frames per cell of section 7.
+    latency_frames: usize,
+    /// Frames per case of section 8.
+    load_frames: usize,
 }
 
 impl Config {
@@ -105,6 +126,8 @@ impl Config {
                 floor_frames: 300,
                 parity_frames: 150,
                 parity_cost_frames: 120,
+                latency_frames: 120,
+                load_frames: 600,
             }
         } else {
             Config {
@@ -118,6 +141,8 @@ impl Config {
                 floor_frames: 1000,
                 parity_frames: 300,
                 parity_cost_frames: 300,
+                latency_frames: 300,
+                load_frames: 3000,
             }
         }
     }
@@ -141,8 +166,8 @@ const REQUIRED: [&str; 14] = [
     "netsim",
 ];
 
-/// The frame sets: 640x360 and 1280x720 when `all_sizes` (section 1 and
-/// profiling), and always 1920x1080, last.
+/// The frame sets: 640x360 and 1280x720 when `all_sizes` (sections 1 and 7,
+/// and profiling), and always 1920x1080, last.
 fn frame_sets(all_sizes: bool) -> Vec<FrameSet> {
     eprintln!("generating frames ...");
     let mut sets = Vec::new();
@@ -156,7 +181,7 @@ fn frame_sets(all_sizes: bool) -> Vec<FrameSet> {
 
 /// Runs the sections selected by `only` (all when None), in the order that
 /// keeps the long UDP part last, and returns them in the documented order:
-/// 1, 2, 2b, 3, 3b, 4, 5, 5b, 6, 6b.
+/// 1, 2, 2b, 3, 3b, 4, 5, 5b, 6, 6b, 7, 7b, 8.
 fn run_sections(cfg: &Config, only: Option<u32>, sets: &[FrameSet]) -> Vec<Section> {
     let selected = |n: u32| only.is_none_or(|o| o == n);
     let hd = sets.last().expect("the 1920x1080 frames");
@@ -196,12 +221,21 @@ fn run_sections(cfg: &Config, only: Option<u32>, sets: &[FrameSet]) -> Vec<Secti
         sections.push(udp_loss::section(cfg, hd));
         sections.push(udp_loss::search_section(cfg, hd));
     }
+    if selected(7) {
+        sections.extend(latency::sections(cfg, sets));
+    }
+    if selected(8) {
+        sections.push(load::section(cfg, hd));
+    }
     sections.sort_by_key(|s| s.key());
     sections
 }
 
 fn main() {
     let cli = Cli::parse();
+    if cli.role.role.is_some() {
+        roles::run(&cli.role);
+    }
     let cfg = Config::new(cli.quick);
     if cfg!(debug_assertions) {
         eprintln!("warning: debug build; run with `cargo run --release --example bench`");
@@ -216,7 +250,8 @@ fn main() {
     };
 
     let profile = std::env::var("BENCH_PROFILE").ok();
-    let sets = frame_sets(cli.only.is_none_or(|o| o == 1) || profile.is_some());
+    let all_sizes = cli.only.is_none_or(|o| o == 1 || o == 7) || profile.is_some();
+    let sets = frame_sets(all_sizes);
     if let Some(p) = profile {
         pay_depay::profile(&p, &sets);
         return;

@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Section 8: frames lost on a busy machine. 1920x1080 over 127.0.0.1,
+//! sender and receiver in two processes (see `pair`), the receiver
+//! decoding with the kernel's default receive buffer:
+//!
+//! ```text
+//! udpsrc port=P ! udpjpegdepay ! queue ! jpegdec ! videoconvert ! fakesink
+//! ```
+//!
+//! while two `yes` processes (output to /dev/null) keep both cores busy.
+//! The benchmark starts them before each case and stops them after it;
+//! each runs under `timeout`, so none outlives its bound even if the
+//! benchmark dies. The cases vary the payloader's `burst-interval` (how far
+//! a frame's bursts are spread, which is latency added at the sender) and
+//! add a `queue` right after `udpsrc`.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use gstudpjpeg::wire::{Plan, WireFormat};
+
+use crate::Config;
+use crate::cpu::Mark;
+use crate::frames::FrameSet;
+use crate::latency::{FrameFiles, SINK, delays_ms, ms, quantile, sender_pipeline};
+use crate::pair::{Outcome, Pair, free_port, run};
+use crate::report::load_average;
+use crate::table::Section;
+
+const RATES: [u32; 2] = [30, 60];
+/// The payloader's default burst-size.
+const BURST: usize = 16;
+/// Processes that keep the cores busy.
+const BUSY: usize = 2;
+
+/// `BUSY` `yes > /dev/null` processes, each under `timeout`; stopped when
+/// dropped.
+struct Busy(Vec<Child>);
+
+impl Busy {
+    fn start(bound: Duration) -> Self {
+        let secs = bound.as_secs().max(1).to_string();
+        Busy(
+            (0..BUSY)
+                .map(|_| {
+                    Command::new("timeout")
+                        .args([secs.as_str(), "yes"])
+                        .stdout(Stdio::null())
+                        .spawn()
+                        .expect("start `timeout N yes`")
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            // SIGTERM: `timeout` passes it on to `yes` (a SIGKILL would not).
+            // SAFETY: kill has no memory preconditions; the pid is our child's.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let _ = c.wait();
+        }
+    }
+}
+
+/// What the receiver does with the datagrams before udpjpegdepay.
+#[derive(Clone, Copy, PartialEq)]
+enum Receiver {
+    /// `udpsrc ! udpjpegdepay`, the receive buffer left at the default.
+    Plain,
+    /// `udpsrc ! queue ! udpjpegdepay`.
+    QueueFirst,
+    /// `udpsrc buffer-size=212992 ! udpjpegdepay`: what an ordinary user
+    /// can ask on a stock machine (rmem_max), which the kernel doubles.
+    UserMaxBuffer,
+}
+
+impl Receiver {
+    fn label(self) -> &'static str {
+        match self {
+            Receiver::Plain => "udpsrc ! udpjpegdepay",
+            Receiver::QueueFirst => "udpsrc ! queue ! udpjpegdepay",
+            Receiver::UserMaxBuffer => "udpsrc buffer-size=212992 ! udpjpegdepay",
+        }
+    }
+    fn chain(self, port: u16) -> String {
+        let udpsrc =
+            format!("udpsrc name=usrc address=127.0.0.1 port={port} socket-timestamp=realtime");
+        match self {
+            Receiver::Plain => udpsrc,
+            Receiver::QueueFirst => format!("{udpsrc} ! queue"),
+            Receiver::UserMaxBuffer => format!("{udpsrc} buffer-size={USER_MAX_RCVBUF}"),
+        }
+    }
+}
+
+/// net.core.rmem_max of a stock Debian: the most an ordinary user's
+/// SO_RCVBUF gets (doubled by the kernel to 425984).
+const USER_MAX_RCVBUF: u32 = 212_992;
+
+/// One case: the payloader's burst-interval, and the receiver.
+#[derive(Clone, Copy)]
+struct Case {
+    interval_us: u32,
+    receiver: Receiver,
+}
+
+/// The cases at each frame rate, in the order of the rows: the default
+/// pacing first, spread further, then other receivers.
+const CASES: [Case; 7] = [
+    Case::plain(300),
+    Case::plain(1000),
+    Case::plain(1500),
+    Case::plain(2000),
+    Case {
+        interval_us: 300,
+        receiver: Receiver::QueueFirst,
+    },
+    Case {
+        interval_us: 300,
+        receiver: Receiver::UserMaxBuffer,
+    },
+    Case {
+        interval_us: 1000,
+        receiver: Receiver::UserMaxBuffer,
+    },
+];
+
+impl Case {
+    const fn plain(interval_us: u32) -> Case {
+        Case {
+            interval_us,
+            receiver: Receiver::Plain,
+        }
+    }
+}
+
+/// How long the payloader spreads a mean 1080p frame's bursts: the latency
+/// that pacing adds at the sender.
+fn spread_ms(hd: &FrameSet, interval_us: u32) -> f64 {
+    let datagrams = Plan::new(WireFormat::Sce, hd.mean_size() as usize, 1400)
+        .unwrap()
+        .count;
+    (datagrams.div_ceil(BURST) - 1) as f64 * f64::from(interval_us) / 1000.0
+}
+
+fn receiver(case: Case, port: u16) -> String {
+    format!(
+        "{} ! udpjpegdepay name=depay ! queue ! jpegdec ! videoconvert ! {SINK}",
+        case.receiver.chain(port)
+    )
+}
+
+/// One case at `fps`, with the cores kept busy; and the cores other work
+/// kept busy meanwhile.
+fn measure(
+    cfg: &Config,
+    hd: &FrameSet,
+    frames: &FrameFiles,
+    fps: u32,
+    case: Case,
+) -> (Outcome, f64) {
+    let port = free_port();
+    let sending = format!(
+        "udpjpegpay name=pay burst-interval={} ! udpsink host=127.0.0.1 port={port}",
+        case.interval_us
+    );
+    let secs = cfg.load_frames as f64 / f64::from(fps);
+    let mark = Mark::now();
+    let busy = Busy::start(Duration::from_secs_f64(secs + 30.0));
+    let outcome = run(&Pair {
+        sender: sender_pipeline(hd, fps, &sending),
+        receiver: receiver(case, port),
+        frames: frames.path(0),
+        count: cfg.load_frames,
+        fps,
+        watch: true,
+        port,
+    });
+    drop(busy);
+    (outcome, mark.others())
+}
+
+/// Section 8.
+pub fn section(cfg: &Config, hd: &FrameSet) -> Section {
+    crate::harness::require(&["jpegdec", "videoconvert", "queue"]);
+    let started = Instant::now();
+    let load = load_average();
+    let frames = FrameFiles::write(&[hd]);
+    let mut sec = Section::new(
+        "8. Frames lost on a busy machine (1920x1080, both cores busy)",
+        "",
+        &HEADER,
+    );
+    for fps in RATES {
+        for case in CASES {
+            let spread = spread_ms(hd, case.interval_us);
+            if spread >= 1000.0 / f64::from(fps) {
+                continue; // frames would leave slower than they come
+            }
+            eprintln!(
+                "busy machine: {fps} fps, burst-interval {} ...",
+                case.interval_us
+            );
+            let (o, others) = measure(cfg, hd, &frames, fps, case);
+            sec.row(row(fps, case, spread, &o, others));
+        }
+    }
+    sec.note = note(cfg, hd, &load, started.elapsed().as_secs_f64());
+    sec
+}
+
+const HEADER: [&str; 13] = [
+    "fps",
+    "receiver",
+    "burst-interval us",
+    "spread ms",
+    "to depay out: median ms",
+    "p99",
+    "lost",
+    "per 1,000",
+    "socket drops",
+    "longest wait in the socket ms (datagrams > 1 / 2 / 5 ms)",
+    "read thread: CPU us/frame, wait us/slice",
+    "sender: bursts back to back, longest gap ms",
+    "others' CPU (cores)",
+];
+
+fn row(fps: u32, case: Case, spread: f64, o: &Outcome, others: f64) -> Vec<String> {
+    let d = delays_ms(&o.sent, &o.out);
+    let sent = o.sent.len();
+    let lost = sent - d.len();
+    let r = o.reads.unwrap_or_default();
+    if r.untimed > 0 {
+        eprintln!(
+            "{} datagrams had no arrival time (socket-timestamp)",
+            r.untimed
+        );
+    }
+    vec![
+        fps.to_string(),
+        case.receiver.label().into(),
+        case.interval_us.to_string(),
+        format!("{spread:.1}"),
+        ms(quantile(&d, 0.5)),
+        ms(quantile(&d, 0.99)),
+        format!("{lost}/{sent}"),
+        format!("{:.1}", 1000.0 * lost as f64 / sent.max(1) as f64),
+        format!(
+            "{} ({} all UDP)",
+            o.socket.drops.map_or("?".into(), |d| d.to_string()),
+            o.rcvbuf_errors
+        ),
+        format!(
+            "{} ({} / {} / {})",
+            ms(r.max_wait_ns as f64 / 1e6),
+            r.over[0],
+            r.over[1],
+            r.over[2]
+        ),
+        format!(
+            "{:.0}, {:.0}",
+            r.cpu_ns as f64 / 1e3 / d.len().max(1) as f64,
+            r.wait_ns as f64 / 1e3 / r.slices.max(1) as f64
+        ),
+        o.sends.map_or("?".into(), |s| {
+            format!(
+                "{}/{}, {}",
+                s.back_to_back,
+                s.bursts,
+                ms(s.max_gap_ns as f64 / 1e6)
+            )
+        }),
+        format!("{others:.2}"),
+    ]
+}
+
+fn note(cfg: &Config, hd: &FrameSet, load: &str, took: f64) -> String {
+    format!(
+        "Sender `appsrc is-live=true do-timestamp=true ! udpjpegpay burst-interval=I ! \
+         udpsink` (burst-size 16, the default) and receiver `RECEIVER ! queue ! jpegdec ! \
+         videoconvert ! fakesink` in two processes on 127.0.0.1, while {BUSY} `yes > \
+         /dev/null` keep both cores busy (started before each case, stopped after it). \
+         udpsrc has socket-timestamp=realtime (the kernel's arrival time of each datagram) \
+         and, but in the last rows, the kernel's default receive buffer \
+         (net.core.rmem_default, 92 datagrams of 1400 bytes). {} frames per case ({:.1} KB \
+         mean, {} datagrams of 1400 bytes); lost = sent - left udpjpegdepay. Spread: how \
+         long the payloader spreads a frame's bursts, (ceil(datagrams / 16) - 1) x \
+         burst-interval, the latency pacing adds (cases whose spread exceeds the frame \
+         interval are not run). Socket drops: the receiving socket's drops column in \
+         /proc/net/udp (datagrams), then UDP RcvbufErrors of /proc/net/snmp over the case \
+         (the whole machine). Wait in the socket: from a datagram's arrival to udpsrc \
+         reading it, the longest, then how many datagrams waited over 1, 2 and 5 ms. Read \
+         thread: udpsrc's streaming thread (which also runs udpjpegdepay unless a queue \
+         follows udpsrc) from /proc/self/task/TID/schedstat: CPU time per frame delivered, \
+         and mean time runnable but waiting for a core per time slice. Sender: bursts that \
+         left within 50 us of the previous one (the payloader catching up after its thread \
+         was kept off the CPU), of all bursts after a frame's second, and the longest gap \
+         between them. Others' CPU: cores that other work on the machine (and the kernel's \
+         network processing) kept busy during the case, besides the benchmark, its children \
+         and the `yes`. Load average before the section (without the `yes`): {load}; the \
+         section took {took:.0} s.",
+        cfg.load_frames,
+        hd.mean_size() / 1000.0,
+        Plan::new(WireFormat::Sce, hd.mean_size() as usize, 1400)
+            .unwrap()
+            .count,
+    )
+}
