@@ -15,6 +15,7 @@ use std::time::Instant;
 use gst::{glib, prelude::*, subclass::prelude::*};
 
 use super::datagram::{Datagram, SenderKey, sender_name, sender_of};
+use super::socket;
 use super::unseal::{self, NotOpened, SealStats};
 use crate::glue::{self, HeldEvents, InternalErrors, JpegCaps, RateLimit};
 use crate::jpeg;
@@ -41,6 +42,8 @@ const DEFAULT_MAX_SENDERS: u32 = 64;
 const DEFAULT_MAX_HELD_BYTES: u64 = 64 * 1024 * 1024;
 const DEFAULT_STATS_INTERVAL_MS: u32 = 0;
 const DEFAULT_MAX_SESSION_AGE_S: u32 = 0;
+/// net.core.rmem_max of a stock system: what an ordinary user can ask for.
+const DEFAULT_RECEIVE_BUFFER_SIZE: u32 = 212_992;
 /// Distinct rejected sender addresses remembered for `senders-rejected`.
 const REJECTED_SENDERS_CAP: usize = 1024;
 
@@ -57,6 +60,8 @@ struct Settings {
     max_session_age_s: u32,
     /// Put in the output caps; 0/1 (the default): unknown.
     framerate: gst::Fraction,
+    /// Asked of an upstream udpsrc's socket at READY->PAUSED; 0: leave it.
+    receive_buffer_size: u32,
 }
 
 impl Default for Settings {
@@ -71,6 +76,7 @@ impl Default for Settings {
             source_generation: 0,
             max_session_age_s: DEFAULT_MAX_SESSION_AGE_S,
             framerate: gst::Fraction::new(0, 1),
+            receive_buffer_size: DEFAULT_RECEIVE_BUFFER_SIZE,
         }
     }
 }
@@ -108,6 +114,8 @@ struct InvalidWarnings {
     sealed: RateLimit,
     /// Sealed datagrams arrived without a key (said once).
     sealed_without_key: bool,
+    /// A frame larger than the socket's receive buffer holds (said once).
+    frame_overflows_socket: bool,
 }
 
 /// A frame copied into an output buffer, and its width and height.
@@ -141,6 +149,9 @@ struct State {
     /// With a key: opens sealed datagrams (set at READY->PAUSED).
     opener: Option<Opener>,
     seal_stats: SealStats,
+    /// The receive buffer of the udpsrc upstream, in bytes, where known
+    /// (read at READY->PAUSED).
+    socket_buffer: Option<usize>,
 }
 
 impl State {
@@ -161,6 +172,7 @@ impl State {
             expiry: None,
             opener: None,
             seal_stats: SealStats::default(),
+            socket_buffer: None,
         }
     }
 
@@ -534,6 +546,7 @@ impl UdpJpegDepay {
             state.internal_errors.logged_there();
             return Ok(None);
         };
+        self.warn_if_socket_too_small(state, frame.len);
         let caps = state.jpeg_caps.for_frame(dimensions, framerate);
         if state.events.caps() != Some(&caps) {
             gst::debug!(CAT, imp = self, "New caps {caps}");
@@ -549,6 +562,26 @@ impl UdpJpegDepay {
             buffer.pts().display()
         );
         Ok(Some((events, buffer)))
+    }
+
+    /// A warning, once, when a frame does not fit the receive buffer of
+    /// the socket upstream.
+    fn warn_if_socket_too_small(&self, state: &mut State, frame_bytes: usize) {
+        let Some(buffer) = state.socket_buffer else {
+            return;
+        };
+        if state.warnings.frame_overflows_socket || !socket::frame_overflows(frame_bytes, buffer) {
+            return;
+        }
+        state.warnings.frame_overflows_socket = true;
+        gst::warning!(
+            CAT,
+            imp = self,
+            "A frame of {frame_bytes} bytes does not fit udpsrc's receive buffer of {buffer} \
+             bytes: while the receiving thread waits for the CPU the kernel drops the rest of \
+             such frames. Raise receive-buffer-size (or udpsrc's buffer-size), and \
+             net.core.rmem_max, which caps it (sysctl -w net.core.rmem_max=N as root)"
+        );
     }
 
     /// Copies the frame's chunks into one output buffer (each byte once) and
@@ -911,6 +944,10 @@ impl UdpJpegDepay {
                 "sessions",
                 state.opener.as_ref().map_or(0, Opener::sessions) as u64,
             )
+            .field(
+                "receive-buffer-size",
+                state.socket_buffer.unwrap_or(0) as u64,
+            )
             .build()
     }
 }
@@ -1062,6 +1099,22 @@ impl ObjectImpl for UdpJpegDepay {
                     .default_value(DEFAULT_MAX_SESSION_AGE_S)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecUInt::builder("receive-buffer-size")
+                    .nick("Receive buffer size")
+                    .blurb(
+                        "Bytes of receive buffer to ask for the socket of the udpsrc linked \
+                         right upstream when its own buffer-size is 0, at READY->PAUSED, so \
+                         that a whole frame waits there while the receiving thread waits for \
+                         the CPU. The kernel caps the request at net.core.rmem_max (212992 on \
+                         a stock system, for root too) and doubles it: the default gives \
+                         425984 bytes of kernel memory, which hold a 1080p frame. The \
+                         stats' receive-buffer-size says what the socket has; 0 leaves the \
+                         socket as udpsrc made it",
+                    )
+                    .maximum(i32::MAX as u32)
+                    .default_value(DEFAULT_RECEIVE_BUFFER_SIZE)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt::builder("stats-interval")
                     .nick("Stats interval")
                     .blurb(
@@ -1093,7 +1146,8 @@ impl ObjectImpl for UdpJpegDepay {
                     forgotten), datagrams-session-too-old (max-session-age), \
                     datagrams-session-no-room (a new session while max-senders live ones are \
                     remembered), sessions-started, sessions (remembered now); without one: \
-                    datagrams-sealed-no-key",
+                    datagrams-sealed-no-key; receive-buffer-size (bytes the socket of the \
+                    udpsrc upstream has, as the kernel reports it; 0 when unknown)",
                 ),
             ]
             .into_iter()
@@ -1116,6 +1170,9 @@ impl ObjectImpl for UdpJpegDepay {
                 settings.max_session_age_s = value.get().expect("type checked upstream")
             }
             "framerate" => settings.framerate = value.get().expect("type checked upstream"),
+            "receive-buffer-size" => {
+                settings.receive_buffer_size = value.get().expect("type checked upstream")
+            }
             "wire-format" => settings.wire_format = value.get().expect("type checked upstream"),
             "max-frame-size" => {
                 settings.max_frame_size = value.get().expect("type checked upstream")
@@ -1166,6 +1223,7 @@ impl ObjectImpl for UdpJpegDepay {
             "stats-interval" => self.stats_timer.lock().unwrap().interval_ms.to_value(),
             "max-session-age" => settings.max_session_age_s.to_value(),
             "framerate" => settings.framerate.to_value(),
+            "receive-buffer-size" => settings.receive_buffer_size.to_value(),
             "key-file" => self.keys.lock().unwrap().file().to_value(),
             "stats" => self.stats().to_value(),
             _ => unimplemented!(),
@@ -1198,6 +1256,30 @@ impl UdpJpegDepay {
         let (sessions, age) = (settings.max_sessions(), settings.max_session_age());
         gst::info!(CAT, imp = self, "Taking only sealed datagrams");
         Ok(Some(Opener::new(key, sessions, age)))
+    }
+}
+
+impl UdpJpegDepay {
+    /// Asks the udpsrc upstream for `receive-buffer-size` and logs what it
+    /// gave; returns the socket's receive buffer, where known.
+    fn grow_socket_buffer(&self) -> Option<usize> {
+        let request = self.settings.lock().unwrap().receive_buffer_size;
+        let outcome = socket::grow_upstream(&self.sinkpad, request);
+        match &outcome {
+            socket::Outcome::Failed(_) => gst::warning!(
+                CAT,
+                imp = self,
+                "Asked {request} bytes (receive-buffer-size) for udpsrc's receive buffer: {outcome}"
+            ),
+            socket::Outcome::Grown { now, .. } if *now < 2 * request as usize => gst::info!(
+                CAT,
+                imp = self,
+                "udpsrc's receive buffer: {outcome}, less than the {request} bytes asked \
+                 (receive-buffer-size) doubled: net.core.rmem_max caps it"
+            ),
+            _ => gst::info!(CAT, imp = self, "udpsrc's receive buffer: {outcome}"),
+        }
+        outcome.size()
     }
 }
 
@@ -1238,7 +1320,10 @@ impl ElementImpl for UdpJpegDepay {
                     gst::element_imp_error!(self, gst::LibraryError::Settings, ("{msg}"));
                     gst::StateChangeError
                 })?;
-                self.state.lock().unwrap().opener = opener;
+                let socket_buffer = self.grow_socket_buffer();
+                let mut state = self.state.lock().unwrap();
+                (state.opener, state.socket_buffer) = (opener, socket_buffer);
+                drop(state);
                 self.set_expiry_on(true);
             }
             gst::StateChange::PlayingToPaused => self.set_stats_playing(false),

@@ -18,6 +18,10 @@
 //! With `key-file` (or `key`), only sealed datagrams that authenticate get
 //! past the first step (docs/PROTOCOL.md, "Sealed datagrams"); the rest
 //! are counted, and a warning at most every 5 s names their address.
+//! At READY->PAUSED it asks the socket of a `udpsrc` linked right upstream
+//! (and left at `buffer-size=0`) for a receive buffer that holds a whole
+//! frame (`receive-buffer-size`), and warns once if a frame arrives that
+//! does not fit what the socket has.
 //! Going back to READY resets everything; a flush keeps the counters, the
 //! sessions' replay windows and the `source=first` lock.
 
@@ -28,6 +32,7 @@ use crate::wireformat::WireFormatEnum;
 
 mod datagram;
 mod imp;
+mod socket;
 mod unseal;
 
 glib::wrapper! {
