@@ -4,18 +4,18 @@
 //!
 //! ```text
 //! appsrc is-live=true do-timestamp=true ! udpjpegpay ! udpsink
-//! udpsrc buffer-size=212992 ! udpjpegdepay ! queue ! jpegdec ! videoconvert ! fakesink
+//! udpsrc ! udpjpegdepay ! queue ! jpegdec ! videoconvert ! fakesink
 //! ```
 //!
-//! The payloader at its defaults; the receive buffer is the most an
-//! ordinary user gets on a stock Debian (net.core.rmem_max, 212,992 bytes,
-//! which the kernel doubles): 184 datagrams of 1,400 bytes, a whole 1080p
-//! frame, so that the receiving thread may be kept off the CPU for most of
-//! a frame interval. The kernel's default (92 datagrams) lost a third of
-//! the frames at 1080p30 here, and still 1.7% with the bursts spread over
-//! 20 ms (docs/benchmark.md, section 8). At most 1 frame in 300 may be
-//! lost at the depayloader's output (the benchmark measures 3,000 frames
-//! against 1 in 1,000).
+//! Both elements at their defaults. The frames used to go in the receiving
+//! socket: the kernel's default buffer (212,992 bytes) holds 92 datagrams
+//! of 1,400 bytes, half a 1080p frame, and drops the rest while udpsrc's
+//! thread waits for the CPU (a third of the frames at 1080p30 here). Now
+//! udpjpegdepay asks the socket for `receive-buffer-size` (212,992, the
+//! most an ordinary user gets on a stock Debian; the kernel doubles it:
+//! 184 datagrams, a whole frame). At most 1 frame in 300 may be lost at
+//! the depayloader's output (the benchmark, section 8, measures 3,000
+//! frames against 1 in 1,000).
 
 mod common;
 
@@ -27,8 +27,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use gst::prelude::*;
 
-/// udpsrc's buffer-size: net.core.rmem_max of a stock Debian.
-const USER_MAX_RCVBUF: u32 = 212_992;
 const FRAMES: usize = 300;
 
 /// `yes > /dev/null` twice, each under `timeout` so that neither outlives
@@ -68,10 +66,10 @@ fn receiver() -> (PipelineGuard, u16, Arc<AtomicU64>) {
     for f in ["udpsrc", "queue", "jpegdec", "videoconvert", "fakesink"] {
         require(f);
     }
-    let (pipeline, port) = udp_receiver(&format!(
-        "udpsrc name=src address=127.0.0.1 port=0 buffer-size={USER_MAX_RCVBUF} \
-         ! udpjpegdepay name=depay ! queue ! jpegdec ! videoconvert ! fakesink"
-    ));
+    let (pipeline, port) = udp_receiver(
+        "udpsrc name=src address=127.0.0.1 port=0 \
+         ! udpjpegdepay name=depay ! queue ! jpegdec ! videoconvert ! fakesink",
+    );
     let count = Arc::new(AtomicU64::new(0));
     let c = count.clone();
     by_name(&pipeline, "depay")

@@ -31,14 +31,18 @@ const RTP_CAPS: &str =
 #[derive(Clone, Copy, PartialEq)]
 pub enum System {
     Ours,
+    /// Ours with `udpjpegdepay receive-buffer-size=0`: the kernel's
+    /// default receive buffer (section 7 only).
+    OursKernelBuffer,
     RtpJitterBuffer,
     RtpJitterBuffer0,
     Srt,
     Srt20,
 }
 
-const SYSTEMS: [System; 5] = [
+const SYSTEMS: [System; 6] = [
     System::Ours,
+    System::OursKernelBuffer,
     System::RtpJitterBuffer,
     System::RtpJitterBuffer0,
     System::Srt,
@@ -49,6 +53,7 @@ impl System {
     fn label(self) -> &'static str {
         match self {
             System::Ours => "ours (defaults)",
+            System::OursKernelBuffer => "ours, receive-buffer-size=0",
             System::RtpJitterBuffer => "RTP + rtpjitterbuffer (default, 200 ms)",
             System::RtpJitterBuffer0 => "RTP + rtpjitterbuffer latency=0",
             System::Srt => "SRT (default, 125 ms)",
@@ -59,7 +64,9 @@ impl System {
     /// The sending element, named `pay`, after appsrc.
     fn sending(self, port: u16) -> String {
         match self {
-            System::Ours => format!("udpjpegpay name=pay ! udpsink host=127.0.0.1 port={port}"),
+            System::Ours | System::OursKernelBuffer => {
+                format!("udpjpegpay name=pay ! udpsink host=127.0.0.1 port={port}")
+            }
             System::RtpJitterBuffer | System::RtpJitterBuffer0 => {
                 format!("rtpjpegpay name=pay ! udpsink host=127.0.0.1 port={port}")
             }
@@ -90,6 +97,9 @@ impl System {
         );
         match self {
             System::Ours => format!("{udpsrc} ! udpjpegdepay name=depay"),
+            System::OursKernelBuffer => {
+                format!("{udpsrc} ! udpjpegdepay name=depay receive-buffer-size=0")
+            }
             System::RtpJitterBuffer => {
                 format!("{udpsrc} caps=\"{RTP_CAPS}\" ! rtpjitterbuffer ! rtpjpegdepay name=depay")
             }
@@ -260,7 +270,11 @@ pub fn sections(cfg: &Config, sets: &[FrameSet]) -> Vec<Section> {
         for fps in RATES {
             eprintln!("latency {} at {fps} fps ...", set.label);
             for (b, rows) in rows.iter_mut().enumerate() {
-                for system in SYSTEMS {
+                // With 4 MB asked of udpsrc, the depayloader leaves it.
+                let systems = SYSTEMS
+                    .iter()
+                    .filter(|s| b == 0 || **s != System::OursKernelBuffer);
+                for &system in systems {
                     let (o, others) = cell(cfg, set, files.path(k), fps, system, b == 1);
                     rows.push(row(set, fps, system, &o, others));
                 }
@@ -286,7 +300,8 @@ fn section(cfg: &Config, big: bool, load: &str, took: f64, rows: Vec<Vec<String>
         (
             "7b. Latency between two processes, 4 MB receive buffer",
             format!(
-                "udpsrc buffer-size={BIG_RCVBUF}; SRT: `rcvbuf={BIG_RCVBUF}` in the srtsrc URI \
+                "udpsrc buffer-size={BIG_RCVBUF} (udpjpegdepay leaves a udpsrc buffer-size \
+                 alone); SRT: `rcvbuf={BIG_RCVBUF}` in the srtsrc URI \
                  (SRTO_RCVBUF, libsrt's own buffer: 2849 packets instead of its default 8192; \
                  its UDP socket keeps libsrt's request)"
             ),
@@ -294,7 +309,9 @@ fn section(cfg: &Config, big: bool, load: &str, took: f64, rows: Vec<Vec<String>
     } else {
         (
             "7. Latency between two processes, default receive buffer",
-            "nothing set: udpsrc gets net.core.rmem_default; SRT gets what libsrt asks for its \
+            "nothing set on udpsrc: at its defaults udpjpegdepay asks udpsrc's socket for \
+             212992 bytes (receive-buffer-size), which the kernel doubles; with \
+             receive-buffer-size=0 and for RTP, udpsrc keeps net.core.rmem_default; SRT gets what libsrt asks for its \
              UDP socket (SRTO_UDP_RCVBUF, 8192 x 1500 = 12,288,000 bytes, which srtsrc does not \
              expose), capped at net.core.rmem_max"
                 .to_string(),

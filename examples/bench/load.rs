@@ -10,9 +10,13 @@
 //! while two `yes` processes (output to /dev/null) keep both cores busy.
 //! The benchmark starts them before each case and stops them after it;
 //! each runs under `timeout`, so none outlives its bound even if the
-//! benchmark dies. The cases vary the payloader's `burst-interval` (how far
-//! a frame's bursts are spread, which is latency added at the sender) and
-//! add a `queue` right after `udpsrc`.
+//! benchmark dies. The cases: the defaults (udpjpegdepay asks udpsrc's
+//! socket for `receive-buffer-size`, 212,992 bytes, which the kernel
+//! doubles); the kernel's default receive buffer (`receive-buffer-size=0`)
+//! with the payloader's `burst-interval` spreading a frame's bursts
+//! further (latency added at the sender); and a `queue` right after
+//! `udpsrc` (which udpjpegdepay cannot see past, so the socket keeps the
+//! kernel's default).
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -65,40 +69,39 @@ impl Drop for Busy {
     }
 }
 
-/// What the receiver does with the datagrams before udpjpegdepay.
+/// The receiver in front of the decoder.
 #[derive(Clone, Copy, PartialEq)]
 enum Receiver {
-    /// `udpsrc ! udpjpegdepay`, the receive buffer left at the default.
-    Plain,
+    /// `udpsrc ! udpjpegdepay`, both at their defaults.
+    Defaults,
+    /// `udpsrc ! udpjpegdepay receive-buffer-size=0`: the kernel's default
+    /// receive buffer.
+    KernelBuffer,
     /// `udpsrc ! queue ! udpjpegdepay`.
     QueueFirst,
-    /// `udpsrc buffer-size=212992 ! udpjpegdepay`: what an ordinary user
-    /// can ask on a stock machine (rmem_max), which the kernel doubles.
-    UserMaxBuffer,
 }
 
 impl Receiver {
     fn label(self) -> &'static str {
         match self {
-            Receiver::Plain => "udpsrc ! udpjpegdepay",
+            Receiver::Defaults => "udpsrc ! udpjpegdepay",
+            Receiver::KernelBuffer => "udpsrc ! udpjpegdepay receive-buffer-size=0",
             Receiver::QueueFirst => "udpsrc ! queue ! udpjpegdepay",
-            Receiver::UserMaxBuffer => "udpsrc buffer-size=212992 ! udpjpegdepay",
         }
     }
+
     fn chain(self, port: u16) -> String {
         let udpsrc =
             format!("udpsrc name=usrc address=127.0.0.1 port={port} socket-timestamp=realtime");
         match self {
-            Receiver::Plain => udpsrc,
-            Receiver::QueueFirst => format!("{udpsrc} ! queue"),
-            Receiver::UserMaxBuffer => format!("{udpsrc} buffer-size={USER_MAX_RCVBUF}"),
+            Receiver::Defaults => format!("{udpsrc} ! udpjpegdepay name=depay"),
+            Receiver::KernelBuffer => {
+                format!("{udpsrc} ! udpjpegdepay name=depay receive-buffer-size=0")
+            }
+            Receiver::QueueFirst => format!("{udpsrc} ! queue ! udpjpegdepay name=depay"),
         }
     }
 }
-
-/// net.core.rmem_max of a stock Debian: the most an ordinary user's
-/// SO_RCVBUF gets (doubled by the kernel to 425984).
-const USER_MAX_RCVBUF: u32 = 212_992;
 
 /// One case: the payloader's burst-interval, and the receiver.
 #[derive(Clone, Copy)]
@@ -107,32 +110,23 @@ struct Case {
     receiver: Receiver,
 }
 
-/// The cases at each frame rate, in the order of the rows: the default
-/// pacing first, spread further, then other receivers.
-const CASES: [Case; 7] = [
-    Case::plain(300),
-    Case::plain(1000),
-    Case::plain(1500),
-    Case::plain(2000),
-    Case {
-        interval_us: 300,
-        receiver: Receiver::QueueFirst,
-    },
-    Case {
-        interval_us: 300,
-        receiver: Receiver::UserMaxBuffer,
-    },
-    Case {
-        interval_us: 1000,
-        receiver: Receiver::UserMaxBuffer,
-    },
+/// The cases at each frame rate, in the order of the rows: the defaults
+/// first, then the kernel's buffer with the bursts spread further, then a
+/// queue first.
+const CASES: [Case; 6] = [
+    Case::new(300, Receiver::Defaults),
+    Case::new(1000, Receiver::Defaults),
+    Case::new(300, Receiver::KernelBuffer),
+    Case::new(1000, Receiver::KernelBuffer),
+    Case::new(2000, Receiver::KernelBuffer),
+    Case::new(300, Receiver::QueueFirst),
 ];
 
 impl Case {
-    const fn plain(interval_us: u32) -> Case {
+    const fn new(interval_us: u32, receiver: Receiver) -> Case {
         Case {
             interval_us,
-            receiver: Receiver::Plain,
+            receiver,
         }
     }
 }
@@ -148,7 +142,7 @@ fn spread_ms(hd: &FrameSet, interval_us: u32) -> f64 {
 
 fn receiver(case: Case, port: u16) -> String {
     format!(
-        "{} ! udpjpegdepay name=depay ! queue ! jpegdec ! videoconvert ! {SINK}",
+        "{} ! queue ! jpegdec ! videoconvert ! {SINK}",
         case.receiver.chain(port)
     )
 }
@@ -283,9 +277,13 @@ fn note(cfg: &Config, hd: &FrameSet, load: &str, took: f64) -> String {
          udpsink` (burst-size 16, the default) and receiver `RECEIVER ! queue ! jpegdec ! \
          videoconvert ! fakesink` in two processes on 127.0.0.1, while {BUSY} `yes > \
          /dev/null` keep both cores busy (started before each case, stopped after it). \
-         udpsrc has socket-timestamp=realtime (the kernel's arrival time of each datagram) \
-         and, but in the last rows, the kernel's default receive buffer \
-         (net.core.rmem_default, 92 datagrams of 1400 bytes). {} frames per case ({:.1} KB \
+         udpsrc has socket-timestamp=realtime (the kernel's arrival time of each datagram). \
+         Receive buffer: at the defaults udpjpegdepay asks udpsrc's socket for 212992 bytes \
+         (receive-buffer-size), which the kernel doubles to 425984 (184 datagrams of 1400 \
+         bytes) on any machine whose net.core.rmem_max is at least that (a stock Debian's \
+         is exactly that), as root or not; receive-buffer-size=0 and a queue before \
+         udpjpegdepay leave the kernel's default (net.core.rmem_default, 212992 bytes \
+         reported, 92 such datagrams). {} frames per case ({:.1} KB \
          mean, {} datagrams of 1400 bytes); lost = sent - left udpjpegdepay. Spread: how \
          long the payloader spreads a frame's bursts, (ceil(datagrams / 16) - 1) x \
          burst-interval, the latency pacing adds (cases whose spread exceeds the frame \
