@@ -142,7 +142,7 @@ fn spread_ms(hd: &FrameSet, interval_us: u32) -> f64 {
 
 fn receiver(case: Case, port: u16) -> String {
     format!(
-        "{} ! queue ! jpegdec ! videoconvert ! {SINK}",
+        "{} ! queue name=q ! jpegdec ! videoconvert ! {SINK}",
         case.receiver.chain(port)
     )
 }
@@ -206,7 +206,7 @@ pub fn section(cfg: &Config, hd: &FrameSet) -> Section {
     sec
 }
 
-const HEADER: [&str; 13] = [
+const HEADER: [&str; 14] = [
     "fps",
     "receiver",
     "burst-interval us",
@@ -219,6 +219,7 @@ const HEADER: [&str; 13] = [
     "longest wait in the socket ms (datagrams > 1 / 2 / 5 ms)",
     "read thread: CPU us/frame, wait us/slice",
     "sender: bursts back to back, longest gap ms",
+    "queue before jpegdec full (times)",
     "others' CPU (cores)",
 ];
 
@@ -267,6 +268,7 @@ fn row(fps: u32, case: Case, spread: f64, o: &Outcome, others: f64) -> Vec<Strin
                 ms(s.max_gap_ns as f64 / 1e6)
             )
         }),
+        o.queue_full.map_or("?".into(), |n| n.to_string()),
         format!("{others:.2}"),
     ]
 }
@@ -296,9 +298,10 @@ fn note(cfg: &Config, hd: &FrameSet, load: &str, took: f64) -> String {
          and mean time runnable but waiting for a core per time slice. Sender: bursts that \
          left within 50 us of the previous one (the payloader catching up after its thread \
          was kept off the CPU), of all bursts after a frame's second, and the longest gap \
-         between them. Others' CPU: cores that other work on the machine (and the kernel's \
-         network processing) kept busy during the case, besides the benchmark, its children \
-         and the `yes`. Load average before the section (without the `yes`): {load}; the \
+         between them. Queue full: times the `queue` before jpegdec was full (its \
+         `overrun` signal), which blocks the thread that reads the socket. Others' CPU: \
+         cores that other work on the machine (and the kernel's network processing) kept \
+         busy during the case, besides the benchmark, its children and the `yes`. Load average before the section (without the `yes`): {load}; the \
          section took {took:.0} s.",
         cfg.load_frames,
         hd.mean_size() / 1000.0,

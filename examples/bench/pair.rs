@@ -76,6 +76,8 @@ pub struct Outcome {
     /// UDP `RcvbufErrors` of /proc/net/snmp during the run (every socket
     /// of the machine).
     pub rcvbuf_errors: u64,
+    /// Times the receiver's `queue name=q` was full, when it has one.
+    pub queue_full: Option<u64>,
     pub errors: Vec<String>,
 }
 
@@ -187,6 +189,7 @@ fn parse(lines: impl Iterator<Item = String>) -> Outcome {
         reads: None,
         sends: None,
         rcvbuf_errors: 0,
+        queue_full: None,
         errors: Vec::new(),
     };
     for line in lines {
@@ -214,6 +217,7 @@ fn parse(lines: impl Iterator<Item = String>) -> Outcome {
                     max_gap_ns,
                 });
             }
+            "Q" => o.queue_full = Some(n),
             "E" => o.errors.push(rest.to_string()),
             _ => eprintln!("child: {line}"),
         }

@@ -20,7 +20,7 @@
 
 use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -264,6 +264,7 @@ fn receiver(args: &RoleArgs) {
     let out_stamps = stamp_at(&depay.static_pad("src").expect("depay has a src pad"));
     let renders = stamp_renders(&element(&pipeline, "sink"));
     let reads = args.watch.then(|| watch_reads(&element(&pipeline, "usrc")));
+    let overruns = args.watch.then(|| count_overruns(&pipeline));
     set_state(&pipeline, gst::State::Playing);
     println!("ready");
     std::io::stdout().flush().unwrap();
@@ -277,9 +278,26 @@ fn receiver(args: &RoleArgs) {
         writeln!(out, "{}", r.gaps_line()).unwrap();
         writeln!(out, "{}", thread.unwrap()).unwrap();
     }
+    if let Some(Some(n)) = overruns {
+        writeln!(out, "Q {}", n.load(Ordering::Relaxed)).unwrap();
+    }
     for e in errors {
         writeln!(out, "E {e}").unwrap();
     }
+}
+
+/// Counts the times the `queue` named `q` (if any) was full, which blocks
+/// the thread that pushes into it: with `udpsrc ! udpjpegdepay ! queue`,
+/// the thread that reads the socket.
+fn count_overruns(pipeline: &gst::Pipeline) -> Option<Arc<AtomicU64>> {
+    let queue = pipeline.by_name("q")?;
+    let count = Arc::new(AtomicU64::new(0));
+    let c = count.clone();
+    queue.connect("overrun", false, move |_| {
+        c.fetch_add(1, Ordering::Relaxed);
+        None
+    });
+    Some(count)
 }
 
 /// Handles the bus as gst-launch does (latency recalculated when asked)
