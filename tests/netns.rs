@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::process::{
-    Kill, Netns, example_or, headless_receiver, require_ip, require_root, spawn_piped,
+    Kill, Netns, example_or, headless_receiver, make_key, require_ip, require_root, spawn_piped,
 };
 
 fn example(name: &str) -> PathBuf {
@@ -164,12 +164,8 @@ fn a_sealed_receiver_stays_flat_under_a_forged_sealed_flood_in_a_namespace() {
     std::fs::create_dir_all(&dir).unwrap();
     let key = dir.join("cam.key");
     let _ = std::fs::remove_file(&key);
-    let made = std::process::Command::new(example("sender"))
-        .arg("--make-key")
-        .arg(&key)
-        .output();
-    assert!(made.unwrap().status.success());
-    let key_args = ["--key-file", key.to_str().unwrap()];
+    let key = make_key(&key);
+    let key_args = ["--key-file", key.as_str()];
     let f = flood_in_namespace("sealed-flood", &key_args, &["--sealed"]);
     let _ = std::fs::remove_dir_all(&dir);
     // Nothing forged is held: the receiver's memory barely moves.

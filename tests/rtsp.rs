@@ -19,7 +19,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::process::{Kill, example, plugin_dir, require_gst_launch, require_tool, text};
+use common::process::{
+    Kill, example, make_key, plugin_dir, require_gst_launch, require_tool, text,
+};
 use common::{PipelineGuard, TempDir, by_name_as, free_udp_port, init, require};
 use gst_rtsp_server::prelude::*;
 
@@ -654,14 +656,8 @@ fn ffprobe_ffmpeg_and_rtspsrc_share_one_stream() {
 fn a_sealed_stream_is_served_with_the_key_file() {
     require_ffmpeg();
     let keys = TempDir::new("rtsp-key");
-    let key = keys.0.join("cam.key");
-    let made = Command::new(example("sender"))
-        .arg("--make-key")
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{}", text(&made.stderr));
-    let key = key.to_str().unwrap();
+    let key = make_key(&keys.0.join("cam.key"));
+    let key = key.as_str();
     let udp = free_udp_port();
     let server = Server::start_with(udp, &["--key-file", key]);
     let (w, h) = (WIDTH.to_string(), HEIGHT.to_string());
@@ -810,37 +806,36 @@ fn a_mixed_stream_arrives_frame_by_frame_as_sent() {
 #[test]
 #[ignore = "needs ffmpeg: run scripts/test.sh"]
 fn rtspclientsink_publishes_frames_rtp_jpeg_carries_as_they_are() {
-    require_ffmpeg();
     let dir = TempDir::new("rtsp-publish");
     let source = Source::new("circular 4:2:0", picture("circular", "I420"), &dir.0);
+    publish_and_match(PUBLISH, source, "published as they are", &dir.0);
+}
+
+/// Publishes `source` with `recipe`, and checks that every frame read back
+/// decodes to the picture sent (`match_frames`' PSNR bound).
+fn publish_and_match(recipe: &str, source: Source, what: &str, dir: &Path) {
+    require_ffmpeg();
     let server = RecordServer::start();
-    let received = publish(PUBLISH, vec![source.jpeg.clone()], &server);
+    let received = publish(recipe, vec![source.jpeg.clone()], &server);
     assert!(received.len() >= 20, "{} frames published", received.len());
-    let decoded: Vec<u8> = decode_all(&received, &dir.0)
+    let decoded: Vec<u8> = decode_all(&received, dir)
         .into_iter()
         .map(|f| f.expect("every published frame decodes"))
         .collect::<Vec<_>>()
         .concat();
-    report("published as they are", &match_frames(&decoded, &[source]));
+    report(what, &match_frames(&decoded, &[source]));
 }
 
 #[test]
 #[ignore = "needs ffmpeg: run scripts/test.sh"]
 fn rtspclientsink_publishes_444_frames_re_encoded() {
-    require_ffmpeg();
     let dir = TempDir::new("rtsp-publish-444");
     let source = Source::new("pinwheel 4:4:4", picture("pinwheel", "Y444"), &dir.0);
-    let server = RecordServer::start();
-    let received = publish(PUBLISH_REENCODED, vec![source.jpeg.clone()], &server);
-    assert!(received.len() >= 20, "{} frames published", received.len());
-    let decoded: Vec<u8> = decode_all(&received, &dir.0)
-        .into_iter()
-        .map(|f| f.expect("every published frame decodes"))
-        .collect::<Vec<_>>()
-        .concat();
-    report(
+    publish_and_match(
+        PUBLISH_REENCODED,
+        source,
         "4:4:4 published re-encoded",
-        &match_frames(&decoded, &[source]),
+        &dir.0,
     );
 }
 

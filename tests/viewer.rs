@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use common::process::{Kill, example, require_tool, text, wait_exit};
+use common::process::{Kill, example, make_key, require_tool, text, wait_exit};
 use common::viewer::{
     Setup, Start, get, get_with, header_in, is_jpeg, request, request_with, send_request, start,
     start_with,
@@ -776,14 +776,8 @@ fn chromium_logs_in_with_the_credentials_in_the_url() {
 #[test]
 fn the_viewer_takes_a_sealed_stream_with_the_key_file() {
     let dir = TempDir::new("udpjpeg-viewer-key");
-    let key = dir.0.join("cam.key");
-    let made = Command::new(example("sender"))
-        .arg("--make-key")
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{}", text(&made.stderr));
-    let key = key.to_str().unwrap();
+    let key = make_key(&dir.0.join("cam.key"));
+    let key = key.as_str();
     let setup = start_with(Start {
         viewer_args: &["--key-file", key],
         sender_args: &["--width", "320", "--height", "240", "--key-file", key],

@@ -64,7 +64,9 @@ impl Sender {
     fn receiver(self) -> String {
         match self {
             Sender::Rtp => format!("caps=\"{RTP_CAPS}\" ! rtpjpegdepay"),
-            _ => "! udpjpegdepay".to_string(),
+            // The socket's buffer as udpsrc makes it, as for RTP: at its
+            // defaults udpjpegdepay would grow it (section 8).
+            _ => "! udpjpegdepay receive-buffer-size=0".to_string(),
         }
     }
 }
@@ -324,7 +326,8 @@ fn loss_section(cfg: &Config, pacing: &Pacing, wake: &str, gaps_us: [f64; 2]) ->
              DEPAY ! fakesink` in the same process; frames counted at the sink 0.5 s after the \
              sender's EOS. Loss = 1 - received / sent, over all rounds (worst round in \
              brackets), then frames received/sent. Default buffers: net.core.rmem_default = \
-             {rmem_default}; 4 MB: udpsrc buffer-size={BIG_RCVBUF} (net.core.rmem_max = \
+             {rmem_default} for both pairs (ours with `udpjpegdepay receive-buffer-size=0`, \
+             which at its defaults grows udpsrc's buffer: section 8); 4 MB: udpsrc buffer-size={BIG_RCVBUF} (net.core.rmem_max = \
              {rmem_max}; {}). Last column (not in the brief, default buffers only): \
              `appsrc ! identity sync=true ! udpjpegpay ! udpsink sync=false`, the clock wait \
              moved before the payloader. Pacing as seen at udpsink, median gap between \

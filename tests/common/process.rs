@@ -20,6 +20,18 @@ pub fn example(name: &str) -> PathBuf {
     )
 }
 
+/// Writes a new key to `path` with `sender --make-key`, as a user does;
+/// returns the path as the `--key-file` argument.
+pub fn make_key(path: &Path) -> String {
+    let made = Command::new(example("sender"))
+        .arg("--make-key")
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    path.to_str().unwrap().to_owned()
+}
+
 /// As `example`, failing with `hint` after "... is missing: " when absent.
 pub fn example_or(name: &str, hint: &str) -> PathBuf {
     let path = target_dir().join("examples").join(name);
