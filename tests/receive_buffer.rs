@@ -152,8 +152,9 @@ impl Warnings {
     }
 }
 
-/// Sends `frames` frames of `len` bytes to `port`, one every 20 ms, and
-/// waits for each to come out of `sink`.
+/// Sends `frames` frames of `len` bytes to `port`, a datagram every 5 ms
+/// (so that a buffer of two datagrams never overflows), and waits for
+/// each frame to come out of `sink`.
 fn send_frames(port: u16, sink: &gst_app::AppSink, frames: u16, len: usize) {
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     for id in 0..frames {
@@ -163,7 +164,7 @@ fn send_frames(port: u16, sink: &gst_app::AppSink, frames: u16, len: usize) {
             .datagrams(id, &frame)
         {
             socket.send_to(&d, ("127.0.0.1", port)).unwrap();
-            std::thread::sleep(std::time::Duration::from_millis(1));
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
         let sample = sink.try_pull_sample(gst::ClockTime::from_seconds(5));
         assert!(sample.is_some(), "frame {id} came out");
