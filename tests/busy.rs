@@ -17,48 +17,19 @@
 //! the depayloader's output (the benchmark, section 8, measures 3,000
 //! frames against 1 in 1,000).
 
+#[path = "../examples/common/busy.rs"]
+mod busy;
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use busy::Busy;
 use common::*;
 use gst::prelude::*;
 
 const FRAMES: usize = 300;
-
-/// `yes > /dev/null` twice, each under `timeout` so that neither outlives
-/// a test that dies; stopped on drop.
-struct Busy(Vec<Child>);
-
-impl Busy {
-    fn start(bound: Duration) -> Busy {
-        let secs = bound.as_secs().to_string();
-        Busy(
-            (0..2)
-                .map(|_| {
-                    Command::new("timeout")
-                        .args([secs.as_str(), "yes"])
-                        .stdout(Stdio::null())
-                        .spawn()
-                        .expect("`timeout` and `yes` (coreutils) run")
-                })
-                .collect(),
-        )
-    }
-}
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            // `timeout` passes the signal on to `yes` (a SIGKILL would not).
-            process::interrupt(c);
-            let _ = c.wait();
-        }
-    }
-}
 
 /// The decoding receiver on a free port, with the frames counted as they
 /// leave udpjpegdepay.

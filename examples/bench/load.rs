@@ -18,12 +18,12 @@
 //! `udpsrc` (which udpjpegdepay cannot see past, so the socket keeps the
 //! kernel's default).
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gstudpjpeg::wire::{Plan, WireFormat};
 
 use crate::Config;
+use crate::busy::{Busy, CORES};
 use crate::cpu::Mark;
 use crate::frames::FrameSet;
 use crate::latency::{FrameFiles, SINK, delays_ms, ms, quantile, sender_pipeline};
@@ -34,41 +34,6 @@ use crate::table::Section;
 const RATES: [u32; 2] = [30, 60];
 /// The payloader's default burst-size.
 const BURST: usize = 16;
-/// Processes that keep the cores busy.
-const BUSY: usize = 2;
-
-/// `BUSY` `yes > /dev/null` processes, each under `timeout`; stopped when
-/// dropped.
-struct Busy(Vec<Child>);
-
-impl Busy {
-    fn start(bound: Duration) -> Self {
-        let secs = bound.as_secs().max(1).to_string();
-        Busy(
-            (0..BUSY)
-                .map(|_| {
-                    Command::new("timeout")
-                        .args([secs.as_str(), "yes"])
-                        .stdout(Stdio::null())
-                        .spawn()
-                        .expect("start `timeout N yes`")
-                })
-                .collect(),
-        )
-    }
-}
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            // SIGTERM: `timeout` passes it on to `yes` (a SIGKILL would not).
-            // SAFETY: kill has no memory preconditions; the pid is our child's.
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            let _ = c.wait();
-        }
-    }
-}
-
 /// The receiver in front of the decoder.
 #[derive(Clone, Copy, PartialEq)]
 enum Receiver {
@@ -277,7 +242,7 @@ fn note(cfg: &Config, hd: &FrameSet, load: &str, took: f64) -> String {
     format!(
         "Sender `appsrc is-live=true do-timestamp=true ! udpjpegpay burst-interval=I ! \
          udpsink` (burst-size 16, the default) and receiver `RECEIVER ! queue ! jpegdec ! \
-         videoconvert ! fakesink` in two processes on 127.0.0.1, while {BUSY} `yes > \
+         videoconvert ! fakesink` in two processes on 127.0.0.1, while {CORES} `yes > \
          /dev/null` keep both cores busy (started before each case, stopped after it). \
          udpsrc has socket-timestamp=realtime (the kernel's arrival time of each datagram). \
          Receive buffer: at the defaults udpjpegdepay asks udpsrc's socket for 212992 bytes \

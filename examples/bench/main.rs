@@ -35,6 +35,8 @@
 //! For profiling, `BENCH_PROFILE=ours360|rtp360|ours1080|rtp1080` runs only
 //! one long pay+depay case (mtu 1400), e.g. under `perf record -g`.
 
+#[path = "../common/busy.rs"]
+mod busy;
 mod cpu;
 mod floors;
 mod frames;
