@@ -10,8 +10,8 @@
 //! ```
 //!
 //! Timing medians allow the 1 ms the pacing may cost beyond itself, each
-//! over one of at most 3 runs; the tests run one at a time, datagrams are
-//! timed by the kernel as they come, and the printed figures
+//! over one of at most 5 runs (2 s apart); the tests run one at a time,
+//! datagrams are timed by the kernel as they come, and the printed figures
 //! (`-- --nocapture`) are the README's.
 
 mod common;
@@ -292,19 +292,28 @@ fn check_median(what: &str, late: &[i64], floor: i64, bound: i64) -> Result<(), 
     ))
 }
 
-/// Passes if one of at most 3 runs of `measure` does. A machine whose
+/// Runs of a measurement at most: a failed run is followed by a pause
+/// and another run.
+const RUNS: usize = 5;
+/// The pause after a failed run, so that a slow spell of the machine (a
+/// virtual machine's host taking the cores for a few seconds: CI once saw
+/// three runs in a row at 4.5 to 9.8 ms where 4.0 is usual) can pass.
+const PAUSE_AFTER_A_FAILED_RUN: Duration = Duration::from_secs(2);
+
+/// Passes if one of at most `RUNS` runs of `measure` does. A machine whose
 /// cores another program keeps busy can wake the pacing thread (or the
 /// source's) late by more than the 1 ms allowed for a whole run; paying
 /// the pacing twice costs 3.3 ms in every run.
-fn in_one_of_three_runs(measure: impl Fn() -> Result<(), String>) {
+fn in_one_of_the_runs(measure: impl Fn() -> Result<(), String>) {
     let mut failures = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..RUNS {
         match measure() {
             Ok(()) => return,
             Err(e) => failures.push(e),
         }
+        std::thread::sleep(PAUSE_AFTER_A_FAILED_RUN);
     }
-    panic!("3 runs failed: {failures:#?}");
+    panic!("{RUNS} runs failed: {failures:#?}");
 }
 
 /// From entering the payloader to the last datagram, per frame, but the
@@ -337,7 +346,7 @@ fn due_to_last(run: &SenderRun) -> Vec<i64> {
 /// entering the payloader.
 fn assert_paced_once_from_entry(what: &str, appsrc: &str, udpsink: &str) {
     let pacing = PACING_1080P_NS as i64;
-    in_one_of_three_runs(|| {
+    in_one_of_the_runs(|| {
         let run = run_sender(appsrc, udpsink, 30);
         check_median(what, &entry_to_last(&run), pacing, pacing + 1_000_000)
     });
@@ -372,7 +381,7 @@ fn a_live_source_and_a_syncing_udpsink_pay_the_pacing_once() {
     // appsrc adds none): the sink sends the first burst as the frame
     // comes and the last at the frame's time plus that latency.
     let pacing = PACING_1080P_NS as i64;
-    in_one_of_three_runs(|| {
+    in_one_of_the_runs(|| {
         let run = run_sender("is-live=true do-timestamp=true", "", 30);
         assert_eq!(
             run.latency, PACING_1080P_NS,
