@@ -18,9 +18,8 @@ mod common;
 
 use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use common::*;
@@ -55,9 +54,8 @@ type Entry = (u64, Option<gst::ClockTime>);
 /// this thread got to read it.
 struct Catcher {
     port: u16,
-    stop: Arc<AtomicBool>,
     caught: Arc<Mutex<Vec<Caught>>>,
-    thread: Option<JoinHandle<()>>,
+    _reader: Background,
 }
 
 impl Catcher {
@@ -84,13 +82,12 @@ impl Catcher {
         assert_eq!(set, 0, "SO_TIMESTAMPNS");
         let socket: UdpSocket = socket.into();
         let port = socket.local_addr().unwrap().port();
-        let stop = Arc::new(AtomicBool::new(false));
         let caught = Arc::new(Mutex::new(Vec::new()));
-        let (s, c) = (stop.clone(), caught.clone());
-        let thread = std::thread::spawn(move || {
+        let c = caught.clone();
+        let reader = Background::spawn(move |stop| {
             let offset = realtime_minus_monotonic();
             let mut buf = vec![0u8; 65_536];
-            while !s.load(Ordering::Relaxed) {
+            while !stop.load(Ordering::Relaxed) {
                 if let Some((n, at)) = recv_stamped(&socket, &mut buf)
                     && n >= 5
                 {
@@ -101,9 +98,8 @@ impl Catcher {
         });
         Catcher {
             port,
-            stop,
             caught,
-            thread: Some(thread),
+            _reader: reader,
         }
     }
 
@@ -118,15 +114,6 @@ impl Catcher {
             .filter(|(_, h)| h[0] == b'E')
             .map(|(t, _)| *t)
             .collect()
-    }
-}
-
-impl Drop for Catcher {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
@@ -189,39 +176,25 @@ fn entries(element: &gst::Element) -> Arc<Mutex<Vec<Entry>>> {
 /// own changed, as gst-launch-1.0 does, on a thread of its own until the
 /// guard is dropped.
 struct LatencyFollower {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    _thread: Background,
 }
 
 impl LatencyFollower {
     fn new(pipeline: &gst::Element) -> LatencyFollower {
         let bin = pipeline.clone().downcast::<gst::Bin>().unwrap();
         let bus = pipeline.bus().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                let msg = bus.timed_pop_filtered(
-                    gst::ClockTime::from_mseconds(20),
-                    &[gst::MessageType::Latency],
-                );
-                if msg.is_some() {
-                    let _ = bin.recalculate_latency();
-                }
-            }
-        });
         LatencyFollower {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for LatencyFollower {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            _thread: Background::spawn(move |stop| {
+                while !stop.load(Ordering::Relaxed) {
+                    let msg = bus.timed_pop_filtered(
+                        gst::ClockTime::from_mseconds(20),
+                        &[gst::MessageType::Latency],
+                    );
+                    if msg.is_some() {
+                        let _ = bin.recalculate_latency();
+                    }
+                }
+            }),
         }
     }
 }

@@ -15,14 +15,13 @@ mod common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::process::{
     Kill, example, make_key, plugin_dir, require_gst_launch, require_tool, text,
 };
-use common::{PipelineGuard, TempDir, by_name_as, free_udp_port, init, require};
+use common::{Background, PipelineGuard, TempDir, by_name_as, free_udp_port, init, require};
 use gst_rtsp_server::prelude::*;
 
 const FFMPEG: &str = "/usr/bin/ffmpeg";
@@ -192,8 +191,7 @@ fn report(what: &str, matched: &[(&str, f64)]) -> Vec<(String, usize, f64)> {
 /// Sends `frames` over and over to 127.0.0.1:`port` through udpjpegpay, 15
 /// a second, until dropped (or for at most two minutes).
 struct LoopSender {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _thread: Background,
 }
 
 impl LoopSender {
@@ -204,33 +202,21 @@ impl LoopSender {
              udpjpegpay ! udpsink host=127.0.0.1 port={port} sync=false"
         ));
         let src: gst_app::AppSrc = by_name_as(&pipeline, "src");
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let started = Instant::now();
-            for frame in frames.iter().cycle() {
-                if stopping.load(Ordering::Relaxed) || started.elapsed() > Duration::from_secs(120)
-                {
-                    break;
-                }
-                src.push_buffer(gst::Buffer::from_slice(frame.clone()))
-                    .expect("the sender pipeline takes frames");
-                std::thread::sleep(Duration::from_millis(66));
-            }
-            drop(pipeline);
-        });
         LoopSender {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for LoopSender {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            _thread: Background::spawn(move |stopping| {
+                let started = Instant::now();
+                for frame in frames.iter().cycle() {
+                    if stopping.load(Ordering::Relaxed)
+                        || started.elapsed() > Duration::from_secs(120)
+                    {
+                        break;
+                    }
+                    src.push_buffer(gst::Buffer::from_slice(frame.clone()))
+                        .expect("the sender pipeline takes frames");
+                    std::thread::sleep(Duration::from_millis(66));
+                }
+                drop(pipeline);
+            }),
         }
     }
 }

@@ -9,8 +9,9 @@ pub mod viewer;
 pub mod xvfb;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{LazyLock, Once};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Once};
+use std::thread::JoinHandle;
 
 use gst::prelude::*;
 use gst_check::Harness;
@@ -31,6 +32,35 @@ pub fn require(factory: &str) {
         "the stock element {factory} is missing: install the GStreamer packages listed in \
          scripts/apt-packages.txt"
     );
+}
+
+/// A thread that runs until the guard is dropped: `work` gets the stop
+/// flag, looks at it often, and returns soon after it is set; dropping
+/// the guard sets the flag and joins the thread.
+pub struct Background {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Background {
+    pub fn spawn(work: impl FnOnce(&AtomicBool) + Send + 'static) -> Background {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || work(&flag));
+        Background {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Sets the pipeline to NULL however the test ends.
