@@ -298,7 +298,13 @@ fn summary(out: &str) -> &str {
 
 /// A `cmd` run to its end within `LIMIT`: fails with its stderr otherwise.
 fn run_to_end(cmd: &mut Command, what: &str) -> std::process::Output {
-    let out = Kill::spawn(cmd)
+    finished(Kill::spawn(cmd), what)
+}
+
+/// The output of `child` once it has ended, successfully, within `LIMIT`:
+/// fails with its stderr otherwise.
+fn finished(child: Kill, what: &str) -> std::process::Output {
+    let out = child
         .wait_exit(LIMIT, Duration::from_millis(50))
         .unwrap_or_else(|out| panic!("{what} did not finish: {}", text(&out.stderr)));
     assert!(out.status.success(), "{what}: {}", text(&out.stderr));
@@ -343,14 +349,7 @@ fn framecrc_sizes(out: &str) -> Vec<usize> {
 /// Waits for an ffmpeg `framecrc` client over `transport`: it must list
 /// `n` frames, each the size of a decoded 320x240 4:2:0 picture.
 fn assert_full_frames(transport: &str, client: Kill, n: usize) {
-    let out = client
-        .wait_exit(LIMIT, Duration::from_millis(50))
-        .unwrap_or_else(|o| panic!("ffmpeg over {transport}: {}", text(&o.stderr)));
-    assert!(
-        out.status.success(),
-        "ffmpeg over {transport}: {}",
-        text(&out.stderr)
-    );
+    let out = finished(client, &format!("ffmpeg over {transport}"));
     let sizes = framecrc_sizes(&text(&out.stdout));
     assert_eq!(sizes.len(), n, "ffmpeg over {transport} decoded {n} frames");
     // yuvj420p: a full-size luma plane and two quarter-size chroma planes.
@@ -897,11 +896,7 @@ fn frames_wider_than_2040_pixels_are_scaled_to_fit() {
     let udp = free_udp_port();
     let server = Server::start(udp);
     let _sender = LoopSender::start(udp, vec![sized_picture("pinwheel", "I420", 2400, 1350)]);
-    let client = Kill::spawn(&mut ffmpeg_framecrc(&server.url, "tcp", 5));
-    let out = client
-        .wait_exit(LIMIT, Duration::from_millis(50))
-        .unwrap_or_else(|o| panic!("ffmpeg: {}", text(&o.stderr)));
-    assert!(out.status.success(), "ffmpeg: {}", text(&out.stderr));
+    let out = run_to_end(&mut ffmpeg_framecrc(&server.url, "tcp", 5), "ffmpeg");
     let sizes = framecrc_sizes(&text(&out.stdout));
     // 2400x1350 scaled by 2040/2400: 2040x1147, rounded down to 8-pixel
     // blocks: 2040x1144, decoded as 4:2:0.
